@@ -1,0 +1,71 @@
+"""Local AWS API emulator (moto server) as a background process on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts.localtarget.procs import port_open, wait_until
+
+# Settings the emulator needs for this platform (see DESIGN.md, "Known emulator gaps").
+EMULATOR_ENV = {
+    # ECS services report running tasks, so the provider's wait_for_steady_state can finish.
+    "MOTO_ECS_SERVICE_RUNNING": "2",
+    # Accept any credentials; the local environment uses the dummy pair below.
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+# Credentials clients use against the emulator. They are not secrets: moto accepts any value.
+EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+@dataclass(frozen=True)
+class EmulatorProcess:
+    pid: int
+    port: int
+    log_file: str
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def healthy(endpoint: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def start(port: int, log_file: Path, timeout: float = 60.0) -> EmulatorProcess:
+    """Start moto server on 127.0.0.1:port in its own process group; wait until it answers."""
+    if port_open(port):
+        raise RuntimeError(
+            f"port {port} is already in use; stop whatever listens there or choose another port"
+        )
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **EMULATOR_ENV}
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the AWS emulator exited with code {proc.returncode}; see {log_file}")
+        return healthy(endpoint)
+
+    wait_until(ready, timeout, f"the AWS emulator on {endpoint}")
+    return EmulatorProcess(pid=proc.pid, port=port, log_file=str(log_file))

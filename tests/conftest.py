@@ -1,0 +1,66 @@
+"""Session-scoped fixtures shared by every test layer.
+
+- `aws_emulator`: the local AWS emulator (moto server) as a real server on loopback.
+- `postgres_server`: a real PostgreSQL server on loopback (SCRAM auth).
+- `aws_env`: environment variables pointing boto3 (and terraform) at the emulator.
+Synth and Terraform helpers live in tests/helpers/.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scripts.localtarget import emulator, postgres
+from scripts.localtarget.procs import free_port, terminate
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+@pytest.fixture(scope="session")
+def session_tmp() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="platform-tests-") as d:
+        path = Path(d)
+        path.chmod(0o755)  # the postgres OS user must reach its data dir below
+        yield path
+
+
+@pytest.fixture(scope="session")
+def aws_emulator(session_tmp: Path) -> Iterator[emulator.EmulatorProcess]:
+    proc = emulator.start(free_port(), session_tmp / "moto.log")
+    try:
+        yield proc
+    finally:
+        terminate(proc.pid)
+
+
+@pytest.fixture(scope="session")
+def aws_env(aws_emulator: emulator.EmulatorProcess) -> dict[str, str]:
+    """Environment for boto3 clients and subprocesses that talk to the emulator."""
+    return {
+        **emulator.EMULATOR_CREDENTIALS,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": aws_emulator.endpoint,
+        "PLATFORM_LOCAL_AWS_ENDPOINT": aws_emulator.endpoint,
+    }
+
+
+@pytest.fixture()
+def use_emulator(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point this test's boto3 clients at the session emulator."""
+    for key, value in aws_env.items():
+        monkeypatch.setenv(key, value)
+    return aws_env
+
+
+@pytest.fixture(scope="session")
+def postgres_server(session_tmp: Path) -> Iterator[postgres.PostgresServer]:
+    server = postgres.start(session_tmp / "pg", free_port())
+    try:
+        yield server
+    finally:
+        postgres.stop(Path(server.data_dir))
