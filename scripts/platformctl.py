@@ -1,0 +1,38 @@
+"""`platformctl`: the one entry point for every operational command of the platform."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def cli(verbose: bool) -> None:
+    """Provision and operate the platform: local target, state, deploys, migrations, Vault."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _register() -> None:
+    # Command groups live next to the code they drive; each module exposes one click group.
+    from scripts.commands import register_all
+
+    register_all(cli)
+
+
+def main() -> None:
+    _register()
+    cli()
+
+
+if __name__ == "__main__":
+    main()
