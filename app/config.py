@@ -168,6 +168,8 @@ def validate(env: EnvironmentConfig, expected_name: str | None = None) -> list[P
         add(Problem("aws.emulator", "only the 'local' tier may target the local AWS emulator"))
     if env.tier == "local" and not env.aws.emulator:
         add(Problem("aws.emulator", "the 'local' tier must set emulator = true"))
+    if env.aws.account_id is None and not env.aws.emulator:
+        add(Problem("aws.account_id", "required: the provider refuses to run against any other account"))
     if env.aws.account_id is not None and not re.fullmatch(r"\d{12}", env.aws.account_id):
         add(Problem("aws.account_id", f"must be a 12-digit AWS account id, got {env.aws.account_id!r}"))
     if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", env.aws.region):

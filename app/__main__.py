@@ -1,0 +1,24 @@
+"""`python -m app`: validate the environment files and synthesize every stack."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+def main() -> int:
+    from app.config import ConfigError
+    from app.main import synth
+
+    try:
+        synth()
+    except ConfigError as exc:
+        print(f"configuration error (nothing was synthesized):\n{exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Composition root: every environment's stacks in one cdktf App.
+
+`python -m app` (what `cdktf synth`/`cdktf deploy` run) validates every environment file first:
+invalid configuration stops here, before Terraform is involved.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.config import load_all, load_environment
+from app.schema import EnvironmentConfig
+from modules.cdk import App
+from stacks.state import StateStack
+
+ENV_FILTER = "PLATFORM_ENVIRONMENTS"  # comma-separated subset to synthesize (default: all)
+
+
+def selected_environments() -> list[EnvironmentConfig]:
+    wanted = [e.strip() for e in os.environ.get(ENV_FILTER, "").split(",") if e.strip()]
+    if wanted:
+        return [load_environment(name) for name in wanted]
+    return load_all()
+
+
+def build_app(envs: Sequence[EnvironmentConfig], outdir: str | None = None) -> App:
+    app = App(outdir=outdir) if outdir else App()
+    for env in envs:
+        build_environment(app, env)
+    return app
+
+
+def build_environment(app: App, env: EnvironmentConfig) -> None:
+    StateStack(app, env)
+
+
+def synth(outdir: str | None = None) -> Path:
+    from scripts.tfmirror import write_lock_files
+
+    envs = selected_environments()
+    app = build_app(envs, outdir)
+    app.synth()
+    out = Path(app.outdir)
+    write_lock_files(out)
+    return out

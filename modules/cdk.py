@@ -1,0 +1,34 @@
+"""The one place that imports the CDK for Terraform core library.
+
+cdktf is archived upstream (Dec 2025); the community fork CDK Terrain (`cdktn`) renames the
+packages. Keeping every core import here makes that switch a one-file change
+(docs/adr/0001-cdktf-and-provider-versions.md).
+"""
+
+from cdktf import (
+    App,
+    DataResource,
+    Fn,
+    LocalBackend,
+    S3Backend,
+    TerraformAsset,
+    TerraformOutput,
+    TerraformResourceLifecycle,
+    TerraformStack,
+    Token,
+)
+from constructs import Construct
+
+__all__ = [
+    "App",
+    "Construct",
+    "DataResource",
+    "Fn",
+    "LocalBackend",
+    "S3Backend",
+    "TerraformAsset",
+    "TerraformOutput",
+    "TerraformResourceLifecycle",
+    "TerraformStack",
+    "Token",
+]

@@ -1,0 +1,184 @@
+"""StateBucket: the S3 bucket (and optional DynamoDB lock table) that holds Terraform state.
+
+Secure by default: versioned, SSE-KMS under a dedicated customer-managed key with rotation, all
+four public-access blocks, ACLs disabled, TLS-only and KMS-only uploads, noncurrent versions
+expired after a retention period (the current version never), prevent_destroy on the bucket and
+key. No environment knowledge: everything comes in through `StateBucketProps`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from modules import aws
+from modules.cdk import Construct
+
+
+@dataclass(frozen=True)
+class StateBucketProps:
+    bucket_name: str
+    # Alias for the bucket's CMK, e.g. "alias/<bucket>"; backends reference the key through it.
+    kms_alias: str
+    noncurrent_version_expiration_days: int = 90
+    # Only for teams on Terraform < 1.10; S3 native locking (use_lockfile) is always on.
+    lock_table_name: str | None = None
+    # Server access logs go to this (existing) bucket when set.
+    access_log_bucket: str | None = None
+    prevent_destroy: bool = True
+    # Abort incomplete multipart uploads after N days; None leaves the rule out.
+    abort_incomplete_multipart_days: int | None = 7
+
+
+class StateBucket(Construct):
+    def __init__(self, scope: Construct, id_: str, props: StateBucketProps):
+        super().__init__(scope, id_)
+        sse = aws.s3_bucket_server_side_encryption_configuration
+        lc = aws.s3_bucket_lifecycle_configuration
+        lifecycle = {"prevent_destroy": props.prevent_destroy}
+        identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "caller")
+        partition = aws.data_aws_partition.DataAwsPartition(self, "partition")
+        account_root = f"arn:{partition.partition}:iam::{identity.account_id}:root"
+
+        self.key = aws.kms_key.KmsKey(
+            self,
+            "key",
+            description=f"Terraform state in s3://{props.bucket_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            # Key administration and use stay with the account's IAM policies.
+                            "Sid": "AccountAdministersKey",
+                            "Effect": "Allow",
+                            "Principal": {"AWS": account_root},
+                            "Action": "kms:*",
+                            "Resource": "*",
+                        }
+                    ],
+                }
+            ),
+            lifecycle=lifecycle,
+        )
+        aws.kms_alias.KmsAlias(self, "alias", name=props.kms_alias, target_key_id=self.key.key_id)
+
+        self.bucket = aws.s3_bucket.S3Bucket(self, "bucket", bucket=props.bucket_name, lifecycle=lifecycle)
+        bucket_id = self.bucket.id
+        aws.s3_bucket_versioning.S3BucketVersioningA(
+            self, "versioning", bucket=bucket_id, versioning_configuration={"status": "Enabled"}
+        )
+        sse.S3BucketServerSideEncryptionConfigurationA(
+            self,
+            "encryption",
+            bucket=bucket_id,
+            rule=[
+                sse.S3BucketServerSideEncryptionConfigurationRuleA(
+                    apply_server_side_encryption_by_default=sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                        sse_algorithm="aws:kms", kms_master_key_id=self.key.arn
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+        )
+        self.public_access_block = aws.s3_bucket_public_access_block.S3BucketPublicAccessBlock(
+            self,
+            "public-access-block",
+            bucket=bucket_id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
+        aws.s3_bucket_ownership_controls.S3BucketOwnershipControls(
+            self, "ownership", bucket=bucket_id, rule={"object_ownership": "BucketOwnerEnforced"}
+        )
+        lc.S3BucketLifecycleConfiguration(
+            self,
+            "lifecycle",
+            bucket=bucket_id,
+            rule=[
+                lc.S3BucketLifecycleConfigurationRule(
+                    id="expire-noncurrent-state-versions",
+                    status="Enabled",
+                    filter=[lc.S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+                    # Only *noncurrent* versions expire: the live state object is never touched.
+                    noncurrent_version_expiration=[
+                        lc.S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                            noncurrent_days=props.noncurrent_version_expiration_days
+                        )
+                    ],
+                    abort_incomplete_multipart_upload=[
+                        lc.S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                            days_after_initiation=props.abort_incomplete_multipart_days
+                        )
+                    ]
+                    if props.abort_incomplete_multipart_days
+                    else None,
+                )
+            ],
+            depends_on=[self.bucket],
+        )
+        aws.s3_bucket_policy.S3BucketPolicy(
+            self,
+            "policy",
+            bucket=bucket_id,
+            policy=self._policy(),
+            # A policy before the public access block can be rejected as "public" by S3.
+            depends_on=[self.public_access_block],
+        )
+        if props.access_log_bucket:
+            aws.s3_bucket_logging.S3BucketLoggingA(
+                self,
+                "access-logging",
+                bucket=bucket_id,
+                target_bucket=props.access_log_bucket,
+                target_prefix=f"s3/{props.bucket_name}/",
+            )
+
+        self.lock_table = None
+        if props.lock_table_name:
+            self.lock_table = aws.dynamodb_table.DynamodbTable(
+                self,
+                "lock-table",
+                name=props.lock_table_name,
+                billing_mode="PAY_PER_REQUEST",
+                hash_key="LockID",
+                attribute=[aws.dynamodb_table.DynamodbTableAttribute(name="LockID", type="S")],
+                point_in_time_recovery={"enabled": True},
+                server_side_encryption={"enabled": True, "kms_key_arn": self.key.arn},
+                deletion_protection_enabled=True,
+                lifecycle=lifecycle,
+            )
+
+    def _policy(self) -> str:
+        bucket_arn = self.bucket.arn
+        return json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                    {
+                        # Uploads must use SSE-KMS (the backend sends aws:kms with the state key);
+                        # uploads that name no algorithm get the bucket's KMS default.
+                        "Sid": "DenyNonKmsUploads",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:PutObject",
+                        "Resource": f"{bucket_arn}/*",
+                        "Condition": {
+                            "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
+                        },
+                    },
+                ],
+            }
+        )

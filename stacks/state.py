@@ -1,0 +1,33 @@
+"""`<env>-state`: the bucket every stack of the environment keeps its Terraform state in."""
+
+from __future__ import annotations
+
+from app.schema import EnvironmentConfig
+from modules.cdk import Construct
+from modules.state_bucket import StateBucket, StateBucketProps
+from stacks.base import PlatformStack, lock_table_name, state_kms_alias
+
+
+class StateStack(PlatformStack):
+    def __init__(self, scope: Construct, env: EnvironmentConfig):
+        super().__init__(scope, env, "state")
+        cfg = env.state
+        self.state = StateBucket(
+            self,
+            "state",
+            StateBucketProps(
+                bucket_name=cfg.bucket,
+                kms_alias=state_kms_alias(env),
+                noncurrent_version_expiration_days=cfg.noncurrent_version_expiration_days,
+                lock_table_name=lock_table_name(env),
+                access_log_bucket=cfg.access_log_bucket,
+                # moto 5.2 never reports this rule back as applied, so the provider's consistency
+                # wait stalls (getmoto/moto#9729); the emulator has no multipart leftovers anyway.
+                abort_incomplete_multipart_days=None if env.aws.emulator else 7,
+            ),
+        )
+        self.output("bucket", self.state.bucket.bucket, "State bucket name")
+        self.output("bucket_arn", self.state.bucket.arn, "State bucket ARN")
+        self.output("kms_key_arn", self.state.key.arn, "CMK encrypting the state bucket")
+        if self.state.lock_table is not None:
+            self.output("lock_table", self.state.lock_table.name, "DynamoDB lock table (TF < 1.10)")

@@ -1,0 +1,79 @@
+"""Where a stack's provider and backend point: real AWS, or the local emulator.
+
+This is the only place that knows how the `local` environment reaches the emulator.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from app.schema import EnvironmentConfig
+
+LOCAL_ENDPOINT_ENV = "PLATFORM_LOCAL_AWS_ENDPOINT"
+DEFAULT_LOCAL_ENDPOINT = "http://127.0.0.1:4566"
+EMULATOR_ACCOUNT_ID = "123456789012"  # moto's default account
+
+# Every AWS service the stacks use; the emulator serves them all on one endpoint.
+EMULATED_SERVICES = (
+    "acm", "applicationautoscaling", "cloudwatch", "cloudwatchlogs", "dynamodb", "ec2", "ecr", "ecs",
+    "elbv2", "iam", "kms", "rds", "s3", "secretsmanager", "servicediscovery", "sns", "ssm", "sts",
+)
+
+
+def local_endpoint() -> str:
+    return os.environ.get(LOCAL_ENDPOINT_ENV, DEFAULT_LOCAL_ENDPOINT)
+
+
+@dataclass(frozen=True)
+class AwsTarget:
+    region: str
+    account_id: str
+    endpoint: str | None = None  # set only for the emulator
+
+    @classmethod
+    def for_environment(cls, env: EnvironmentConfig) -> AwsTarget:
+        if env.aws.emulator:
+            return cls(region=env.aws.region, account_id=EMULATOR_ACCOUNT_ID, endpoint=local_endpoint())
+        assert env.aws.account_id is not None  # enforced by app.config validation
+        return cls(region=env.aws.region, account_id=env.aws.account_id)
+
+    def provider_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"region": self.region, "allowed_account_ids": [self.account_id]}
+        if self.endpoint:
+            kwargs.update(
+                # Not secrets: the emulator accepts any key pair. Pinning them here keeps real
+                # credentials from ever being sent to the local emulator.
+                access_key="test",
+                secret_key="test",
+                skip_credentials_validation=True,
+                skip_metadata_api_check="true",
+                skip_region_validation=True,
+                s3_use_path_style=True,
+                endpoints=[{svc: self.endpoint for svc in EMULATED_SERVICES}],
+            )
+        return kwargs
+
+    def s3_backend_kwargs(self, bucket: str, key: str, kms_key_arn: str, lock_table: str | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "bucket": bucket,
+            "key": key,
+            "region": self.region,
+            "encrypt": True,
+            "kms_key_id": kms_key_arn,
+        }
+        if lock_table:
+            kwargs["dynamodb_table"] = lock_table
+        if self.endpoint:
+            kwargs.update(
+                access_key="test",
+                secret_key="test",
+                skip_credentials_validation=True,
+                skip_metadata_api_check=True,
+                skip_requesting_account_id=True,
+                skip_region_validation=True,
+                use_path_style=True,
+                endpoints={"s3": self.endpoint, "sts": self.endpoint, "dynamodb": self.endpoint},
+            )
+        return kwargs
