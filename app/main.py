@@ -36,6 +36,18 @@ def build_environment(app: App, env: EnvironmentConfig) -> None:
     StateStack(app, env)
 
 
+def synth_state_stack(env: EnvironmentConfig, outdir: Path) -> Path:
+    """Only `<env>-state` (for the bootstrap); returns its stack directory."""
+    from scripts.tfmirror import write_lock_files
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    app = App(outdir=str(outdir))
+    StateStack(app, env)
+    app.synth()
+    write_lock_files(outdir)
+    return outdir / "stacks" / env.stack_name("state")
+
+
 def synth(outdir: str | None = None) -> Path:
     from scripts.tfmirror import write_lock_files
 

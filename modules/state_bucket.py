@@ -26,6 +26,9 @@ class StateBucketProps:
     # Server access logs go to this (existing) bucket when set.
     access_log_bucket: str | None = None
     prevent_destroy: bool = True
+    # The conditional denies: non-TLS requests and non-KMS uploads. Only an emulator that cannot
+    # evaluate policy conditions has a reason to turn them off.
+    enforce_tls_and_kms: bool = True
     # Abort incomplete multipart uploads after N days; None leaves the rule out.
     abort_incomplete_multipart_days: int | None = 7
 
@@ -125,7 +128,7 @@ class StateBucket(Construct):
             self,
             "policy",
             bucket=bucket_id,
-            policy=self._policy(),
+            policy=self._policy(props.enforce_tls_and_kms),
             # A policy before the public access block can be rejected as "public" by S3.
             depends_on=[self.public_access_block],
         )
@@ -153,32 +156,37 @@ class StateBucket(Construct):
                 lifecycle=lifecycle,
             )
 
-    def _policy(self) -> str:
+    def _policy(self, enforce_tls_and_kms: bool) -> str:
         bucket_arn = self.bucket.arn
-        return json.dumps(
+        conditional = [
             {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "DenyInsecureTransport",
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "s3:*",
-                        "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                    },
-                    {
-                        # Uploads must use SSE-KMS (the backend sends aws:kms with the state key);
-                        # uploads that name no algorithm get the bucket's KMS default.
-                        "Sid": "DenyNonKmsUploads",
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "s3:PutObject",
-                        "Resource": f"{bucket_arn}/*",
-                        "Condition": {
-                            "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
-                        },
-                    },
-                ],
-            }
-        )
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                # Uploads must use SSE-KMS (the backend sends aws:kms with the state key);
+                # uploads that name no algorithm get the bucket's KMS default.
+                "Sid": "DenyNonKmsUploads",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/*",
+                "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+            },
+        ]
+        keep_history = {
+            # State history is the recovery path (`platformctl state restore`): nobody deletes
+            # a version by hand. Noncurrent versions still expire through the lifecycle rule,
+            # which S3 applies itself and which bucket policies do not govern.
+            "Sid": "DenyStateVersionDeletion",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:DeleteObjectVersion",
+            "Resource": f"{bucket_arn}/*",
+        }
+        statements = [*(conditional if enforce_tls_and_kms else []), keep_history]
+        return json.dumps({"Version": "2012-10-17", "Statement": statements})

@@ -24,6 +24,10 @@ class StateStack(PlatformStack):
                 # moto 5.2 never reports this rule back as applied, so the provider's consistency
                 # wait stalls (getmoto/moto#9729); the emulator has no multipart leftovers anyway.
                 abort_incomplete_multipart_days=None if env.aws.emulator else 7,
+                # moto evaluates bucket policies but treats every Deny whose condition does not
+                # match as a denial (moto/iam/access_control.py, _check_conditions), and serves
+                # plain HTTP: conditional denies would block all access there. Real AWS keeps them.
+                enforce_tls_and_kms=not env.aws.emulator,
             ),
         )
         self.output("bucket", self.state.bucket.bucket, "State bucket name")

@@ -6,10 +6,23 @@ import importlib
 
 import click
 
-# module path -> attribute holding a click command or group
-COMMANDS: list[tuple[str, str]] = []
+# (module path, attribute holding a click command or group), in help order.
+COMMANDS: list[tuple[str, str]] = [
+    ("scripts.commands.core", "doctor"),
+    ("scripts.commands.core", "validate"),
+    ("scripts.commands.core", "local"),
+    ("scripts.commands.core", "deploy"),
+]
 
 
 def register_all(cli: click.Group) -> None:
     for module_name, attr in COMMANDS:
         cli.add_command(getattr(importlib.import_module(module_name), attr))
+    # `state bootstrap` joins the `state` group (recovery commands live there too).
+    from scripts.commands.core import bootstrap_cmd
+
+    state = cli.commands.get("state")
+    if not isinstance(state, click.Group):
+        state = click.Group("state", help="Terraform state: bootstrap, versions, diff, restore.")
+        cli.add_command(state)
+    state.add_command(bootstrap_cmd)

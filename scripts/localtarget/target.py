@@ -1,0 +1,182 @@
+"""The local target's lifecycle: start, record, report and stop what *we* started.
+
+Endpoints and process ids are recorded in `.platform/local/target.json`; `down` stops only
+processes recorded there (and only if they still look like ours), never anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from scripts.localtarget import emulator, postgres
+from scripts.localtarget.procs import pid_alive, port_open, terminate
+from scripts.workspace import platform_home
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AWS_PORT = 4566
+DEFAULT_PG_PORT = 54329
+LOCAL_DB_NAME = "app"
+
+
+def target_dir() -> Path:
+    path = platform_home() / "local"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def state_file() -> Path:
+    return target_dir() / "target.json"
+
+
+@dataclass
+class TargetState:
+    aws_pid: int | None = None
+    aws_port: int | None = None
+    aws_log: str | None = None
+    pg_data_dir: str | None = None
+    pg_port: int | None = None
+
+    @property
+    def aws_endpoint(self) -> str | None:
+        return f"http://127.0.0.1:{self.aws_port}" if self.aws_port else None
+
+    def aws_running(self) -> bool:
+        return bool(self.aws_pid and pid_alive(self.aws_pid) and self.aws_endpoint and emulator.healthy(self.aws_endpoint))
+
+    def pg_running(self) -> bool:
+        if not (self.pg_data_dir and self.pg_port):
+            return False
+        return (Path(self.pg_data_dir) / "postmaster.pid").exists() and port_open(self.pg_port)
+
+    def pg_password(self) -> str:
+        assert self.pg_data_dir
+        data_dir = Path(self.pg_data_dir)
+        return (data_dir.parent / f"{data_dir.name}.pw").read_text().strip()
+
+    def database_url(self, dbname: str = LOCAL_DB_NAME) -> str:
+        """libpq URL for the local Postgres (contains the throwaway superuser password)."""
+        return f"postgresql://{postgres.SUPERUSER}:{self.pg_password()}@127.0.0.1:{self.pg_port}/{dbname}"
+
+
+def load() -> TargetState:
+    path = state_file()
+    if not path.exists():
+        return TargetState()
+    return TargetState(**json.loads(path.read_text()))
+
+
+def save(state: TargetState) -> None:
+    path = state_file()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2))
+    tmp.replace(path)
+
+
+def up(aws_port: int = DEFAULT_AWS_PORT, pg_port: int = DEFAULT_PG_PORT) -> tuple[TargetState, list[str]]:
+    """Start whatever is not running yet; returns the state and what was done (for the user)."""
+    state = load()
+    done: list[str] = []
+    if state.aws_running():
+        done.append(f"AWS emulator already running at {state.aws_endpoint} (pid {state.aws_pid})")
+    else:
+        proc = emulator.start(aws_port, target_dir() / "moto.log")
+        state.aws_pid, state.aws_port, state.aws_log = proc.pid, proc.port, proc.log_file
+        save(state)
+        done.append(f"started AWS emulator at {proc.endpoint} (pid {proc.pid})")
+    if state.pg_running():
+        done.append(f"PostgreSQL already running on 127.0.0.1:{state.pg_port}")
+    else:
+        data_dir = target_dir() / "pg"
+        target_dir().chmod(0o755)  # the postgres OS user must reach its data dir
+        platform_home().chmod(0o755)
+        server = postgres.start(data_dir, pg_port)
+        state.pg_data_dir, state.pg_port = server.data_dir, server.port
+        save(state)
+        _ensure_database(state)
+        done.append(f"started PostgreSQL on 127.0.0.1:{server.port} (data in {server.data_dir})")
+    _write_pgpass(state)
+    return state, done
+
+
+def _ensure_database(state: TargetState) -> None:
+    import psycopg
+
+    dsn = state.database_url("postgres")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (LOCAL_DB_NAME,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{LOCAL_DB_NAME}"')
+
+
+def _write_pgpass(state: TargetState) -> Path:
+    path = target_dir() / "pgpass"
+    path.write_text(f"127.0.0.1:{state.pg_port}:*:{postgres.SUPERUSER}:{state.pg_password()}\n")
+    path.chmod(0o600)
+    return path
+
+
+def down() -> list[str]:
+    state = load()
+    done: list[str] = []
+    if state.aws_pid and pid_alive(state.aws_pid) and _looks_like_emulator(state.aws_pid):
+        terminate(state.aws_pid)
+        done.append(f"stopped AWS emulator (pid {state.aws_pid})")
+    elif state.aws_pid:
+        done.append("AWS emulator was not running")
+    if state.pg_data_dir and (Path(state.pg_data_dir) / "postmaster.pid").exists():
+        postgres.stop(Path(state.pg_data_dir))
+        done.append("stopped PostgreSQL")
+    elif state.pg_data_dir:
+        done.append("PostgreSQL was not running")
+    if not done:
+        done.append("nothing to stop: the local target was not started by platformctl")
+    save(TargetState(pg_data_dir=state.pg_data_dir, pg_port=state.pg_port))
+    return done
+
+
+def _looks_like_emulator(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return True  # no /proc (macOS): trust the recorded pid
+    return "moto.server" in cmdline
+
+
+def shell_exports(state: TargetState) -> dict[str, str]:
+    """Variables that point boto3, psql, terraform and cdktf at the local target."""
+    from scripts.tfmirror import terraform_env
+
+    if not state.aws_endpoint:
+        raise RuntimeError("the local target is not running; start it with `platformctl local up`")
+    exports = {
+        **emulator.EMULATOR_CREDENTIALS,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": state.aws_endpoint,
+        "PLATFORM_LOCAL_AWS_ENDPOINT": state.aws_endpoint,
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(state.pg_port),
+        "PGUSER": postgres.SUPERUSER,
+        "PGDATABASE": LOCAL_DB_NAME,
+        # The password stays in a 0600 file instead of the environment or the terminal.
+        "PGPASSFILE": str(target_dir() / "pgpass"),
+    }
+    tf_env = terraform_env({})
+    for key in ("TF_CLI_CONFIG_FILE", "CDKTF_SKIP_PROVIDER_LOCK", "CHECKPOINT_DISABLE"):
+        if key in tf_env:
+            exports[key] = tf_env[key]
+    return exports
+
+
+def render_exports(exports: dict[str, str]) -> str:
+    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in exports.items())
+
+
+def apply_to_environ(state: TargetState) -> None:
+    """For in-process use (deploys): the same variables `local env` prints."""
+    os.environ.update(shell_exports(state))
