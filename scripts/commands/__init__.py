@@ -7,7 +7,9 @@ import importlib
 import click
 
 # module path -> attribute holding a click command or group
-COMMANDS: list[tuple[str, str]] = []
+COMMANDS: list[tuple[str, str]] = [
+    ("scripts.migrate.cli", "migrate"),
+]
 
 
 def register_all(cli: click.Group) -> None:
