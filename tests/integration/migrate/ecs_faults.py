@@ -12,6 +12,7 @@ test talks to the emulator over HTTP with ordinary boto3 clients; nothing in bot
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,15 +105,16 @@ class FakeEcs:
         """The "container": runs in a thread of this process, mutating the emulator's task."""
         script, task = played.script, self.task(played.arn)
         logs = self.client("logs")
-        time.sleep(script.startup_delay)
-        if played.stopped_by_api:
-            played.done.set()
-            return
+        if played.done.wait(script.startup_delay):
+            return  # stopped before it started
         if script.never_starts:
             self._stop(played, exit_code=None, stop_code="TaskFailedToStart")
             return
-        task.status = "RUNNING"
-        task.containers[0].last_status = "RUNNING"
+        with self._lock:
+            if played.done.is_set():
+                return
+            task.status = "RUNNING"
+            task.containers[0].last_status = "RUNNING"
         if script.log_lines:
             stream = f"{STREAM_PREFIX}/{CONTAINER}/{played.arn.rsplit('/', 1)[-1]}"
             logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
@@ -162,6 +164,7 @@ class FakeEcs:
             for task in tasks:
                 script = fake._take_script()
                 task.status = "PROVISIONING"
+                task.created_at = datetime.now(UTC)  # moto omits createdAt; real ECS always sets it
                 task.containers[0].exitCode = None
                 played = PlayedTask(arn=task.task_arn, script=script)
                 fake.played.append(played)
