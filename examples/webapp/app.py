@@ -39,5 +39,7 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
                 row = conn.execute("SELECT count(*) FROM notes").fetchone()
                 return _respond(start_response, "200 OK", f"notes: {row[0] if row else 0}\n")
     except psycopg.Error as exc:
-        return _respond(start_response, "503 Service Unavailable", f"database unavailable: {type(exc).__name__}\n")
+        return _respond(
+            start_response, "503 Service Unavailable", f"database unavailable: {type(exc).__name__}\n"
+        )
     return _respond(start_response, "404 Not Found", "not found\n")

@@ -12,11 +12,11 @@ test talks to the emulator over HTTP with ordinary boto3 clients; nothing in bot
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -78,8 +78,13 @@ class FakeEcs:
         return f"http://127.0.0.1:{self.port}"
 
     def client(self, name: str) -> Any:
-        return boto3.client(name, endpoint_url=self.endpoint, region_name=REGION,
-                            aws_access_key_id="test", aws_secret_access_key="test")
+        return boto3.client(
+            name,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
 
     @property
     def backend(self) -> Any:
@@ -119,9 +124,13 @@ class FakeEcs:
             stream = f"{STREAM_PREFIX}/{CONTAINER}/{played.arn.rsplit('/', 1)[-1]}"
             logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
             now_ms = int(time.time() * 1000)
-            logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
-                {"timestamp": now_ms + i, "message": line} for i, line in enumerate(script.log_lines)
-            ])
+            logs.put_log_events(
+                logGroupName=LOG_GROUP,
+                logStreamName=stream,
+                logEvents=[
+                    {"timestamp": now_ms + i, "message": line} for i, line in enumerate(script.log_lines)
+                ],
+            )
         if script.run_for is None:
             played.done.wait()
             return
@@ -129,8 +138,9 @@ class FakeEcs:
             return  # stopped through the API meanwhile
         self._stop(played, exit_code=script.exit_code, stop_code=script.stop_code)
 
-    def _stop(self, played: PlayedTask, *, exit_code: int | None, stop_code: str,
-              reason: str | None = None) -> None:
+    def _stop(
+        self, played: PlayedTask, *, exit_code: int | None, stop_code: str, reason: str | None = None
+    ) -> None:
         script, task = played.script, self.task(played.arn)
         with self._lock:
             if played.done.is_set():
@@ -161,7 +171,8 @@ class FakeEcs:
 
         def run_task(backend: Any, *args: Any, **kwargs: Any) -> list[Any]:
             tasks = orig_run_task(backend, *args, **kwargs)
-            for task in tasks:
+            for created in tasks:
+                task: Any = created
                 script = fake._take_script()
                 task.status = "PROVISIONING"
                 task.created_at = datetime.now(UTC)  # moto omits createdAt; real ECS always sets it
@@ -185,9 +196,9 @@ class FakeEcs:
                 fake._stop(played, exit_code=143, stop_code="UserInitiated", reason=reason)
             return orig_stop_task(backend, cluster_str, task_str, reason)
 
-        ecs_models.EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign]
-        ecs_models.EC2ContainerServiceBackend.stop_task = stop_task  # type: ignore[method-assign]
-        ecs_responses.EC2ContainerServiceResponse.run_task = run_task_response  # type: ignore[method-assign]
+        ecs_models.EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign,assignment]
+        ecs_models.EC2ContainerServiceBackend.stop_task = stop_task  # type: ignore[method-assign,assignment]
+        ecs_responses.EC2ContainerServiceResponse.run_task = run_task_response  # type: ignore[method-assign,assignment]
         # Tasks keep the status we give them instead of jumping to STOPPED when described.
         state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
         try:
@@ -224,29 +235,37 @@ def create_service(fake: FakeEcs, name: str = "web") -> ServiceFixture:
     sg = ec2.create_security_group(GroupName=f"{name}-sg", Description="svc", VpcId=vpc)["GroupId"]
     cluster = f"{name}-cluster"
     ecs.create_cluster(clusterName=cluster)
-    try:
+    with suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_group(logGroupName=LOG_GROUP)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
     td = ecs.register_task_definition(
         family=f"{name}-migrate",
         networkMode="awsvpc",
         requiresCompatibilities=["FARGATE"],
         cpu="256",
         memory="512",
-        containerDefinitions=[{
-            "name": CONTAINER,
-            "image": "example/webapp:2",
-            "memory": 512,
-            "essential": True,
-            "command": ["alembic", "upgrade", "head"],
-            "logConfiguration": {"logDriver": "awslogs", "options": {
-                "awslogs-group": LOG_GROUP, "awslogs-region": REGION,
-                "awslogs-stream-prefix": STREAM_PREFIX}},
-        }],
+        containerDefinitions=[
+            {
+                "name": CONTAINER,
+                "image": "example/webapp:2",
+                "memory": 512,
+                "essential": True,
+                "command": ["alembic", "upgrade", "head"],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": LOG_GROUP,
+                        "awslogs-region": REGION,
+                        "awslogs-stream-prefix": STREAM_PREFIX,
+                    },
+                },
+            }
+        ],
     )["taskDefinition"]
     ecs.create_service(
-        cluster=cluster, serviceName=name, taskDefinition=td["taskDefinitionArn"], desiredCount=1,
+        cluster=cluster,
+        serviceName=name,
+        taskDefinition=td["taskDefinitionArn"],
+        desiredCount=1,
         launchType="FARGATE",
         networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [sg]}},
     )

@@ -18,13 +18,27 @@ pytestmark = pytest.mark.usefixtures("fake_aws_env")
 
 
 def gate(svc: ServiceFixture, *extra: str, timeout: int = 10) -> Result:
-    args = ["run", "--cluster", svc.cluster, "--service", svc.service, "--task-definition",
-            svc.task_definition, "--container", svc.container, "--timeout", str(timeout), *extra]
+    args = [
+        "run",
+        "--cluster",
+        svc.cluster,
+        "--service",
+        svc.service,
+        "--task-definition",
+        svc.task_definition,
+        "--container",
+        svc.container,
+        "--timeout",
+        str(timeout),
+        *extra,
+    ]
     return CliRunner().invoke(migrate, args)
 
 
 def test_success_streams_log_lines_and_exits_0(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
-    fake_ecs.next_task(ContainerScript(log_lines=["Running upgrade  -> 0001", "Running upgrade 0001 -> 0002"]))
+    fake_ecs.next_task(
+        ContainerScript(log_lines=["Running upgrade  -> 0001", "Running upgrade 0001 -> 0002"])
+    )
     result = gate(ecs_service)
     assert result.exit_code == 0, result.output
     assert "migration | Running upgrade  -> 0001" in result.stdout
@@ -32,7 +46,9 @@ def test_success_streams_log_lines_and_exits_0(fake_ecs: FakeEcs, ecs_service: S
     assert "migration succeeded" in result.stdout
     # RunTask used the service's network configuration and the per-service marker
     task = fake_ecs.task(fake_ecs.played[0].arn)
-    svc = fake_ecs.client("ecs").describe_services(cluster=ecs_service.cluster, services=[ecs_service.service])
+    svc = fake_ecs.client("ecs").describe_services(
+        cluster=ecs_service.cluster, services=[ecs_service.service]
+    )
     assert task.network_configuration == svc["services"][0]["networkConfiguration"]
     assert task.started_by == started_by_marker(ecs_service.service)
     assert task.launch_type == "FARGATE"
@@ -47,8 +63,12 @@ def test_command_after_dashes_overrides_the_container_command(
     assert overrides["containerOverrides"] == [{"name": "app", "command": ["alembic", "upgrade", "0001"]}]
 
 
-def test_nonzero_exit_fails_with_the_last_20_log_lines(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
-    lines = [f"line {i}" for i in range(1, 31)] + ['psycopg.errors.UndefinedColumn: column "x" does not exist']
+def test_nonzero_exit_fails_with_the_last_20_log_lines(
+    fake_ecs: FakeEcs, ecs_service: ServiceFixture
+) -> None:
+    lines = [f"line {i}" for i in range(1, 31)] + [
+        'psycopg.errors.UndefinedColumn: column "x" does not exist'
+    ]
     fake_ecs.next_task(ContainerScript(log_lines=lines, exit_code=1))
     result = gate(ecs_service)
     assert result.exit_code == 1
@@ -60,18 +80,28 @@ def test_nonzero_exit_fails_with_the_last_20_log_lines(fake_ecs: FakeEcs, ecs_se
 
 
 def test_missing_exit_code_is_a_failure(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
-    fake_ecs.next_task(ContainerScript(log_lines=["Running upgrade 0001 -> 0002"], exit_code=None,
-                                       container_reason="OutOfMemoryError: Container killed due to memory usage"))
+    fake_ecs.next_task(
+        ContainerScript(
+            log_lines=["Running upgrade 0001 -> 0002"],
+            exit_code=None,
+            container_reason="OutOfMemoryError: Container killed due to memory usage",
+        )
+    )
     result = gate(ecs_service)
     assert result.exit_code == 1
     assert "stopped without an exit code (OutOfMemoryError" in result.stderr
     assert "| Running upgrade 0001 -> 0002" in result.stderr
 
 
-def test_task_that_never_started_fails_with_the_stop_reason(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
-    fake_ecs.next_task(ContainerScript(
-        never_starts=True,
-        stopped_reason="CannotPullContainerError: pull image manifest has been retried 5 time(s)"))
+def test_task_that_never_started_fails_with_the_stop_reason(
+    fake_ecs: FakeEcs, ecs_service: ServiceFixture
+) -> None:
+    fake_ecs.next_task(
+        ContainerScript(
+            never_starts=True,
+            stopped_reason="CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+        )
+    )
     result = gate(ecs_service)
     assert result.exit_code == 1
     assert "the task never started (stopCode TaskFailedToStart; CannotPullContainerError" in result.stderr
@@ -79,8 +109,16 @@ def test_task_that_never_started_fails_with_the_stop_reason(fake_ecs: FakeEcs, e
 
 
 def test_run_task_failures_fail_without_a_task(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
-    fake_ecs.next_task(ContainerScript(run_task_failures=[
-        {"arn": "arn:aws:ecs:us-east-1:123456789012:container-instance/x", "reason": "RESOURCE:MEMORY"}]))
+    fake_ecs.next_task(
+        ContainerScript(
+            run_task_failures=[
+                {
+                    "arn": "arn:aws:ecs:us-east-1:123456789012:container-instance/x",
+                    "reason": "RESOURCE:MEMORY",
+                }
+            ]
+        )
+    )
     result = gate(ecs_service)
     assert result.exit_code == 1
     assert "ECS could not start the migration task: RESOURCE:MEMORY" in result.stderr
@@ -88,8 +126,11 @@ def test_run_task_failures_fail_without_a_task(fake_ecs: FakeEcs, ecs_service: S
 
 
 def test_interrupted_task_with_exit_0_is_not_success(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
-    fake_ecs.next_task(ContainerScript(exit_code=0, stop_code="SpotInterruption",
-                                       stopped_reason="Your Spot Task was interrupted."))
+    fake_ecs.next_task(
+        ContainerScript(
+            exit_code=0, stop_code="SpotInterruption", stopped_reason="Your Spot Task was interrupted."
+        )
+    )
     result = gate(ecs_service)
     assert result.exit_code == 1
     assert "the migration may be incomplete" in result.stderr
@@ -110,14 +151,24 @@ def test_timeout_stops_the_task_and_exits_3(fake_ecs: FakeEcs, ecs_service: Serv
     assert running_migrations(fake_ecs.client("ecs"), ecs_service.cluster, ecs_service.service) == []
 
 
-def test_second_migration_of_the_same_service_is_refused(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
+def test_second_migration_of_the_same_service_is_refused(
+    fake_ecs: FakeEcs, ecs_service: ServiceFixture
+) -> None:
     fake_ecs.next_task(ContainerScript(run_for=None))
     outcome: list[object] = []
 
     def first_migration() -> None:  # the library, not the CLI: CliRunner swaps process-wide streams
-        outcome.append(run_migration(fake_ecs.client("ecs"), fake_ecs.client("logs"), cluster=ecs_service.cluster,
-                                     service=ecs_service.service, task_definition=ecs_service.task_definition,
-                                     container="app", timeout_s=30))
+        outcome.append(
+            run_migration(
+                fake_ecs.client("ecs"),
+                fake_ecs.client("logs"),
+                cluster=ecs_service.cluster,
+                service=ecs_service.service,
+                task_definition=ecs_service.task_definition,
+                container="app",
+                timeout_s=30,
+            )
+        )
 
     first = threading.Thread(target=first_migration, daemon=True)
     first.start()
@@ -127,7 +178,9 @@ def test_second_migration_of_the_same_service_is_refused(fake_ecs: FakeEcs, ecs_
     running_arn = fake_ecs.played[0].arn
     result = gate(ecs_service)
     assert result.exit_code == 4
-    assert f"migration task {running_arn} of service {ecs_service.service!r} is still running" in result.stderr
+    assert (
+        f"migration task {running_arn} of service {ecs_service.service!r} is still running" in result.stderr
+    )
     assert "Nothing was started" in result.stderr
     assert len(fake_ecs.played) == 1  # no second task
     fake_ecs.stop_now(fake_ecs.played[0])
@@ -138,10 +191,15 @@ def test_second_migration_of_the_same_service_is_refused(fake_ecs: FakeEcs, ecs_
 def test_other_services_migrations_do_not_block(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
     ecs = fake_ecs.client("ecs")
     fake_ecs.next_task(ContainerScript(run_for=None))  # the other service's migration keeps running
-    ecs.run_task(cluster=ecs_service.cluster, taskDefinition=ecs_service.task_definition, launchType="FARGATE",
-                 startedBy=started_by_marker("another-service"),
-                 networkConfiguration=ecs.describe_services(cluster=ecs_service.cluster, services=[
-                     ecs_service.service])["services"][0]["networkConfiguration"])
+    ecs.run_task(
+        cluster=ecs_service.cluster,
+        taskDefinition=ecs_service.task_definition,
+        launchType="FARGATE",
+        startedBy=started_by_marker("another-service"),
+        networkConfiguration=ecs.describe_services(
+            cluster=ecs_service.cluster, services=[ecs_service.service]
+        )["services"][0]["networkConfiguration"],
+    )
     result = gate(ecs_service)
     assert result.exit_code == 0, result.output
 
@@ -152,13 +210,20 @@ def test_start_race_loser_stops_its_own_task(fake_ecs: FakeEcs, ecs_service: Ser
 
     ecs = fake_ecs.client("ecs")
     net = ecs.describe_services(cluster=ecs_service.cluster, services=[ecs_service.service])["services"][0][
-        "networkConfiguration"]
+        "networkConfiguration"
+    ]
     fake_ecs.default_script = ContainerScript(run_for=None)
     arns = []
     for _ in range(2):
-        arns.append(ecs.run_task(cluster=ecs_service.cluster, taskDefinition=ecs_service.task_definition,
-                                 launchType="FARGATE", startedBy=started_by_marker(ecs_service.service),
-                                 networkConfiguration=net)["tasks"][0]["taskArn"])
+        arns.append(
+            ecs.run_task(
+                cluster=ecs_service.cluster,
+                taskDefinition=ecs_service.task_definition,
+                launchType="FARGATE",
+                startedBy=started_by_marker(ecs_service.service),
+                networkConfiguration=net,
+            )["tasks"][0]["taskArn"]
+        )
         time.sleep(0.05)
     ecs_runner._refuse_if_running(ecs, ecs_service.cluster, ecs_service.service, ours=arns[0])
     with pytest.raises(MigrationAlreadyRunning) as err:
@@ -167,17 +232,41 @@ def test_start_race_loser_stops_its_own_task(fake_ecs: FakeEcs, ecs_service: Ser
 
 
 def test_unknown_container_is_a_usage_error(ecs_service: ServiceFixture) -> None:
-    result = CliRunner().invoke(migrate, [
-        "run", "--cluster", ecs_service.cluster, "--service", ecs_service.service,
-        "--task-definition", ecs_service.task_definition, "--container", "web", "--timeout", "5"])
+    result = CliRunner().invoke(
+        migrate,
+        [
+            "run",
+            "--cluster",
+            ecs_service.cluster,
+            "--service",
+            ecs_service.service,
+            "--task-definition",
+            ecs_service.task_definition,
+            "--container",
+            "web",
+            "--timeout",
+            "5",
+        ],
+    )
     assert result.exit_code == 2
     assert "has no container 'web' (containers: app)" in result.stderr
 
 
 def test_unknown_service_is_a_usage_error(ecs_service: ServiceFixture) -> None:
-    result = CliRunner().invoke(migrate, [
-        "run", "--cluster", ecs_service.cluster, "--service", "nope",
-        "--task-definition", ecs_service.task_definition, "--container", "app"])
+    result = CliRunner().invoke(
+        migrate,
+        [
+            "run",
+            "--cluster",
+            ecs_service.cluster,
+            "--service",
+            "nope",
+            "--task-definition",
+            ecs_service.task_definition,
+            "--container",
+            "app",
+        ],
+    )
     assert result.exit_code == 2
     assert "service 'nope' not found" in result.stderr
 

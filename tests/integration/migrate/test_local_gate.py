@@ -49,34 +49,78 @@ def add_revision(app: Path, rev: str, down: str, upgrade_body: str) -> None:
     (app / "migrations" / "versions" / f"{rev}_test.py").write_text(
         f'"""test revision {rev}"""\nfrom alembic import op\n\nrevision = "{rev}"\ndown_revision = "{down}"\n'
         f"branch_labels = None\ndepends_on = None\n\n\ndef upgrade() -> None:\n    {upgrade_body}\n\n\n"
-        "def downgrade() -> None:\n    pass\n")
+        "def downgrade() -> None:\n    pass\n"
+    )
 
 
 def slow_first_revision(app: Path, seconds: float) -> None:
     path = app / "migrations" / "versions" / "0001_create_notes.py"
-    text = path.read_text().replace("def upgrade() -> None:\n",
-                                    f'def upgrade() -> None:\n    op.execute("SELECT pg_sleep({seconds})")\n')
+    text = path.read_text().replace(
+        "def upgrade() -> None:\n", f'def upgrade() -> None:\n    op.execute("SELECT pg_sleep({seconds})")\n'
+    )
     path.write_text(text)
 
 
-def gate(app: Path, lock_dir: Path, *extra: str, command: list[str] | None = None, timeout: int = 60) -> Result:
-    return CliRunner().invoke(migrate, ["run", "--local", "--service", "web", "--cwd", str(app), "--lock-dir",
-                                        str(lock_dir), "--timeout", str(timeout), *extra, "--",
-                                        *(command or ALEMBIC)])
+def gate(
+    app: Path, lock_dir: Path, *extra: str, command: list[str] | None = None, timeout: int = 60
+) -> Result:
+    return CliRunner().invoke(
+        migrate,
+        [
+            "run",
+            "--local",
+            "--service",
+            "web",
+            "--cwd",
+            str(app),
+            "--lock-dir",
+            str(lock_dir),
+            "--timeout",
+            str(timeout),
+            *extra,
+            "--",
+            *(command or ALEMBIC),
+        ],
+    )
 
 
 def gate_process(app: Path, lock_dir: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "scripts.platformctl", "migrate", "run", "--local", "--service", "web", "--cwd",
-         str(app), "--lock-dir", str(lock_dir), "--timeout", "60", "--", *ALEMBIC],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "scripts.platformctl",
+            "migrate",
+            "run",
+            "--local",
+            "--service",
+            "web",
+            "--cwd",
+            str(app),
+            "--lock-dir",
+            str(lock_dir),
+            "--timeout",
+            "60",
+            "--",
+            *ALEMBIC,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def schema(url: str) -> tuple[list[str], list[str]]:
     with psycopg.connect(url) as conn:
         versions = [r[0] for r in conn.execute("SELECT version_num FROM alembic_version")]
-        cols = [r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'notes' ORDER BY ordinal_position")]
+        cols = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'notes' ORDER BY ordinal_position"
+            )
+        ]
     return versions, cols
 
 
@@ -90,7 +134,9 @@ def test_example_migrations_create_the_table(webapp: Path, database_url: str, tm
     assert lock_path(tmp_path / "locks", "web").read_text() == ""  # released
 
 
-def test_failing_migration_exits_1_with_the_last_lines(webapp: Path, database_url: str, tmp_path: Path) -> None:
+def test_failing_migration_exits_1_with_the_last_lines(
+    webapp: Path, database_url: str, tmp_path: Path
+) -> None:
     add_revision(webapp, "0003", "0002", 'op.execute("ALTER TABLE notes ADD COLUMN broken no_such_type")')
     result = gate(webapp, tmp_path / "locks")
     assert result.exit_code == 1
@@ -105,9 +151,11 @@ def test_failing_migration_exits_1_with_the_last_lines(webapp: Path, database_ur
 
 def test_timeout_kills_the_process_group_and_exits_3(tmp_path: Path, database_url: str) -> None:
     pid_file = tmp_path / "child.pid"
-    script = (f"import os, subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', "
-              f"'import time; time.sleep(60)']); open({str(pid_file)!r}, 'w').write(str(p.pid)); "
-              "print('migrating...', flush=True); time.sleep(60)")
+    script = (
+        f"import os, subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', "
+        f"'import time; time.sleep(60)']); open({str(pid_file)!r}, 'w').write(str(p.pid)); "
+        "print('migrating...', flush=True); time.sleep(60)"
+    )
     started = time.monotonic()
     result = gate(tmp_path, tmp_path / "locks", command=[sys.executable, "-c", script], timeout=1)
     assert result.exit_code == 3
@@ -121,12 +169,21 @@ def test_second_local_run_is_refused_while_one_runs(webapp: Path, database_url: 
     lock_dir = tmp_path / "locks"
     first = gate_process(webapp, lock_dir)
     try:
-        wait_until(lambda: "child_pid" in lock_path(lock_dir, "web").read_text()
-                   if lock_path(lock_dir, "web").exists() else False, 20, "the first migration to hold the lock")
+        wait_until(
+            lambda: (
+                "child_pid" in lock_path(lock_dir, "web").read_text()
+                if lock_path(lock_dir, "web").exists()
+                else False
+            ),
+            20,
+            "the first migration to hold the lock",
+        )
         holder = json.loads(lock_path(lock_dir, "web").read_text())
         result = gate(webapp, lock_dir)
         assert result.exit_code == 4
-        assert f"already running (pid {holder['pid']} (migration process {holder['child_pid']})" in result.stderr
+        assert (
+            f"already running (pid {holder['pid']} (migration process {holder['child_pid']})" in result.stderr
+        )
         assert "Nothing was started" in result.stderr
         out, _ = first.communicate(timeout=60)
     finally:
@@ -154,8 +211,9 @@ def test_runners_on_two_machines_are_serialised_by_the_advisory_lock(
     assert schema(database_url) == (["0002"], ["id", "body", "created_at", "author"])
 
 
-def test_stale_lock_of_a_dead_process_is_taken_over(webapp: Path, database_url: str, tmp_path: Path,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_stale_lock_of_a_dead_process_is_taken_over(
+    webapp: Path, database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     lock_dir = tmp_path / "locks"
     lock_dir.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -177,10 +235,15 @@ def test_missing_database_url_is_a_usage_error(tmp_path: Path, monkeypatch: pyte
 def test_example_app_serves_healthz_under_gunicorn(webapp: Path, database_url: str, tmp_path: Path) -> None:
     assert gate(webapp, tmp_path / "locks").exit_code == 0
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "app:application"],
-                            cwd=webapp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "app:application"],
+        cwd=webapp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
+
         def up() -> bool:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
