@@ -1,0 +1,253 @@
+"""Run the database migration as a one-off ECS Fargate task and wait for its verdict.
+
+Usable on its own (a CI stage) or from the Terraform gate through `platformctl migrate run`.
+The gate runs *before* the service update, so whatever happens here the old version keeps
+serving; a failure only stops the deploy.
+
+Sequence: refuse if a migration of this service is already running -> RunTask with the service's
+network configuration -> follow the task and its awslogs stream with adaptive polling -> verdict
+from the essential container's exit code and the stop code. On timeout (or Ctrl-C) the task is
+stopped so it cannot keep migrating behind our back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from scripts.migrate.cloudwatch_logs import AwsLogsTarget, LogStreamFollower
+from scripts.migrate.ecs_verdict import classify_stopped_task, describe_run_task_failures
+from scripts.migrate.outcome import (
+    DEFAULT_TAIL_LINES,
+    LogCallback,
+    LogTail,
+    MigrationAlreadyRunning,
+    MigrationConfigError,
+    MigrationFailed,
+    MigrationResult,
+    MigrationTimeout,
+)
+from scripts.migrate.polling import PollPolicy
+
+log = logging.getLogger(__name__)
+
+# ECS allows at most 36 letters, digits, '-', '_' and '/' in startedBy (a ':' is rejected).
+STARTED_BY_MAX = 36
+
+
+def started_by_marker(service: str) -> str:
+    """`migrate/<service>`: the tag that finds this service's running migrations via ListTasks.
+
+    Long or unusual service names are shortened with a stable hash so the marker stays valid
+    and unique per service.
+    """
+    clean = re.sub(r"[^A-Za-z0-9_-]", "-", service)
+    marker = f"migrate/{clean}"
+    if len(marker) <= STARTED_BY_MAX and clean == service:
+        return marker
+    digest = hashlib.sha256(service.encode()).hexdigest()[:8]
+    return f"migrate/{clean[: STARTED_BY_MAX - len('migrate/') - 9]}-{digest}"
+
+
+def task_id(task_arn: str) -> str:
+    return task_arn.rsplit("/", 1)[-1]
+
+
+def running_migrations(ecs: Any, cluster: str, service: str) -> list[str]:
+    """ARNs of this service's migration tasks that are still meant to run."""
+    arns: list[str] = []
+    for page in ecs.get_paginator("list_tasks").paginate(
+        cluster=cluster, startedBy=started_by_marker(service), desiredStatus="RUNNING"
+    ):
+        arns.extend(page.get("taskArns", []))
+    return arns
+
+
+def _service(ecs: Any, cluster: str, service: str) -> Mapping[str, Any]:
+    try:
+        resp = ecs.describe_services(cluster=cluster, services=[service])
+    except ecs.exceptions.ClusterNotFoundException as exc:
+        raise MigrationConfigError(f"cluster {cluster!r} does not exist") from exc
+    found = [s for s in resp.get("services", []) if s.get("status") != "INACTIVE"]
+    if not found:
+        raise MigrationConfigError(
+            f"service {service!r} not found in cluster {cluster!r}; the migration borrows its "
+            "network configuration, so the service must exist (first deploy: create it without "
+            "the gate, or pass the network configuration)"
+        )
+    return found[0]
+
+
+def _container_definition(ecs: Any, task_definition: str, container: str) -> tuple[str, Mapping[str, Any]]:
+    try:
+        td = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+    except ecs.exceptions.ClientException as exc:
+        raise MigrationConfigError(f"task definition {task_definition!r} not found: {exc}") from exc
+    for cdef in td.get("containerDefinitions", []):
+        if cdef.get("name") == container:
+            return td["taskDefinitionArn"], cdef
+    names = ", ".join(c.get("name", "?") for c in td.get("containerDefinitions", []))
+    raise MigrationConfigError(
+        f"task definition {task_definition!r} has no container {container!r} (containers: {names})"
+    )
+
+
+class _TaskWatch:
+    """Follows one task: its status and (when awslogs is configured) its log stream."""
+
+    def __init__(self, ecs: Any, logs: Any, cluster: str, task_arn: str, container: str,
+                 target: AwsLogsTarget | None, on_log: LogCallback | None, tail: LogTail):
+        self.ecs, self.cluster, self.task_arn = ecs, cluster, task_arn
+        self.tail, self.on_log = tail, on_log
+        stream = target.stream_for(container, task_id(task_arn)) if target else None
+        self.follower = LogStreamFollower(logs, target.group, stream) if target and stream else None
+
+    def drain_logs(self) -> int:
+        if self.follower is None:
+            return 0
+        lines = self.follower.poll()
+        self.tail.extend(lines)
+        if self.on_log:
+            for line in lines:
+                self.on_log(line)
+        return len(lines)
+
+    def describe(self) -> Mapping[str, Any]:
+        tasks = self.ecs.describe_tasks(cluster=self.cluster, tasks=[self.task_arn]).get("tasks", [])
+        if not tasks:
+            raise MigrationFailed("the task disappeared (DescribeTasks no longer knows it)",
+                                  ref=self.task_arn, last_lines=self.tail.lines())
+        task: Mapping[str, Any] = tasks[0]
+        return task
+
+    def stop(self, reason: str) -> None:
+        try:
+            self.ecs.stop_task(cluster=self.cluster, task=self.task_arn, reason=reason[:255])
+        except Exception:  # best effort: we are already failing and must report the first cause
+            log.exception("could not stop task %s; stop it by hand", self.task_arn)
+
+
+def _creation_key(task: Mapping[str, Any]) -> tuple[float, str]:
+    created = task.get("createdAt")
+    return (created.timestamp() if created is not None else float("inf"), task["taskArn"])
+
+
+def _refuse_if_running(ecs: Any, cluster: str, service: str, ours: str | None = None) -> None:
+    others = [a for a in running_migrations(ecs, cluster, service) if a != ours]
+    if not others:
+        return
+    if ours is not None:
+        # Lost a start race: keep the migration that was created first, stop ours.
+        described = ecs.describe_tasks(cluster=cluster, tasks=[ours, *others]).get("tasks", [])
+        created = {t["taskArn"]: _creation_key(t) for t in described}
+        if ours in created and all(created[ours] <= created.get(o, created[ours]) for o in others):
+            return
+    raise MigrationAlreadyRunning(
+        f"migration task {others[0]} of service {service!r} is still running on cluster {cluster!r}; "
+        "wait for it to finish (or stop it) and run the deploy again",
+        ref=others[0],
+    )
+
+
+def run_migration(
+    ecs: Any,
+    logs: Any,
+    *,
+    cluster: str,
+    service: str,
+    task_definition: str,
+    container: str,
+    timeout_s: float,
+    command: list[str] | None = None,
+    on_log: LogCallback | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    poll: PollPolicy | None = None,
+    tail_lines: int = DEFAULT_TAIL_LINES,
+) -> MigrationResult:
+    """Run one migration task to completion; return on exit code 0, raise a MigrationError otherwise."""
+    poll = poll or PollPolicy()
+    svc = _service(ecs, cluster, service)
+    _refuse_if_running(ecs, cluster, service)
+    td_arn, cdef = _container_definition(ecs, task_definition, container)
+    target = AwsLogsTarget.from_container_definition(cdef)
+    if target is None or not target.stream_prefix:
+        log.warning("container %r has no awslogs driver with a stream prefix: its output cannot be shown",
+                    container)
+
+    params: dict[str, Any] = {
+        "cluster": cluster,
+        "taskDefinition": td_arn,
+        "launchType": "FARGATE",
+        "count": 1,
+        "startedBy": started_by_marker(service),
+    }
+    if svc.get("networkConfiguration"):
+        params["networkConfiguration"] = svc["networkConfiguration"]
+    if command:
+        params["overrides"] = {"containerOverrides": [{"name": container, "command": list(command)}]}
+    started = clock()
+    resp = ecs.run_task(**params)
+    tasks = resp.get("tasks") or []
+    if resp.get("failures") or not tasks:
+        for t in tasks:  # partial success with count=1 should not happen; never leave one behind
+            _TaskWatch(ecs, logs, cluster, t["taskArn"], container, None, None, LogTail()).stop(
+                "RunTask reported failures")
+        raise MigrationFailed(
+            f"ECS could not start the migration task: {describe_run_task_failures(resp.get('failures', []))}"
+        )
+    task_arn: str = tasks[0]["taskArn"]
+    log.info("migration task started: %s (timeout %ss)", task_arn, int(timeout_s))
+    tail = LogTail(tail_lines)
+    watch = _TaskWatch(ecs, logs, cluster, task_arn, container, target, on_log, tail)
+    try:
+        _refuse_if_running(ecs, cluster, service, ours=task_arn)
+    except MigrationAlreadyRunning:
+        watch.stop("another migration of this service started first")
+        raise
+    try:
+        task = _wait_until_stopped(watch, started, timeout_s, poll, clock, sleep)
+    except KeyboardInterrupt:
+        watch.stop("migration runner interrupted")
+        raise
+    for _ in range(3):  # the last lines may land just after the task stops
+        if not watch.drain_logs():
+            break
+    verdict = classify_stopped_task(task, container)
+    if not verdict.ok:
+        raise MigrationFailed(verdict.reason, ref=task_arn, last_lines=tail.lines())
+    return MigrationResult(runner="ecs", ref=task_arn, exit_code=0,
+                           duration_s=clock() - started, last_lines=tail.lines())
+
+
+def _wait_until_stopped(watch: _TaskWatch, started: float, timeout_s: float, poll: PollPolicy,
+                        clock: Callable[[], float], sleep: Callable[[float], None]) -> Mapping[str, Any]:
+    deadline = started + timeout_s
+    next_progress = started + poll.progress_every
+    last_status = ""
+    for interval in poll.intervals():
+        watch.drain_logs()
+        task = watch.describe()
+        status = task.get("lastStatus", "")
+        if status != last_status:
+            log.info("migration task %s: %s", task_id(watch.task_arn), status)
+            last_status = status
+        if status == "STOPPED":
+            return task
+        now = clock()
+        if now >= deadline:
+            watch.stop(f"migration timed out after {int(timeout_s)}s (platformctl migrate)")
+            watch.drain_logs()
+            raise MigrationTimeout(
+                f"no verdict after {int(timeout_s)}s; the task was stopped (last status {status})",
+                ref=watch.task_arn, last_lines=watch.tail.lines(),
+            )
+        if now >= next_progress:
+            log.info("migration still %s after %ds", status, int(now - started))
+            next_progress = now + poll.progress_every
+        sleep(min(interval, max(deadline - now, 0.0)))
+    raise AssertionError("unreachable: intervals() is infinite")

@@ -1,0 +1,146 @@
+"""Run the migration command as a local process: the `local` environment's migration gate.
+
+Same contract as the ECS runner (refuse a second concurrent migration, stream output, timeout,
+exit-code verdict), so the Terraform gate and the docs do not care which one runs. The database
+URL reaches the child only through its environment (`DATABASE_URL`), never on a command line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from scripts.migrate.lockfile import migration_lock
+from scripts.migrate.outcome import (
+    DEFAULT_TAIL_LINES,
+    LogCallback,
+    LogTail,
+    MigrationConfigError,
+    MigrationFailed,
+    MigrationResult,
+    MigrationTimeout,
+)
+
+log = logging.getLogger(__name__)
+
+# After SIGTERM on timeout, how long the migration may take to roll back before SIGKILL.
+TERM_GRACE_S = 10.0
+PROGRESS_EVERY_S = 30.0
+
+
+def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line.rstrip("\n"))
+    lines.put(None)
+
+
+def _kill_group(proc: subprocess.Popen[str], grace_s: float) -> None:
+    """SIGTERM the whole process group (alembic may spawn children), SIGKILL if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_local_migration(
+    command: Sequence[str],
+    *,
+    service: str,
+    database_url: str,
+    timeout_s: float,
+    lock_dir: Path,
+    cwd: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    on_log: LogCallback | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    tail_lines: int = DEFAULT_TAIL_LINES,
+    term_grace_s: float = TERM_GRACE_S,
+) -> MigrationResult:
+    """Run `command` to completion; return on exit code 0, raise a MigrationError otherwise."""
+    if not command:
+        raise MigrationConfigError("no migration command given")
+    if not database_url:
+        raise MigrationConfigError("no database URL: the migration needs DATABASE_URL")
+    env = {**os.environ, **(extra_env or {}), "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+    with migration_lock(lock_dir, service) as lock:
+        started = clock()
+        try:
+            proc = subprocess.Popen(
+                list(command), cwd=cwd, env=env, text=True, bufsize=1,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True, pass_fds=(lock.fd,),
+            )
+        except OSError as exc:
+            raise MigrationConfigError(f"cannot run {command[0]!r}: {exc}") from exc
+        lock.record(pid=os.getpid(), child_pid=proc.pid, command=list(command),
+                    started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        log.info("migration started: pid %s: %s (timeout %ss)", proc.pid, " ".join(command), int(timeout_s))
+        tail = LogTail(tail_lines)
+        try:
+            timed_out = _stream_until_exit(proc, started, timeout_s, tail, on_log, clock, term_grace_s)
+        except KeyboardInterrupt:
+            _kill_group(proc, term_grace_s)
+            raise
+        ref = f"pid {proc.pid}"
+        if timed_out:
+            raise MigrationTimeout(
+                f"no verdict after {int(timeout_s)}s; the migration process group was killed",
+                ref=ref, last_lines=tail.lines())
+        code = proc.returncode
+        if code < 0:
+            raise MigrationFailed(
+                f"the migration was killed by signal {signal.Signals(-code).name} (no exit code)",
+                ref=ref, last_lines=tail.lines())
+        if code != 0:
+            raise MigrationFailed(f"the migration exited with code {code}", ref=ref, last_lines=tail.lines())
+        return MigrationResult(runner="local", ref=ref, exit_code=0, duration_s=clock() - started,
+                               last_lines=tail.lines())
+
+
+def _stream_until_exit(proc: subprocess.Popen[str], started: float, timeout_s: float, tail: LogTail,
+                       on_log: LogCallback | None, clock: Callable[[], float], grace_s: float) -> bool:
+    """Forward output lines until the process exits; True when it had to be killed for time."""
+    assert proc.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
+    reader.start()
+    deadline = started + timeout_s
+    next_progress = started + PROGRESS_EVERY_S
+    timed_out = False
+    while True:
+        now = clock()
+        if now >= deadline and not timed_out:
+            log.warning("migration exceeded %ss; terminating process group %s", int(timeout_s), proc.pid)
+            timed_out = True
+            _kill_group(proc, grace_s)
+        if now >= next_progress:
+            log.info("migration still running after %ds", int(now - started))
+            next_progress = now + PROGRESS_EVERY_S
+        try:
+            line = lines.get(timeout=max(0.05, min(1.0, deadline - now)) if not timed_out else 1.0)
+        except queue.Empty:
+            if timed_out and proc.poll() is not None:
+                break  # killed; a grandchild may still hold the pipe open, stop reading
+            continue
+        if line is None:
+            break
+        tail.extend([line])
+        if on_log:
+            on_log(line)
+    proc.wait()
+    return timed_out

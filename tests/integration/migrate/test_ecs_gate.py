@@ -1,0 +1,276 @@
+"""The ECS migration gate end to end: `platformctl migrate run` against the in-process emulator,
+with task outcomes injected into the emulator's task model (see ecs_faults.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from click.testing import CliRunner, Result
+
+from scripts.migrate.cli import migrate
+from scripts.migrate.ecs_runner import run_migration, running_migrations, started_by_marker
+from scripts.migrate.outcome import MigrationAlreadyRunning, MigrationError, MigrationResult
+from tests.integration.migrate.ecs_faults import ContainerScript, FakeEcs, ServiceFixture
+
+pytestmark = pytest.mark.usefixtures("fake_aws_env")
+
+
+def gate(svc: ServiceFixture, *extra: str, timeout: int = 10) -> Result:
+    args = [
+        "run",
+        "--cluster",
+        svc.cluster,
+        "--service",
+        svc.service,
+        "--task-definition",
+        svc.task_definition,
+        "--container",
+        svc.container,
+        "--timeout",
+        str(timeout),
+        *extra,
+    ]
+    return CliRunner().invoke(migrate, args)
+
+
+def test_success_streams_log_lines_and_exits_0(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
+    fake_ecs.next_task(
+        ContainerScript(log_lines=["Running upgrade  -> 0001", "Running upgrade 0001 -> 0002"])
+    )
+    result = gate(ecs_service)
+    assert result.exit_code == 0, result.output
+    assert "migration | Running upgrade  -> 0001" in result.stdout
+    assert "migration | Running upgrade 0001 -> 0002" in result.stdout
+    assert "migration succeeded" in result.stdout
+    # RunTask used the service's network configuration and the per-service marker
+    task = fake_ecs.task(fake_ecs.played[0].arn)
+    svc = fake_ecs.client("ecs").describe_services(
+        cluster=ecs_service.cluster, services=[ecs_service.service]
+    )
+    assert task.network_configuration == svc["services"][0]["networkConfiguration"]
+    assert task.started_by == started_by_marker(ecs_service.service)
+    assert task.launch_type == "FARGATE"
+
+
+def test_command_after_dashes_overrides_the_container_command(
+    fake_ecs: FakeEcs, ecs_service: ServiceFixture
+) -> None:
+    result = gate(ecs_service, "--", "alembic", "upgrade", "0001")
+    assert result.exit_code == 0, result.output
+    overrides = fake_ecs.task(fake_ecs.played[0].arn).overrides
+    assert overrides["containerOverrides"] == [{"name": "app", "command": ["alembic", "upgrade", "0001"]}]
+
+
+def test_nonzero_exit_fails_with_the_last_20_log_lines(
+    fake_ecs: FakeEcs, ecs_service: ServiceFixture
+) -> None:
+    lines = [f"line {i}" for i in range(1, 31)] + [
+        'psycopg.errors.UndefinedColumn: column "x" does not exist'
+    ]
+    fake_ecs.next_task(ContainerScript(log_lines=lines, exit_code=1))
+    result = gate(ecs_service)
+    assert result.exit_code == 1
+    assert "migration failed: container 'app' exited with code 1" in result.stderr
+    assert '| psycopg.errors.UndefinedColumn: column "x" does not exist' in result.stderr
+    assert "| line 12" in result.stderr and "| line 11\n" not in result.stderr  # only the last 20
+    assert "previous version keeps serving" in result.stderr
+    assert fake_ecs.played[0].arn in result.stderr
+
+
+def test_missing_exit_code_is_a_failure(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
+    fake_ecs.next_task(
+        ContainerScript(
+            log_lines=["Running upgrade 0001 -> 0002"],
+            exit_code=None,
+            container_reason="OutOfMemoryError: Container killed due to memory usage",
+        )
+    )
+    result = gate(ecs_service)
+    assert result.exit_code == 1
+    assert "stopped without an exit code (OutOfMemoryError" in result.stderr
+    assert "| Running upgrade 0001 -> 0002" in result.stderr
+
+
+def test_task_that_never_started_fails_with_the_stop_reason(
+    fake_ecs: FakeEcs, ecs_service: ServiceFixture
+) -> None:
+    fake_ecs.next_task(
+        ContainerScript(
+            never_starts=True,
+            stopped_reason="CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+        )
+    )
+    result = gate(ecs_service)
+    assert result.exit_code == 1
+    assert "the task never started (stopCode TaskFailedToStart; CannotPullContainerError" in result.stderr
+    assert "no log lines were received" in result.stderr
+
+
+def test_run_task_failures_fail_without_a_task(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
+    fake_ecs.next_task(
+        ContainerScript(
+            run_task_failures=[
+                {
+                    "arn": "arn:aws:ecs:us-east-1:123456789012:container-instance/x",
+                    "reason": "RESOURCE:MEMORY",
+                }
+            ]
+        )
+    )
+    result = gate(ecs_service)
+    assert result.exit_code == 1
+    assert "ECS could not start the migration task: RESOURCE:MEMORY" in result.stderr
+    assert fake_ecs.played == []
+
+
+def test_interrupted_task_with_exit_0_is_not_success(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
+    fake_ecs.next_task(
+        ContainerScript(
+            exit_code=0, stop_code="SpotInterruption", stopped_reason="Your Spot Task was interrupted."
+        )
+    )
+    result = gate(ecs_service)
+    assert result.exit_code == 1
+    assert "the migration may be incomplete" in result.stderr
+
+
+def test_timeout_stops_the_task_and_exits_3(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
+    fake_ecs.next_task(ContainerScript(run_for=None, log_lines=["waiting for lock on table notes"]))
+    started = time.monotonic()
+    result = gate(ecs_service, timeout=1)
+    assert result.exit_code == 3
+    assert time.monotonic() - started < 5
+    assert "migration timed out" in result.stderr and "the task was stopped" in result.stderr
+    assert "| waiting for lock on table notes" in result.stderr
+    arn = fake_ecs.played[0].arn
+    task = fake_ecs.client("ecs").describe_tasks(cluster=ecs_service.cluster, tasks=[arn])["tasks"][0]
+    assert task["lastStatus"] == "STOPPED"
+    assert "timed out" in task["stoppedReason"]
+    assert running_migrations(fake_ecs.client("ecs"), ecs_service.cluster, ecs_service.service) == []
+
+
+def test_second_migration_of_the_same_service_is_refused(
+    fake_ecs: FakeEcs, ecs_service: ServiceFixture
+) -> None:
+    fake_ecs.next_task(ContainerScript(run_for=None))
+    outcome: list[object] = []
+
+    def first_migration() -> None:  # the library, not the CLI: CliRunner swaps process-wide streams
+        outcome.append(
+            run_migration(
+                fake_ecs.client("ecs"),
+                fake_ecs.client("logs"),
+                cluster=ecs_service.cluster,
+                service=ecs_service.service,
+                task_definition=ecs_service.task_definition,
+                container="app",
+                timeout_s=30,
+            )
+        )
+
+    first = threading.Thread(target=first_migration, daemon=True)
+    first.start()
+    deadline = time.monotonic() + 5
+    while not fake_ecs.played and time.monotonic() < deadline:
+        time.sleep(0.05)
+    running_arn = fake_ecs.played[0].arn
+    result = gate(ecs_service)
+    assert result.exit_code == 4
+    assert (
+        f"migration task {running_arn} of service {ecs_service.service!r} is still running" in result.stderr
+    )
+    assert "Nothing was started" in result.stderr
+    assert len(fake_ecs.played) == 1  # no second task
+    fake_ecs.stop_now(fake_ecs.played[0])
+    first.join(timeout=5)
+    assert not first.is_alive() and isinstance(outcome[0], MigrationResult)  # the first one finished fine
+
+
+def test_other_services_migrations_do_not_block(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
+    ecs = fake_ecs.client("ecs")
+    fake_ecs.next_task(ContainerScript(run_for=None))  # the other service's migration keeps running
+    ecs.run_task(
+        cluster=ecs_service.cluster,
+        taskDefinition=ecs_service.task_definition,
+        launchType="FARGATE",
+        startedBy=started_by_marker("another-service"),
+        networkConfiguration=ecs.describe_services(
+            cluster=ecs_service.cluster, services=[ecs_service.service]
+        )["services"][0]["networkConfiguration"],
+    )
+    result = gate(ecs_service)
+    assert result.exit_code == 0, result.output
+
+
+def test_start_race_loser_stops_its_own_task(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
+    """Two gates pass the pre-check at once: the later task stops itself, the first one runs on."""
+    from scripts.migrate import ecs_runner
+
+    ecs = fake_ecs.client("ecs")
+    net = ecs.describe_services(cluster=ecs_service.cluster, services=[ecs_service.service])["services"][0][
+        "networkConfiguration"
+    ]
+    fake_ecs.default_script = ContainerScript(run_for=None)
+    arns = []
+    for _ in range(2):
+        arns.append(
+            ecs.run_task(
+                cluster=ecs_service.cluster,
+                taskDefinition=ecs_service.task_definition,
+                launchType="FARGATE",
+                startedBy=started_by_marker(ecs_service.service),
+                networkConfiguration=net,
+            )["tasks"][0]["taskArn"]
+        )
+        time.sleep(0.05)
+    ecs_runner._refuse_if_running(ecs, ecs_service.cluster, ecs_service.service, ours=arns[0])
+    with pytest.raises(MigrationAlreadyRunning) as err:
+        ecs_runner._refuse_if_running(ecs, ecs_service.cluster, ecs_service.service, ours=arns[1])
+    assert arns[0] in str(err.value)
+
+
+def test_unknown_container_is_a_usage_error(ecs_service: ServiceFixture) -> None:
+    result = CliRunner().invoke(
+        migrate,
+        [
+            "run",
+            "--cluster",
+            ecs_service.cluster,
+            "--service",
+            ecs_service.service,
+            "--task-definition",
+            ecs_service.task_definition,
+            "--container",
+            "web",
+            "--timeout",
+            "5",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "has no container 'web' (containers: app)" in result.stderr
+
+
+def test_unknown_service_is_a_usage_error(ecs_service: ServiceFixture) -> None:
+    result = CliRunner().invoke(
+        migrate,
+        [
+            "run",
+            "--cluster",
+            ecs_service.cluster,
+            "--service",
+            "nope",
+            "--task-definition",
+            ecs_service.task_definition,
+            "--container",
+            "app",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "service 'nope' not found" in result.stderr
+
+
+def test_error_types_carry_their_exit_codes() -> None:
+    assert MigrationAlreadyRunning("x").exit_code == 4
+    assert MigrationError("x").exit_code == 1
