@@ -73,14 +73,14 @@ def _route(state: DoubleState, req: Request) -> dict[str, Any] | None:
     if path.startswith("auth/token/"):
         return routes_auth.handle_token(state, req, path[len("auth/token/"):])
     if path.startswith("auth/"):
-        for mount, backend in state.aws.items():
-            if path.startswith(f"auth/{mount}"):
-                return routes_auth.handle_aws(state, backend, req, path[len(f"auth/{mount}"):])
+        for auth_mount, backend in state.aws.items():
+            if path.startswith(f"auth/{auth_mount}"):
+                return routes_auth.handle_aws(state, backend, req, path[len(f"auth/{auth_mount}"):])
         raise ApiError(404, f"no handler for route {path!r}. route entry not found.")
     found = max((m for m in state.mounts if path.startswith(m)), key=len, default=None)
     if found is None:
         raise ApiError(404, f"no handler for route {path!r}. route entry not found.")
-    mount: str = found
+    mount = found
     engine = state.mounts[mount]
     if engine.type == "kv" and engine.options.get("version") == "2":
         return routes_kv.handle(state.kv.setdefault(mount, {}), req, path[len(mount):])
