@@ -45,7 +45,7 @@ class AwsRoleSpec:
     name: str
     bound_iam_principal_arn: str
     policies: tuple[str, ...]
-    token_ttl: str = "1h"
+    token_ttl: int = 3600  # seconds
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class SpecOptions:
     sts_region: str | None = None
     # Vault's replay protection: logins must sign this value in X-Vault-AWS-IAM-Server-ID.
     iam_server_id_header: str | None = None
-    token_ttl: str = "1h"
+    token_ttl: int = 3600  # seconds
 
 
 def policy_text(rules: list[tuple[str, list[str]]], comment: str) -> str:
