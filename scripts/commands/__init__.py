@@ -7,7 +7,10 @@ import importlib
 import click
 
 # module path -> attribute holding a click command or group
-COMMANDS: list[tuple[str, str]] = []
+COMMANDS: list[tuple[str, str]] = [
+    ("scripts.vault.cli", "vault"),
+    ("scripts.vault.cli", "secrets"),
+]
 
 
 def register_all(cli: click.Group) -> None:
