@@ -13,6 +13,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("scripts.commands.core", "local"),
     ("scripts.commands.core", "deploy"),
     ("scripts.migrate.cli", "migrate"),
+    ("scripts.vault.cli", "vault"),
+    ("scripts.vault.cli", "secrets"),
 ]
 
 

@@ -1,0 +1,132 @@
+"""Idempotent Vault bootstrap: validate everything first, then apply only what differs.
+
+Flow: (1) build the spec (bad config/ARNs fail here), (2) check the Vault token, read the database
+master secret and connect to PostgreSQL, (3) plan Vault and database changes with reads only,
+(4) stop on conflicts, (5) apply in order, (6) optionally revoke the root token used. A failure in
+steps 1-4 writes nothing. `check=True` stops after step 3 and reports every drift.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import hvac
+import hvac.exceptions
+import psycopg
+
+from scripts.vault import database
+from scripts.vault.client import VaultError, connect, is_root_token, vault_errors
+from scripts.vault.plan import Action
+from scripts.vault.spec import VaultSpec
+from scripts.vault.vault_plan import plan_vault
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VaultTarget:
+    address: str
+    token: str = field(repr=False)
+    namespace: str | None = None
+    ca_bundle: str | None = None
+
+
+@dataclass
+class BootstrapReport:
+    """What changed (apply) or what drifted (check); empty means Vault matches the spec."""
+
+    changes: list[str] = field(default_factory=list)
+    check: bool = False
+    root_token_revoked: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return not self.changes
+
+
+def _kv_reader(client: hvac.Client, mount: str) -> database.KvRead:
+    def read(path: str) -> dict[str, Any] | None:
+        try:
+            answer = client.secrets.kv.v2.read_secret_version(path, mount_point=mount,
+                                                              raise_on_deleted_version=True)
+        except hvac.exceptions.InvalidPath:
+            return None
+        return dict(answer["data"]["data"])
+    return read
+
+
+def _kv_writer(client: hvac.Client, mount: str) -> database.KvWrite:
+    def write(path: str, secret: dict[str, Any]) -> None:
+        client.secrets.kv.v2.create_or_update_secret(path, secret=secret, mount_point=mount)
+    return write
+
+
+@contextlib.contextmanager
+def _database_connection(
+    target: database.DatabaseTarget | None, secretsmanager: Any
+) -> Iterator[psycopg.Connection | None]:
+    if target is None:
+        yield None
+        return
+    creds = database.read_master_credentials(secretsmanager, target.master_secret_arn)
+    with database.master_connection(target, creds) as conn:
+        yield conn
+
+
+def run(
+    spec: VaultSpec,
+    vault: VaultTarget,
+    db_target: database.DatabaseTarget | None = None,
+    secretsmanager: Any = None,
+    check: bool = False,
+    revoke_root_token: bool = False,
+) -> BootstrapReport:
+    """Apply (or with `check`, only compare) the spec; raises VaultError/DatabaseError on failure."""
+    client, token_info = connect(vault.address, vault.token, vault.namespace, vault.ca_bundle)
+    if db_target is not None and secretsmanager is None:
+        raise database.DatabaseError("a Secrets Manager client is needed to read the master secret")
+    with _database_connection(db_target, secretsmanager) as conn:
+        with vault_errors(vault.address, "reading the current configuration"):
+            actions = plan_vault(client, spec)
+            if conn is not None and db_target is not None:
+                actions += database.plan_logins(
+                    conn, db_target, spec.database_logins, _kv_reader(client, spec.kv_mount.path),
+                    _kv_writer(client, spec.kv_mount.path), spec.kv_mount.path)
+        report = BootstrapReport([a.description for a in actions], check=check)
+        if check:
+            for line in report.changes:
+                log.info("drift: %s", line)
+            return report
+        conflicts = [a.description for a in actions if a.is_conflict]
+        if conflicts:
+            raise VaultError("nothing was changed because of conflicts: " + "; ".join(conflicts))
+        _apply(vault.address, actions)
+    if revoke_root_token:
+        report.root_token_revoked = _revoke_if_root(client, vault.address, token_info)
+    return report
+
+
+def _apply(address: str, actions: list[Action]) -> None:
+    for action in actions:
+        assert action.apply is not None
+        log.info("applying: %s", action.description)
+        with vault_errors(address, action.description):
+            try:
+                action.apply()
+            except psycopg.Error as exc:
+                raise database.DatabaseError(f"{action.description} failed: "
+                                             f"{(str(exc).splitlines() or ['?'])[0]}") from None
+
+
+def _revoke_if_root(client: hvac.Client, address: str, token_info: dict[str, Any]) -> bool:
+    if not is_root_token(token_info):
+        log.warning("--revoke-root-token: the token used is not a root token; left as is")
+        return False
+    with vault_errors(address, "revoking the root token"):
+        client.auth.token.revoke_self()
+    log.info("root token revoked; generate a new one with recovery keys when needed")
+    return True

@@ -1,0 +1,119 @@
+"""`secrets exec`: log in with the ambient AWS identity, read KV v2 paths, exec the child with them.
+
+The resolving part (`resolve_environment`) returns the child's environment and is testable without
+exec; `exec_child` is the one thin call that replaces this process. Only key *names* are logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import boto3
+import hvac
+import hvac.exceptions
+
+from scripts.vault.client import VaultError, build_client, vault_errors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    address: str
+    role: str
+    paths: tuple[str, ...]
+    mount: str = "platform"
+    prefix: str = ""
+    aws_auth_mount: str = "aws"
+    namespace: str | None = None
+    ca_bundle: str | None = None
+    # Signed into the login when the auth mount requires X-Vault-AWS-IAM-Server-ID.
+    iam_server_id_header: str | None = None
+    sts_region: str = "us-east-1"
+
+
+def env_name(key: str, prefix: str = "") -> str:
+    """`db-password` -> `DB_PASSWORD` (with an optional prefix); refuses names a shell cannot use."""
+    name = prefix + re.sub(r"[^A-Za-z0-9]", "_", key).upper()
+    if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
+        raise VaultError(f"secret key {key!r} does not make a valid environment variable name ({name!r})")
+    return name
+
+
+def secrets_to_env(secrets_by_path: Mapping[str, Mapping[str, Any]], prefix: str = "") -> dict[str, str]:
+    """Flatten secrets into variables; two paths giving the same variable is an error, not an override."""
+    out: dict[str, str] = {}
+    origin: dict[str, str] = {}
+    for path, secret in secrets_by_path.items():
+        for key, value in secret.items():
+            name = env_name(key, prefix)
+            if name in out:
+                raise VaultError(f"{name} would be set by both {origin[name]} and {path}; use --prefix "
+                                 "or separate paths")
+            out[name] = value if isinstance(value, str) else json.dumps(value)
+            origin[name] = path
+    return out
+
+
+def aws_login(request: ExecRequest, session: boto3.Session | None = None) -> hvac.Client:
+    """An hvac client logged in through AWS IAM auth with the ambient credentials (ECS task role,
+    instance profile, env vars, SSO profile: whatever boto3 resolves)."""
+    session = session or boto3.Session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise VaultError("no AWS credentials found for the Vault login; run inside the task (task role) "
+                         "or configure AWS credentials")
+    frozen = credentials.get_frozen_credentials()
+    client = build_client(request.address, None, request.namespace, request.ca_bundle)
+    with vault_errors(request.address, f"the AWS IAM login as role {request.role!r}"):
+        client.auth.aws.iam_login(frozen.access_key, frozen.secret_key, frozen.token,
+                                  header_value=request.iam_server_id_header, role=request.role,
+                                  region=request.sts_region, mount_point=request.aws_auth_mount)
+    log.info("logged in to Vault at %s as AWS auth role %s", request.address, request.role)
+    return client
+
+
+def read_paths(client: hvac.Client, request: ExecRequest) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for path in request.paths:
+        try:
+            answer = client.secrets.kv.v2.read_secret_version(path, mount_point=request.mount,
+                                                              raise_on_deleted_version=True)
+        except hvac.exceptions.InvalidPath:
+            raise VaultError(f"no secret at {request.mount}/{path}; check --path and --mount") from None
+        except hvac.exceptions.Forbidden:
+            raise VaultError(f"role {request.role!r} may not read {request.mount}/{path}; grant it in the "
+                             "workload's read_paths and rerun `platformctl vault bootstrap`") from None
+        except hvac.exceptions.VaultError as exc:
+            with vault_errors(request.address, f"reading {request.mount}/{path}"):
+                raise exc
+        out[path] = dict(answer["data"]["data"])
+        log.info("read %s/%s: %s", request.mount, path, ", ".join(sorted(out[path])) or "(no keys)")
+    return out
+
+
+def resolve_environment(request: ExecRequest, base_env: Mapping[str, str],
+                        session: boto3.Session | None = None) -> dict[str, str]:
+    """The child's full environment: `base_env` plus every secret; nothing is executed here."""
+    if not request.paths:
+        raise VaultError("give at least one --path to read")
+    client = aws_login(request, session)
+    variables = secrets_to_env(read_paths(client, request), request.prefix)
+    log.info("exporting %d variable(s): %s", len(variables), ", ".join(sorted(variables)))
+    return {**base_env, **variables}
+
+
+def exec_child(command: Sequence[str], env: Mapping[str, str]) -> NoReturn:
+    """Replace this process with the command (secrets live only in its environment)."""
+    if not command:
+        raise VaultError("no command given after `--`")
+    try:
+        os.execvpe(command[0], list(command), dict(env))
+    except OSError as exc:
+        raise VaultError(f"cannot run {command[0]!r}: {exc.strerror}") from None

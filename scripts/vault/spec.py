@@ -1,0 +1,188 @@
+"""Desired Vault state derived from an environment's config (pure: no I/O, easy to test).
+
+Naming (stable, so reruns converge): policies `<env>-<workload>` and `<env>-migration`; AWS auth
+roles `<env>-<workload>` (and `<env>-<workload>-migration` when a migration task role is given);
+database logins `<workload>_app` (DML) and `<workload>_migrator` (DDL, owns schema `<workload>`),
+stored in KV at `<workload>/database` and `<workload>/migration-database`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from app.schema import EnvironmentConfig
+
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+WORKLOAD_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
+READ_PATH = re.compile(r"^[A-Za-z0-9_.+*-]+(/[A-Za-z0-9_.+*-]+)*/?$")
+APP_KV_SUFFIX = "database"
+MIGRATION_KV_SUFFIX = "migration-database"
+
+
+class SpecError(ValueError):
+    """The inputs cannot describe a valid Vault setup (unknown workload, bad ARN, ...)."""
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    path: str
+    type: str
+    options: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
+class AwsRoleSpec:
+    name: str
+    bound_iam_principal_arn: str
+    policies: tuple[str, ...]
+    token_ttl: int = 3600  # seconds
+
+
+@dataclass(frozen=True)
+class AuditSpec:
+    path: str
+    type: str
+    options: dict[str, str]
+
+
+@dataclass(frozen=True)
+class DatabaseLoginSpec:
+    workload: str
+    kind: Literal["app", "migration"]
+    username: str
+    schema: str
+    kv_path: str  # below the KV mount
+
+
+@dataclass(frozen=True)
+class VaultSpec:
+    env: str
+    kv_mount: MountSpec
+    aws_auth: MountSpec
+    aws_client_config: dict[str, str]
+    policies: tuple[PolicySpec, ...]
+    roles: tuple[AwsRoleSpec, ...]
+    audit: AuditSpec
+    database_logins: tuple[DatabaseLoginSpec, ...]
+
+
+@dataclass(frozen=True)
+class SpecOptions:
+    """Knobs that are not part of the environment file (deployment-specific, from the CLI)."""
+
+    aws_auth_mount: str = "aws"
+    # "stdout" sends audit entries to the container log (awslogs -> CloudWatch on ECS Fargate).
+    audit_file_path: str = "stdout"
+    audit_path: str = "file"
+    sts_endpoint: str | None = None
+    iam_endpoint: str | None = None
+    sts_region: str | None = None
+    # Vault's replay protection: logins must sign this value in X-Vault-AWS-IAM-Server-ID.
+    iam_server_id_header: str | None = None
+    token_ttl: int = 3600  # seconds
+
+
+def policy_text(rules: list[tuple[str, list[str]]], comment: str) -> str:
+    """Render ACL rules as canonical HCL (the same text every run, so drift is a text compare)."""
+    blocks = [f"# {comment}"]
+    for path, caps in rules:
+        quoted = ", ".join(f'"{c}"' for c in caps)
+        blocks.append(f'path "{path}" {{\n  capabilities = [{quoted}]\n}}')
+    return "\n".join(blocks) + "\n"
+
+
+def _identifier(workload: str) -> str:
+    return workload.replace("-", "_")
+
+
+def workload_policy(env: str, mount: str, workload: str, read_paths: list[str]) -> PolicySpec:
+    """Read its own paths (data: read, metadata: read/list); never the DDL credentials."""
+    rules: list[tuple[str, list[str]]] = []
+    for path in read_paths:
+        rules.append((f"{mount}/data/{path}", ["read"]))
+        rules.append((f"{mount}/metadata/{path}", ["read", "list"]))
+    # Exact paths beat globs in Vault, so a broad `<workload>/*` still cannot read the migration login.
+    rules.append((f"{mount}/data/{workload}/{MIGRATION_KV_SUFFIX}", ["deny"]))
+    rules.append((f"{mount}/metadata/{workload}/{MIGRATION_KV_SUFFIX}", ["deny"]))
+    return PolicySpec(f"{env}-{workload}", policy_text(rules, f"managed by platformctl: workload {workload}"))
+
+
+def migration_policy(env: str, mount: str, workloads: list[str]) -> PolicySpec:
+    rules = [(f"{mount}/data/{w}/{MIGRATION_KV_SUFFIX}", ["read"]) for w in workloads]
+    rules = rules or [(f"{mount}/data/-/{MIGRATION_KV_SUFFIX}", ["read"])]
+    return PolicySpec(f"{env}-migration", policy_text(rules, "managed by platformctl: schema migrations"))
+
+
+def _check_arns(kind: str, arns: Mapping[str, str], known: list[str], required: bool) -> list[str]:
+    problems = []
+    for name in sorted(set(arns) - set(known)):
+        problems.append(f"unknown workload {name!r} in {kind} (configured: {', '.join(known) or 'none'})")
+    for name in known:
+        arn = arns.get(name)
+        if arn is None:
+            if required:
+                problems.append(f"no {kind} given for workload {name!r}")
+        elif not ROLE_ARN.match(arn):
+            problems.append(f"{kind} of {name!r} is not an IAM role ARN: {arn!r}")
+    return problems
+
+
+def build_spec(
+    env: EnvironmentConfig,
+    task_role_arns: Mapping[str, str],
+    migration_role_arns: Mapping[str, str] | None = None,
+    options: SpecOptions | None = None,
+) -> VaultSpec:
+    """The whole desired state; raises SpecError listing every input problem at once."""
+    options = options or SpecOptions()
+    migration_role_arns = migration_role_arns or {}
+    workloads = env.vault.workloads
+    names = [w.name for w in workloads]
+    mount = env.vault.kv_mount.strip("/")
+    problems = [f"workload name {n!r} must be 1-30 of a-z, 0-9, '-'"
+                for n in names if not WORKLOAD_NAME.match(n)]
+    problems += [
+        f"read path {p!r} of workload {w.name!r} must be relative to the KV mount (no '/', '..', spaces)"
+        for w in workloads for p in w.read_paths if not READ_PATH.match(p) or ".." in p.split("/")
+    ]
+    problems += _check_arns("task role ARN", task_role_arns, names, required=True)
+    problems += _check_arns("migration role ARN", migration_role_arns, names, required=False)
+    if problems:
+        raise SpecError("; ".join(problems))
+
+    policies = [workload_policy(env.name, mount, w.name, w.read_paths) for w in workloads]
+    policies.append(migration_policy(env.name, mount, names))
+    roles = [AwsRoleSpec(f"{env.name}-{n}", task_role_arns[n], (f"{env.name}-{n}",), options.token_ttl)
+             for n in names]
+    roles += [AwsRoleSpec(f"{env.name}-{n}-migration", migration_role_arns[n], (f"{env.name}-migration",),
+                          options.token_ttl) for n in names if n in migration_role_arns]
+    logins = []
+    for n in names:
+        ident = _identifier(n)
+        logins.append(DatabaseLoginSpec(n, "app", f"{ident}_app", ident, f"{n}/{APP_KV_SUFFIX}"))
+        logins.append(
+            DatabaseLoginSpec(n, "migration", f"{ident}_migrator", ident, f"{n}/{MIGRATION_KV_SUFFIX}"))
+    client_config = {k: v for k, v in {
+        "sts_endpoint": options.sts_endpoint, "iam_endpoint": options.iam_endpoint,
+        "sts_region": options.sts_region, "iam_server_id_header_value": options.iam_server_id_header,
+    }.items() if v}
+    return VaultSpec(
+        env=env.name,
+        kv_mount=MountSpec(mount, "kv", {"version": "2"}, f"platform secrets ({env.name})"),
+        aws_auth=MountSpec(options.aws_auth_mount.strip("/"), "aws", {}, "ECS task roles"),
+        aws_client_config=client_config,
+        policies=tuple(policies),
+        roles=tuple(roles),
+        audit=AuditSpec(options.audit_path.strip("/"), "file", {"file_path": options.audit_file_path}),
+        database_logins=tuple(logins),
+    )
