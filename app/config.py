@@ -208,9 +208,7 @@ def _validate_network(env: EnvironmentConfig) -> list[Problem]:
     out: list[Problem] = []
     assert net.az_count is not None
     if not 2 <= net.az_count <= 4:
-        out.append(
-            Problem("network.az_count", f"must be between 2 and 4 (RDS needs two AZs), got {net.az_count}")
-        )
+        out.append(Problem("network.az_count", f"must be between 2 and 4 (RDS needs two AZs), got {net.az_count}"))
     if net.mode == "existing":
         if net.existing is None:
             out.append(Problem("network.existing", "required when network.mode = 'existing'"))
@@ -266,21 +264,15 @@ def _validate_database(env: EnvironmentConfig) -> Iterable[Problem]:
         yield Problem("database.engine_version", f"must look like '16' or '16.4', got {db.engine_version!r}")
     elif int(db.engine_version.split(".")[0]) not in SUPPORTED_POSTGRES_MAJORS:
         majors = f"{SUPPORTED_POSTGRES_MAJORS.start}-{SUPPORTED_POSTGRES_MAJORS.stop - 1}"
-        yield Problem(
-            "database.engine_version", f"PostgreSQL major must be {majors}, got {db.engine_version}"
-        )
+        yield Problem("database.engine_version", f"PostgreSQL major must be {majors}, got {db.engine_version}")
     if not db.instance_class.startswith("db."):
         yield Problem(
             "database.instance_class", f"must be an RDS class like 'db.t4g.medium', got {db.instance_class!r}"
         )
     if db.allocated_storage < MIN_STORAGE_GB:
-        yield Problem(
-            "database.allocated_storage", f"minimum is {MIN_STORAGE_GB} GiB, got {db.allocated_storage}"
-        )
+        yield Problem("database.allocated_storage", f"minimum is {MIN_STORAGE_GB} GiB, got {db.allocated_storage}")
     if db.max_allocated_storage < db.allocated_storage:
-        yield Problem(
-            "database.max_allocated_storage", "must be >= allocated_storage (storage autoscaling ceiling)"
-        )
+        yield Problem("database.max_allocated_storage", "must be >= allocated_storage (storage autoscaling ceiling)")
     if not 0 <= db.backup_retention_days <= 35:
         yield Problem("database.backup_retention_days", f"must be 0-35, got {db.backup_retention_days}")
     if db.monitoring_interval not in (0, 1, 5, 10, 15, 30, 60):
@@ -291,9 +283,7 @@ def _validate_database(env: EnvironmentConfig) -> Iterable[Problem]:
         "postgres",
         "rdsadmin",
     ):
-        yield Problem(
-            "database.master_username", f"invalid or reserved master username: {db.master_username!r}"
-        )
+        yield Problem("database.master_username", f"invalid or reserved master username: {db.master_username!r}")
 
 
 def fargate_size_ok(cpu: int, memory: int) -> bool:
@@ -409,9 +399,5 @@ def _validate_safety(env: EnvironmentConfig) -> list[Problem]:
     }
     for fld, is_weak in weakened.items():
         if is_weak and fld not in env.unsafe_overrides:
-            out.append(
-                Problem(
-                    fld, f'{SAFETY_RULES[fld]}; to do it anyway add unsafe_overrides."{fld}" = "<reason>"'
-                )
-            )
+            out.append(Problem(fld, f'{SAFETY_RULES[fld]}; to do it anyway add unsafe_overrides."{fld}" = "<reason>"'))
     return out

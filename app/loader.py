@@ -109,9 +109,7 @@ def _bind_dataclass(cls: type, data: Any, path: str, problems: list[Problem]) ->
             continue
         raw = data.get(name, _MISSING)
         if isinstance(raw, _Missing):
-            has_default = (
-                f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-            )
+            has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
             if not has_default:
                 problems.append(Problem(f"{prefix}{name}", "required field is missing"))
                 ok = False

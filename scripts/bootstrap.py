@@ -141,18 +141,24 @@ def bootstrap(env: EnvironmentConfig, adopt: bool = False) -> BootstrapReport:
     terraform.check(["init", "-input=false", "-reconfigure"], stack_dir, "terraform init (local backend)", quiet=True)
     if bucket_exists and not ours:
         step(f"adopting existing bucket {bucket}: importing it into the state stack")
-        terraform.check(["import", "-input=false", _bucket_address(stack_dir, bucket), bucket], stack_dir,
-                        "terraform import of the existing bucket")
+        terraform.check(
+            ["import", "-input=false", _bucket_address(stack_dir, bucket), bucket],
+            stack_dir,
+            "terraform import of the existing bucket",
+        )
     step(f"[2/4] creating the state bucket {bucket} (KMS key, versioning, policy, lifecycle)")
     terraform.check(["apply", "-input=false", "-auto-approve"], stack_dir, "terraform apply of the state stack")
 
     step(f"[3/4] moving the state stack's own state into s3://{bucket}/{key}")
     stack_dir = synth_state_stack(env, workdir)
-    terraform.check(["init", "-input=false", "-migrate-state", "-force-copy"], stack_dir,
-                    "terraform init -migrate-state")
+    terraform.check(
+        ["init", "-input=false", "-migrate-state", "-force-copy"], stack_dir, "terraform init -migrate-state"
+    )
     if not _object_exists(s3, bucket, key):
-        raise RuntimeError(f"state migration reported success but s3://{bucket}/{key} does not exist; "
-                           f"the local state is untouched in {local_state}; re-run the bootstrap")
+        raise RuntimeError(
+            f"state migration reported success but s3://{bucket}/{key} does not exist; "
+            f"the local state is untouched in {local_state}; re-run the bootstrap"
+        )
     step("[4/4] verifying: a plan against the S3 state must show no changes")
     plan = terraform.run(["plan", "-input=false", "-detailed-exitcode"], stack_dir, quiet=True)
     if plan.returncode != 0:

@@ -43,15 +43,23 @@ def _run(cmd: list[str]) -> str | None:
 def check_python() -> Check:
     version = sys.version_info
     ok = version >= (3, 11)
-    return Check("python", ok, f"Python {version.major}.{version.minor}.{version.micro}",
-                 "install Python 3.11 or newer and recreate the virtualenv (`make setup`)")
+    return Check(
+        "python",
+        ok,
+        f"Python {version.major}.{version.minor}.{version.micro}",
+        "install Python 3.11 or newer and recreate the virtualenv (`make setup`)",
+    )
 
 
 def check_node() -> Check:
     node = shutil.which("node")
     if not node:
-        return Check("node", False, "node not found on PATH",
-                     "install Node.js 20+ (e.g. `apt-get install -y nodejs npm`); cdktf's CLI runs on it")
+        return Check(
+            "node",
+            False,
+            "node not found on PATH",
+            "install Node.js 20+ (e.g. `apt-get install -y nodejs npm`); cdktf's CLI runs on it",
+        )
     version = _run([node, "--version"]) or ""
     ok = _version_tuple(version) >= MIN_NODE
     return Check("node", ok, f"Node {version}", "install Node.js 18 or newer (20+ recommended)")
@@ -59,8 +67,10 @@ def check_node() -> Check:
 
 def check_terraform() -> Check:
     tf = shutil.which("terraform")
-    fix = ("install Terraform >= 1.10 (S3 native state locking needs it) and put it on PATH: "
-           "https://developer.hashicorp.com/terraform/install")
+    fix = (
+        "install Terraform >= 1.10 (S3 native state locking needs it) and put it on PATH: "
+        "https://developer.hashicorp.com/terraform/install"
+    )
     if not tf:
         return Check("terraform", False, "terraform not found on PATH", fix)
     raw = _run([tf, "version", "-json"])
@@ -96,9 +106,12 @@ def check_provider() -> Check:
     except FileNotFoundError as exc:
         return Check("aws-provider", False, str(exc), "point PLATFORM_TF_PLUGIN_MIRROR at a valid mirror or unset it")
     if mirror is None:
-        return Check("aws-provider", True,
-                     f"no offline mirror found: terraform downloads hashicorp/aws {PROVIDER_VERSION} from the registry",
-                     required=False)
+        return Check(
+            "aws-provider",
+            True,
+            f"no offline mirror found: terraform downloads hashicorp/aws {PROVIDER_VERSION} from the registry",
+            required=False,
+        )
     return Check("aws-provider", True, f"offline mirror {mirror.root} (hashicorp/aws {PROVIDER_VERSION})")
 
 
@@ -115,9 +128,13 @@ def check_aws(env_name: str | None) -> Check:
 
     creds = boto3.session.Session().get_credentials()
     if creds is None:
-        return Check("aws", False, "no AWS credentials found",
-                     "configure credentials (`aws configure sso`, AWS_PROFILE, or env vars), "
-                     "or use the local target: `platformctl local up`")
+        return Check(
+            "aws",
+            False,
+            "no AWS credentials found",
+            "configure credentials (`aws configure sso`, AWS_PROFILE, or env vars), "
+            "or use the local target: `platformctl local up`",
+        )
     return Check("aws", True, f"AWS credentials from {creds.method}")
 
 
@@ -133,8 +150,13 @@ def check_postgres() -> Check:
 
 def run_checks(env_name: str | None = None) -> list[Check]:
     checks: list[Callable[[], Check]] = [
-        check_python, check_node, check_terraform, check_cdktf_cli, check_provider,
-        lambda: check_aws(env_name), check_postgres,
+        check_python,
+        check_node,
+        check_terraform,
+        check_cdktf_cli,
+        check_provider,
+        lambda: check_aws(env_name),
+        check_postgres,
     ]
     return [c() for c in checks]
 

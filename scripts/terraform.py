@@ -38,7 +38,11 @@ def run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, qui
     tail: deque[str] = deque(maxlen=60)
     proc = subprocess.Popen(
         ["terraform", *args, "-no-color"] if args[0] not in ("version",) else ["terraform", *args],
-        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         stdin=subprocess.DEVNULL,
     )
     assert proc.stdout is not None

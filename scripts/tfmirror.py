@@ -143,7 +143,7 @@ def cached_package_hash(mirror: Mirror) -> str:
 
 def lock_file_text(h1: str) -> str:
     return (
-        "# This file is maintained automatically by \"terraform init\".\n"
+        '# This file is maintained automatically by "terraform init".\n'
         "# Written at synth time by platformctl from the offline provider mirror.\n\n"
         f'provider "{PROVIDER_SOURCE}" {{\n'
         f'  version     = "{PROVIDER_VERSION}"\n'

@@ -17,8 +17,24 @@ EMULATOR_ACCOUNT_ID = "123456789012"  # moto's default account
 
 # Every AWS service the stacks use; the emulator serves them all on one endpoint.
 EMULATED_SERVICES = (
-    "acm", "applicationautoscaling", "cloudwatch", "cloudwatchlogs", "dynamodb", "ec2", "ecr", "ecs",
-    "elbv2", "iam", "kms", "rds", "s3", "secretsmanager", "servicediscovery", "sns", "ssm", "sts",
+    "acm",
+    "applicationautoscaling",
+    "cloudwatch",
+    "cloudwatchlogs",
+    "dynamodb",
+    "ec2",
+    "ecr",
+    "ecs",
+    "elbv2",
+    "iam",
+    "kms",
+    "rds",
+    "s3",
+    "secretsmanager",
+    "servicediscovery",
+    "sns",
+    "ssm",
+    "sts",
 )
 
 

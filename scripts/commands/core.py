@@ -123,8 +123,11 @@ def bootstrap_cmd(env_name: str, adopt: bool) -> None:
         click.echo(f"refused: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     except TerraformError as exc:
-        click.echo(f"bootstrap stopped: {exc}\nRe-running `platformctl state bootstrap --env {env_name}` "
-                   "continues from where it stopped.", err=True)
+        click.echo(
+            f"bootstrap stopped: {exc}\nRe-running `platformctl state bootstrap --env {env_name}` "
+            "continues from where it stopped.",
+            err=True,
+        )
         sys.exit(EXIT_FAILED)
     click.echo(report.summary())
 

@@ -46,9 +46,7 @@ def healthy(endpoint: str) -> bool:
 def start(port: int, log_file: Path, timeout: float = 60.0) -> EmulatorProcess:
     """Start moto server on 127.0.0.1:port in its own process group; wait until it answers."""
     if port_open(port):
-        raise RuntimeError(
-            f"port {port} is already in use; stop whatever listens there or choose another port"
-        )
+        raise RuntimeError(f"port {port} is already in use; stop whatever listens there or choose another port")
     log_file.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **EMULATOR_ENV}
     with open(log_file, "ab") as log:

@@ -83,9 +83,22 @@ def start(data_dir: Path, port: int, timeout: float = 60.0) -> PostgresServer:
             os.chown(init_pw, uid, gid if gid is not None else -1)
         try:
             subprocess.run(
-                [*prefix, find_bin("initdb"), "-D", str(data_dir), "-U", SUPERUSER,
-                 "--auth=scram-sha-256", f"--pwfile={init_pw}", "-E", "UTF8", "--no-instructions"],
-                check=True, capture_output=True, text=True,
+                [
+                    *prefix,
+                    find_bin("initdb"),
+                    "-D",
+                    str(data_dir),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={init_pw}",
+                    "-E",
+                    "UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
             )
         except subprocess.CalledProcessError as exc:
             raise RuntimeError(f"initdb failed: {exc.stderr.strip()}") from exc
@@ -100,13 +113,29 @@ def start(data_dir: Path, port: int, timeout: float = 60.0) -> PostgresServer:
     opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {socket_dir} -c fsync=off -c full_page_writes=off"
     try:
         subprocess.run(
-            [*prefix, find_bin("pg_ctl"), "-D", str(data_dir), "-l", str(log_file), "-o", opts, "-w",
-             "-t", str(int(timeout)), "start"],
-            check=True, capture_output=True, text=True, start_new_session=True,
+            [
+                *prefix,
+                find_bin("pg_ctl"),
+                "-D",
+                str(data_dir),
+                "-l",
+                str(log_file),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            start_new_session=True,
         )
     except subprocess.CalledProcessError as exc:
-        raise RuntimeError(f"PostgreSQL did not start: {exc.stderr.strip() or exc.stdout.strip()}; "
-                           f"see {log_file}") from exc
+        raise RuntimeError(
+            f"PostgreSQL did not start: {exc.stderr.strip() or exc.stdout.strip()}; see {log_file}"
+        ) from exc
     wait_until(lambda: port_open(port), timeout, f"PostgreSQL on 127.0.0.1:{port}")
     return PostgresServer(data_dir=str(data_dir), port=port, password=password)
 
@@ -117,5 +146,7 @@ def stop(data_dir: Path) -> None:
         return
     subprocess.run(
         [*prefix, find_bin("pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"],
-        check=False, capture_output=True, text=True,
+        check=False,
+        capture_output=True,
+        text=True,
     )

@@ -47,7 +47,9 @@ class TargetState:
         return f"http://127.0.0.1:{self.aws_port}" if self.aws_port else None
 
     def aws_running(self) -> bool:
-        return bool(self.aws_pid and pid_alive(self.aws_pid) and self.aws_endpoint and emulator.healthy(self.aws_endpoint))
+        return bool(
+            self.aws_pid and pid_alive(self.aws_pid) and self.aws_endpoint and emulator.healthy(self.aws_endpoint)
+        )
 
     def pg_running(self) -> bool:
         if not (self.pg_data_dir and self.pg_port):
