@@ -27,7 +27,7 @@ def outputs_file(env_name: str) -> Path:
     return path
 
 
-def cdktf_deploy(env: EnvironmentConfig, stacks: list[str] | None = None) -> Path:
+def cdktf_deploy(env: EnvironmentConfig, stacks: list[str] | None = None, outdir: Path | None = None) -> Path:
     """Run the cdktf CLI for this environment's stacks; returns the outputs file."""
     cli = cdktf_cli_path()
     if cli is None:
@@ -40,6 +40,8 @@ def cdktf_deploy(env: EnvironmentConfig, stacks: list[str] | None = None) -> Pat
     # cdktf.json runs `python -m app`: make that the interpreter platformctl itself runs on.
     env_vars["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env_vars.get("PATH", "")])
     cmd = [str(cli), "deploy", *selection, "--auto-approve", "--outputs-file", str(out)]
+    if outdir is not None:
+        cmd += ["--output", str(outdir)]
     log.info("==> cdktf deploy %s", " ".join(selection))
     proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env_vars, stdin=subprocess.DEVNULL, check=False)
     if proc.returncode != 0:

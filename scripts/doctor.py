@@ -92,8 +92,9 @@ def check_cdktf_cli() -> Check:
     fix = "run `npm ci` in the repository (installs cdktf-cli 0.21 from package-lock.json)"
     if cli is None:
         return Check("cdktf-cli", False, "cdktf CLI not found (node_modules/.bin or PATH)", fix)
-    version = _run([str(cli), "--version"]) or ""
-    version = version.splitlines()[-1] if version else ""
+    output = _run([str(cli), "--version"]) or ""
+    # cdktf may print terraform CLI-config warnings around the version line.
+    version = next((ln.strip() for ln in output.splitlines() if re.fullmatch(r"\d+\.\d+\.\d+", ln.strip())), "")
     ok = version.startswith(CDKTF_CLI_LINE)
     return Check("cdktf-cli", ok, f"cdktf {version or 'unknown'} at {cli}", fix + f" (need {CDKTF_CLI_LINE}x)")
 

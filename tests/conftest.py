@@ -17,6 +17,7 @@ import pytest
 
 from scripts.localtarget import emulator, postgres
 from scripts.localtarget.procs import free_port, terminate
+from tests.helpers.synth import Synth, synth_all
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -64,3 +65,10 @@ def postgres_server(session_tmp: Path) -> Iterator[postgres.PostgresServer]:
         yield server
     finally:
         postgres.stop(Path(server.data_dir))
+
+
+@pytest.fixture(scope="session")
+def synthesized(session_tmp: Path) -> Synth:
+    """Every environment synthesized once (default emulator endpoint for `local`)."""
+    env = {"PLATFORM_LOCAL_AWS_ENDPOINT": "http://127.0.0.1:4566", "PLATFORM_HOME": str(session_tmp / "home-synth")}
+    return synth_all(session_tmp / "synth", env)

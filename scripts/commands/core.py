@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -148,7 +149,10 @@ def _prepare_target(env: EnvironmentConfig) -> None:
 @click.option("--env", "env_name", required=True, help="Environment to deploy (its stacks are ENV-*).")
 @click.option("--stack", "stacks", multiple=True, help="Only these stacks (e.g. local-state); default ENV-*.")
 @click.option("--skip-bootstrap", is_flag=True, help="Assume the state bucket exists.")
-def deploy(env_name: str, stacks: tuple[str, ...], skip_bootstrap: bool) -> None:
+@click.option(
+    "--output", "outdir", type=click.Path(path_type=Path), default=None, help="Synth directory (default cdktf.out)."
+)
+def deploy(env_name: str, stacks: tuple[str, ...], skip_bootstrap: bool, outdir: Path | None) -> None:
     """Validate, bootstrap the state bucket if needed, then `cdktf deploy 'ENV-*'`."""
     from scripts.bootstrap import BootstrapRefused, bootstrap
     from scripts.deploy import DeployError, cdktf_deploy, summarize_outputs
@@ -159,7 +163,7 @@ def deploy(env_name: str, stacks: tuple[str, ...], skip_bootstrap: bool) -> None
     try:
         if not skip_bootstrap:
             click.echo(bootstrap(env).summary())
-        out = cdktf_deploy(env, list(stacks) or None)
+        out = cdktf_deploy(env, list(stacks) or None, outdir)
     except (BootstrapRefused, TerraformError, DeployError) as exc:
         click.echo(f"deploy stopped: {exc}", err=True)
         sys.exit(EXIT_FAILED)

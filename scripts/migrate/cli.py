@@ -28,7 +28,7 @@ OLD_VERSION_SERVES = "The service was not updated: the previous version keeps se
 NEXT_STEP = {
     EXIT_ALREADY_RUNNING: "Nothing was started. Wait for the running migration to finish, then deploy again.",
     EXIT_TIMEOUT: "The migration was stopped. Check whether it is stuck on a lock or needs longer "
-                  "(service.migration_timeout_seconds), then deploy again.",
+    "(service.migration_timeout_seconds), then deploy again.",
     EXIT_USAGE: "Nothing was started. Fix the arguments or configuration above and run again.",
 }
 DEFAULT_NEXT_STEP = "Fix the migration (see the log lines above), build a new image and deploy again."
@@ -82,29 +82,47 @@ def migrate() -> None:
 
 
 @migrate.command("run", context_settings={"ignore_unknown_options": False})
-@click.option("--service", required=True,
-              help="Service whose migration this is (one at a time per service).")
-@click.option("--local", "local", is_flag=True,
-              help="Run the command as a local process (local environment).")
+@click.option("--service", required=True, help="Service whose migration this is (one at a time per service).")
+@click.option("--local", "local", is_flag=True, help="Run the command as a local process (local environment).")
 @click.option("--cluster", help="ECS cluster (ECS mode).")
 @click.option("--task-definition", help="Migration task definition, family:revision or ARN (ECS mode).")
 @click.option("--container", help="Container in the task definition that runs the migration (ECS mode).")
 @click.option("--region", help="AWS region (ECS mode); default from the AWS environment.")
-@click.option("--environment", "environment",
-              help="Read timeout and command defaults from this environment file.")
-@click.option("--timeout", "timeout_s", type=click.IntRange(min=1),
-              help="Seconds before the migration is stopped "
-              "[default: service.migration_timeout_seconds of --environment, else 1800].")
-@click.option("--database-url-env", default="DATABASE_URL", show_default=True,
-              help="Local mode: environment variable holding the database URL (never pass the URL itself).")
-@click.option("--cwd", type=click.Path(file_okay=False, path_type=Path),
-              help="Local mode: working directory.")
-@click.option("--lock-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Local mode: where the per-service lock lives [default: .platform/locks].")
+@click.option("--environment", "environment", help="Read timeout and command defaults from this environment file.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.IntRange(min=1),
+    help="Seconds before the migration is stopped "
+    "[default: service.migration_timeout_seconds of --environment, else 1800].",
+)
+@click.option(
+    "--database-url-env",
+    default="DATABASE_URL",
+    show_default=True,
+    help="Local mode: environment variable holding the database URL (never pass the URL itself).",
+)
+@click.option("--cwd", type=click.Path(file_okay=False, path_type=Path), help="Local mode: working directory.")
+@click.option(
+    "--lock-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Local mode: where the per-service lock lives [default: .platform/locks].",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def run(service: str, local: bool, cluster: str | None, task_definition: str | None, container: str | None,
-        region: str | None, environment: str | None, timeout_s: int | None, database_url_env: str,
-        cwd: Path | None, lock_dir: Path | None, command: tuple[str, ...]) -> None:
+def run(
+    service: str,
+    local: bool,
+    cluster: str | None,
+    task_definition: str | None,
+    container: str | None,
+    region: str | None,
+    environment: str | None,
+    timeout_s: int | None,
+    database_url_env: str,
+    cwd: Path | None,
+    lock_dir: Path | None,
+    command: tuple[str, ...],
+) -> None:
     """Run the migration and wait for its verdict; exit 0 only if it succeeded.
 
     \b
@@ -119,20 +137,19 @@ def run(service: str, local: bool, cluster: str | None, task_definition: str | N
     timeout = timeout_s or env_timeout or 1800
     try:
         if local:
-            result = _run_local(service, list(command) or env_command, timeout, database_url_env, cwd,
-                                lock_dir)
+            result = _run_local(service, list(command) or env_command, timeout, database_url_env, cwd, lock_dir)
         else:
             result = _run_ecs(service, cluster, task_definition, container, region, timeout, list(command))
     except MigrationError as err:
         _fail(err)
     except (BotoCoreError, ClientError) as exc:
         _fail(_aws_error(exc))
-    click.echo(f"migration succeeded in {result.duration_s:.1f}s ({result.ref}); "
-               "the service update may proceed.")
+    click.echo(f"migration succeeded in {result.duration_s:.1f}s ({result.ref}); the service update may proceed.")
 
 
-def _run_local(service: str, command: list[str], timeout: int, url_env: str, cwd: Path | None,
-               lock_dir: Path | None) -> MigrationResult:
+def _run_local(
+    service: str, command: list[str], timeout: int, url_env: str, cwd: Path | None, lock_dir: Path | None
+) -> MigrationResult:
     from scripts.migrate.local_runner import run_local_migration
     from scripts.workspace import platform_home
 
@@ -141,35 +158,56 @@ def _run_local(service: str, command: list[str], timeout: int, url_env: str, cwd
     url = os.environ.get(url_env, "")
     if not url:
         _usage(f"${url_env} is not set; export the local database URL (see `platformctl local up`)")
-    return run_local_migration(command, service=service, database_url=url, timeout_s=timeout,
-                               lock_dir=lock_dir or platform_home() / "locks", cwd=cwd, on_log=_echo_log)
+    return run_local_migration(
+        command,
+        service=service,
+        database_url=url,
+        timeout_s=timeout,
+        lock_dir=lock_dir or platform_home() / "locks",
+        cwd=cwd,
+        on_log=_echo_log,
+    )
 
 
-def _run_ecs(service: str, cluster: str | None, task_definition: str | None, container: str | None,
-             region: str | None, timeout: int, command: list[str]) -> MigrationResult:
+def _run_ecs(
+    service: str,
+    cluster: str | None,
+    task_definition: str | None,
+    container: str | None,
+    region: str | None,
+    timeout: int,
+    command: list[str],
+) -> MigrationResult:
     from scripts.migrate.ecs_runner import run_migration
 
-    missing = [f"--{n}" for n, v in (("cluster", cluster), ("task-definition", task_definition),
-                                     ("container", container)) if not v]
+    missing = [
+        f"--{n}"
+        for n, v in (("cluster", cluster), ("task-definition", task_definition), ("container", container))
+        if not v
+    ]
     if missing:
         _usage(f"ECS mode needs {', '.join(missing)} (or --local for the local environment)")
     assert cluster and task_definition and container
     return run_migration(
-        _boto_client("ecs", region), _boto_client("logs", region), cluster=cluster, service=service,
-        task_definition=task_definition, container=container, timeout_s=timeout,
-        command=command or None, on_log=_echo_log,
+        _boto_client("ecs", region),
+        _boto_client("logs", region),
+        cluster=cluster,
+        service=service,
+        task_definition=task_definition,
+        container=container,
+        timeout_s=timeout,
+        command=command or None,
+        on_log=_echo_log,
     )
 
 
 @migrate.command("verify-rollout")
 @click.option("--cluster", required=True)
 @click.option("--service", required=True)
-@click.option("--task-definition", required=True,
-              help="The task definition the deploy set (family:revision or ARN).")
+@click.option("--task-definition", required=True, help="The task definition the deploy set (family:revision or ARN).")
 @click.option("--timeout", "timeout_s", type=click.IntRange(min=1), default=900, show_default=True)
 @click.option("--region")
-def verify_rollout_cmd(cluster: str, service: str, task_definition: str, timeout_s: int,
-                       region: str | None) -> None:
+def verify_rollout_cmd(cluster: str, service: str, task_definition: str, timeout_s: int, region: str | None) -> None:
     """After apply: fail unless the PRIMARY deployment runs TASK_DEFINITION and completed.
 
     Terraform's wait_for_steady_state also succeeds after a circuit-breaker rollback; this does
@@ -182,5 +220,7 @@ def verify_rollout_cmd(cluster: str, service: str, task_definition: str, timeout
     except RolloutError as err:
         click.echo(f"rollout check failed: {err.describe()}", err=True)
         raise SystemExit(err.exit_code) from None
-    click.echo(f"service {service} runs {result.task_definition} (rollout {result.rollout_state}, "
-               f"{result.running_count} task(s) running).")
+    click.echo(
+        f"service {service} runs {result.task_definition} (rollout {result.rollout_state}, "
+        f"{result.running_count} task(s) running)."
+    )

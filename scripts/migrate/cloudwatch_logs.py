@@ -42,8 +42,7 @@ class AwsLogsTarget:
         group = opts.get("awslogs-group")
         if not group:
             return None
-        return cls(group=group, stream_prefix=opts.get("awslogs-stream-prefix"),
-                   region=opts.get("awslogs-region"))
+        return cls(group=group, stream_prefix=opts.get("awslogs-stream-prefix"), region=opts.get("awslogs-region"))
 
 
 class LogStreamFollower:

@@ -99,8 +99,17 @@ def _container_definition(ecs: Any, task_definition: str, container: str) -> tup
 class _TaskWatch:
     """Follows one task: its status and (when awslogs is configured) its log stream."""
 
-    def __init__(self, ecs: Any, logs: Any, cluster: str, task_arn: str, container: str,
-                 target: AwsLogsTarget | None, on_log: LogCallback | None, tail: LogTail):
+    def __init__(
+        self,
+        ecs: Any,
+        logs: Any,
+        cluster: str,
+        task_arn: str,
+        container: str,
+        target: AwsLogsTarget | None,
+        on_log: LogCallback | None,
+        tail: LogTail,
+    ):
         self.ecs, self.cluster, self.task_arn = ecs, cluster, task_arn
         self.tail, self.on_log = tail, on_log
         stream = target.stream_for(container, task_id(task_arn)) if target else None
@@ -119,8 +128,11 @@ class _TaskWatch:
     def describe(self) -> Mapping[str, Any]:
         tasks = self.ecs.describe_tasks(cluster=self.cluster, tasks=[self.task_arn]).get("tasks", [])
         if not tasks:
-            raise MigrationFailed("the task disappeared (DescribeTasks no longer knows it)",
-                                  ref=self.task_arn, last_lines=self.tail.lines())
+            raise MigrationFailed(
+                "the task disappeared (DescribeTasks no longer knows it)",
+                ref=self.task_arn,
+                last_lines=self.tail.lines(),
+            )
         task: Mapping[str, Any] = tasks[0]
         return task
 
@@ -176,8 +188,7 @@ def run_migration(
     td_arn, cdef = _container_definition(ecs, task_definition, container)
     target = AwsLogsTarget.from_container_definition(cdef)
     if target is None or not target.stream_prefix:
-        log.warning("container %r has no awslogs driver with a stream prefix: its output cannot be shown",
-                    container)
+        log.warning("container %r has no awslogs driver with a stream prefix: its output cannot be shown", container)
 
     params: dict[str, Any] = {
         "cluster": cluster,
@@ -196,7 +207,8 @@ def run_migration(
     if resp.get("failures") or not tasks:
         for t in tasks:  # partial success with count=1 should not happen; never leave one behind
             _TaskWatch(ecs, logs, cluster, t["taskArn"], container, None, None, LogTail()).stop(
-                "RunTask reported failures")
+                "RunTask reported failures"
+            )
         raise MigrationFailed(
             f"ECS could not start the migration task: {describe_run_task_failures(resp.get('failures', []))}"
         )
@@ -220,12 +232,19 @@ def run_migration(
     verdict = classify_stopped_task(task, container)
     if not verdict.ok:
         raise MigrationFailed(verdict.reason, ref=task_arn, last_lines=tail.lines())
-    return MigrationResult(runner="ecs", ref=task_arn, exit_code=0,
-                           duration_s=clock() - started, last_lines=tail.lines())
+    return MigrationResult(
+        runner="ecs", ref=task_arn, exit_code=0, duration_s=clock() - started, last_lines=tail.lines()
+    )
 
 
-def _wait_until_stopped(watch: _TaskWatch, started: float, timeout_s: float, poll: PollPolicy,
-                        clock: Callable[[], float], sleep: Callable[[float], None]) -> Mapping[str, Any]:
+def _wait_until_stopped(
+    watch: _TaskWatch,
+    started: float,
+    timeout_s: float,
+    poll: PollPolicy,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Mapping[str, Any]:
     deadline = started + timeout_s
     next_progress = started + poll.progress_every
     last_status = ""
@@ -244,7 +263,8 @@ def _wait_until_stopped(watch: _TaskWatch, started: float, timeout_s: float, pol
             watch.drain_logs()
             raise MigrationTimeout(
                 f"no verdict after {int(timeout_s)}s; the task was stopped (last status {status})",
-                ref=watch.task_arn, last_lines=watch.tail.lines(),
+                ref=watch.task_arn,
+                last_lines=watch.tail.lines(),
             )
         if now >= next_progress:
             log.info("migration still %s after %ds", status, int(now - started))

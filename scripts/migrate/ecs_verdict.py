@@ -46,8 +46,7 @@ def classify_stopped_task(task: Mapping[str, Any], container: str) -> TaskVerdic
         detail = found.get("reason") or _describe_stop(task)
         return TaskVerdict(
             False,
-            f"container {container!r} stopped without an exit code ({detail}); "
-            "it probably never ran or was killed",
+            f"container {container!r} stopped without an exit code ({detail}); it probably never ran or was killed",
             None,
         )
     if exit_code != 0:

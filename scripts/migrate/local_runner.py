@@ -81,14 +81,25 @@ def run_local_migration(
         started = clock()
         try:
             proc = subprocess.Popen(
-                list(command), cwd=cwd, env=env, text=True, bufsize=1,
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                start_new_session=True, pass_fds=(lock.fd,),
+                list(command),
+                cwd=cwd,
+                env=env,
+                text=True,
+                bufsize=1,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=(lock.fd,),
             )
         except OSError as exc:
             raise MigrationConfigError(f"cannot run {command[0]!r}: {exc}") from exc
-        lock.record(pid=os.getpid(), child_pid=proc.pid, command=list(command),
-                    started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        lock.record(
+            pid=os.getpid(),
+            child_pid=proc.pid,
+            command=list(command),
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
         log.info("migration started: pid %s: %s (timeout %ss)", proc.pid, " ".join(command), int(timeout_s))
         tail = LogTail(tail_lines)
         try:
@@ -100,20 +111,32 @@ def run_local_migration(
         if timed_out:
             raise MigrationTimeout(
                 f"no verdict after {int(timeout_s)}s; the migration process group was killed",
-                ref=ref, last_lines=tail.lines())
+                ref=ref,
+                last_lines=tail.lines(),
+            )
         code = proc.returncode
         if code < 0:
             raise MigrationFailed(
                 f"the migration was killed by signal {signal.Signals(-code).name} (no exit code)",
-                ref=ref, last_lines=tail.lines())
+                ref=ref,
+                last_lines=tail.lines(),
+            )
         if code != 0:
             raise MigrationFailed(f"the migration exited with code {code}", ref=ref, last_lines=tail.lines())
-        return MigrationResult(runner="local", ref=ref, exit_code=0, duration_s=clock() - started,
-                               last_lines=tail.lines())
+        return MigrationResult(
+            runner="local", ref=ref, exit_code=0, duration_s=clock() - started, last_lines=tail.lines()
+        )
 
 
-def _stream_until_exit(proc: subprocess.Popen[str], started: float, timeout_s: float, tail: LogTail,
-                       on_log: LogCallback | None, clock: Callable[[], float], grace_s: float) -> bool:
+def _stream_until_exit(
+    proc: subprocess.Popen[str],
+    started: float,
+    timeout_s: float,
+    tail: LogTail,
+    on_log: LogCallback | None,
+    clock: Callable[[], float],
+    grace_s: float,
+) -> bool:
     """Forward output lines until the process exits; True when it had to be killed for time."""
     assert proc.stdout is not None
     lines: queue.Queue[str | None] = queue.Queue()

@@ -68,8 +68,7 @@ def migration_lock(lock_dir: Path, service: str) -> Iterator[MigrationLock]:
                 ref=who,
             ) from None
         if holder.get("pid"):
-            log.warning("removed a stale migration lock of pid %s (no longer running): %s",
-                        holder["pid"], path)
+            log.warning("removed a stale migration lock of pid %s (no longer running): %s", holder["pid"], path)
         lock = MigrationLock(path, fd)
         try:
             yield lock

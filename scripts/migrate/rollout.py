@@ -129,15 +129,24 @@ def verify_rollout(
         svc = _describe(ecs, cluster, service)
         result = check_once(svc, expected_task_definition)
         if result is not None:
-            log.info("service %s runs %s, rollout %s (%d running)", service, result.task_definition,
-                     result.rollout_state, result.running_count)
+            log.info(
+                "service %s runs %s, rollout %s (%d running)",
+                service,
+                result.task_definition,
+                result.rollout_state,
+                result.running_count,
+            )
             return result
         now = clock()
         primary = next(d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY")
         if now >= next_progress:
-            log.info("rollout of %s in progress: %s/%s tasks running (%ds)",
-                     revision(expected_task_definition), primary.get("runningCount", 0),
-                     primary.get("desiredCount", 0), int(now - started))
+            log.info(
+                "rollout of %s in progress: %s/%s tasks running (%ds)",
+                revision(expected_task_definition),
+                primary.get("runningCount", 0),
+                primary.get("desiredCount", 0),
+                int(now - started),
+            )
             next_progress = now + poll.progress_every
         if now - started >= timeout_s:
             raise RolloutTimeout(

@@ -51,17 +51,18 @@ class BootstrapReport:
 def _kv_reader(client: hvac.Client, mount: str) -> database.KvRead:
     def read(path: str) -> dict[str, Any] | None:
         try:
-            answer = client.secrets.kv.v2.read_secret_version(path, mount_point=mount,
-                                                              raise_on_deleted_version=True)
+            answer = client.secrets.kv.v2.read_secret_version(path, mount_point=mount, raise_on_deleted_version=True)
         except hvac.exceptions.InvalidPath:
             return None
         return dict(answer["data"]["data"])
+
     return read
 
 
 def _kv_writer(client: hvac.Client, mount: str) -> database.KvWrite:
     def write(path: str, secret: dict[str, Any]) -> None:
         client.secrets.kv.v2.create_or_update_secret(path, secret=secret, mount_point=mount)
+
     return write
 
 
@@ -94,8 +95,13 @@ def run(
             actions = plan_vault(client, spec)
             if conn is not None and db_target is not None:
                 actions += database.plan_logins(
-                    conn, db_target, spec.database_logins, _kv_reader(client, spec.kv_mount.path),
-                    _kv_writer(client, spec.kv_mount.path), spec.kv_mount.path)
+                    conn,
+                    db_target,
+                    spec.database_logins,
+                    _kv_reader(client, spec.kv_mount.path),
+                    _kv_writer(client, spec.kv_mount.path),
+                    spec.kv_mount.path,
+                )
         report = BootstrapReport([a.description for a in actions], check=check)
         if check:
             for line in report.changes:
@@ -118,8 +124,9 @@ def _apply(address: str, actions: list[Action]) -> None:
             try:
                 action.apply()
             except psycopg.Error as exc:
-                raise database.DatabaseError(f"{action.description} failed: "
-                                             f"{(str(exc).splitlines() or ['?'])[0]}") from None
+                raise database.DatabaseError(
+                    f"{action.description} failed: {(str(exc).splitlines() or ['?'])[0]}"
+                ) from None
 
 
 def _revoke_if_root(client: hvac.Client, address: str, token_info: dict[str, Any]) -> bool:

@@ -42,6 +42,7 @@ def _errors_to_exit_codes(func: F) -> F:
             _fail(str(exc), 2)
         except (VaultError, DatabaseError) as exc:
             _fail(str(exc), 1)
+
     return wrapper  # type: ignore[return-value]
 
 
@@ -74,55 +75,104 @@ def vault() -> None:
 @vault.command("bootstrap")
 @click.option("--env", "env_name", required=True, help="Environment name (app/environments/<env>.toml).")
 @click.option("--address", help="Vault address; default: vault.address of the environment.")
-@click.option("--token", envvar="VAULT_TOKEN", required=True, show_envvar=True,
-              help="Vault token with admin rights (read from VAULT_TOKEN; never printed).")
+@click.option(
+    "--token",
+    envvar="VAULT_TOKEN",
+    required=True,
+    show_envvar=True,
+    help="Vault token with admin rights (read from VAULT_TOKEN; never printed).",
+)
 @click.option("--namespace", help="Vault Enterprise/HCP namespace.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="CA bundle for Vault's TLS.")
-@click.option("--task-role-arn", "task_roles", multiple=True, metavar="WORKLOAD=ARN",
-              help="ECS task role ARN of a workload (one per configured workload; from stack outputs).")
-@click.option("--migration-role-arn", "migration_roles", multiple=True, metavar="WORKLOAD=ARN",
-              help="Task role of a workload's migration task; gets the migration policy.")
+@click.option(
+    "--task-role-arn",
+    "task_roles",
+    multiple=True,
+    metavar="WORKLOAD=ARN",
+    help="ECS task role ARN of a workload (one per configured workload; from stack outputs).",
+)
+@click.option(
+    "--migration-role-arn",
+    "migration_roles",
+    multiple=True,
+    metavar="WORKLOAD=ARN",
+    help="Task role of a workload's migration task; gets the migration policy.",
+)
 @click.option("--check", is_flag=True, help="Change nothing; list every drift and exit 1 if there is any.")
 @click.option("--db-host", help="PostgreSQL host (RDS endpoint); with --master-secret-arn manages logins.")
 @click.option("--db-port", type=int, default=5432, show_default=True)
 @click.option("--db-name", help="Database name; default: database.database_name of the environment.")
-@click.option("--db-sslmode", default="require", show_default=True,
-              type=click.Choice(["disable", "prefer", "require", "verify-ca", "verify-full"]))
+@click.option(
+    "--db-sslmode",
+    default="require",
+    show_default=True,
+    type=click.Choice(["disable", "prefer", "require", "verify-ca", "verify-full"]),
+)
 @click.option("--master-secret-arn", help="Secrets Manager ARN of the RDS-managed master secret.")
 @click.option("--aws-auth-mount", default="aws", show_default=True)
-@click.option("--audit-file-path", default="stdout", show_default=True,
-              help="File audit device target; 'stdout' ends up in CloudWatch Logs through awslogs.")
+@click.option(
+    "--audit-file-path",
+    default="stdout",
+    show_default=True,
+    help="File audit device target; 'stdout' ends up in CloudWatch Logs through awslogs.",
+)
 @click.option("--sts-endpoint", help="STS endpoint Vault forwards IAM logins to (default: AWS).")
 @click.option("--iam-endpoint", help="IAM endpoint Vault resolves bound role ARNs with (default: AWS).")
 @click.option("--sts-region", help="Region of --sts-endpoint.")
 @click.option("--iam-server-id-header", help="Required X-Vault-AWS-IAM-Server-ID value (replay protection).")
 @click.option("--revoke-root-token", is_flag=True, help="Revoke the token at the end if it is a root token.")
 @_errors_to_exit_codes
-def bootstrap(env_name: str, address: str | None, token: str, namespace: str | None, ca_bundle: str | None,
-              task_roles: tuple[str, ...], migration_roles: tuple[str, ...], check: bool,
-              db_host: str | None, db_port: int, db_name: str | None, db_sslmode: str,
-              master_secret_arn: str | None, aws_auth_mount: str, audit_file_path: str,
-              sts_endpoint: str | None, iam_endpoint: str | None, sts_region: str | None,
-              iam_server_id_header: str | None, revoke_root_token: bool) -> None:
+def bootstrap(
+    env_name: str,
+    address: str | None,
+    token: str,
+    namespace: str | None,
+    ca_bundle: str | None,
+    task_roles: tuple[str, ...],
+    migration_roles: tuple[str, ...],
+    check: bool,
+    db_host: str | None,
+    db_port: int,
+    db_name: str | None,
+    db_sslmode: str,
+    master_secret_arn: str | None,
+    aws_auth_mount: str,
+    audit_file_path: str,
+    sts_endpoint: str | None,
+    iam_endpoint: str | None,
+    sts_region: str | None,
+    iam_server_id_header: str | None,
+    revoke_root_token: bool,
+) -> None:
     """Mounts, policies, AWS IAM auth roles, audit device and database logins; idempotent."""
     env = _load_env(env_name)
-    options = SpecOptions(aws_auth_mount=aws_auth_mount, audit_file_path=audit_file_path,
-                          sts_endpoint=sts_endpoint, iam_endpoint=iam_endpoint, sts_region=sts_region,
-                          iam_server_id_header=iam_server_id_header)
-    spec = build_spec(env, _pairs(task_roles, "--task-role-arn"),
-                      _pairs(migration_roles, "--migration-role-arn"), options)
+    options = SpecOptions(
+        aws_auth_mount=aws_auth_mount,
+        audit_file_path=audit_file_path,
+        sts_endpoint=sts_endpoint,
+        iam_endpoint=iam_endpoint,
+        sts_region=sts_region,
+        iam_server_id_header=iam_server_id_header,
+    )
+    spec = build_spec(
+        env, _pairs(task_roles, "--task-role-arn"), _pairs(migration_roles, "--migration-role-arn"), options
+    )
     if bool(db_host) != bool(master_secret_arn):
         raise click.UsageError("--db-host and --master-secret-arn go together (database logins need both)")
     db = None
     if db_host and master_secret_arn:
-        db = DatabaseTarget(db_host, db_port, db_name or env.database.database_name, master_secret_arn,
-                            db_sslmode)
+        db = DatabaseTarget(db_host, db_port, db_name or env.database.database_name, master_secret_arn, db_sslmode)
     else:
-        click.echo("note: no --db-host/--master-secret-arn: database logins are not managed in this run",
-                   err=True)
+        click.echo("note: no --db-host/--master-secret-arn: database logins are not managed in this run", err=True)
     target = bootstrap_mod.VaultTarget(_address(env, address), token, namespace, ca_bundle)
-    report = bootstrap_mod.run(spec, target, db, boto3.client("secretsmanager") if db else None,
-                               check=check, revoke_root_token=revoke_root_token and not check)
+    report = bootstrap_mod.run(
+        spec,
+        target,
+        db,
+        boto3.client("secretsmanager") if db else None,
+        check=check,
+        revoke_root_token=revoke_root_token and not check,
+    )
     if report.clean:
         click.echo("no changes: Vault matches the environment" if not check else "no drift")
         return
@@ -144,19 +194,35 @@ def bootstrap(env_name: str, address: str | None, token: str, namespace: str | N
 @click.option("--object-key", help="S3 key; default: vault/<env>/init.json.enc.")
 @click.option("--recovery-shares", type=int, default=5, show_default=True)
 @click.option("--recovery-threshold", type=int, default=3, show_default=True)
-@click.option("--show-once", is_flag=True,
-              help="Print the recovery keys and root token to this terminal instead of storing them.")
+@click.option(
+    "--show-once", is_flag=True, help="Print the recovery keys and root token to this terminal instead of storing them."
+)
 @_errors_to_exit_codes
-def init(env_name: str, address: str | None, namespace: str | None, ca_bundle: str | None,
-         kms_key_id: str | None, bucket: str | None, object_key: str | None, recovery_shares: int,
-         recovery_threshold: int, show_once: bool) -> None:
+def init(
+    env_name: str,
+    address: str | None,
+    namespace: str | None,
+    ca_bundle: str | None,
+    kms_key_id: str | None,
+    bucket: str | None,
+    object_key: str | None,
+    recovery_shares: int,
+    recovery_threshold: int,
+    show_once: bool,
+) -> None:
     """Initialise a self-hosted Vault once; keep its recovery keys KMS-encrypted in S3."""
     env = _load_env(env_name)
     if not show_once and not kms_key_id:
         raise click.UsageError("--kms-key-id is required (or --show-once to print the keys instead)")
-    req = init_mod.InitRequest(env.name, kms_key_id or "", bucket or env.state.bucket,
-                               object_key or init_mod.default_object_key(env.name), recovery_shares,
-                               recovery_threshold, show_once)
+    req = init_mod.InitRequest(
+        env.name,
+        kms_key_id or "",
+        bucket or env.state.bucket,
+        object_key or init_mod.default_object_key(env.name),
+        recovery_shares,
+        recovery_threshold,
+        show_once,
+    )
     vault_address = _address(env, address)
     client = build_client(vault_address, None, namespace, ca_bundle)
     kms, s3 = (None, None) if show_once else (boto3.client("kms"), boto3.client("s3"))
@@ -165,8 +231,7 @@ def init(env_name: str, address: str | None, namespace: str | None, ca_bundle: s
         click.echo("Vault initialised. Shown ONCE - store these now, they are not saved anywhere:")
         click.echo(json.dumps(result.secrets, indent=2))
     else:
-        click.echo(f"Vault initialised; recovery keys and root token stored KMS-encrypted at "
-                   f"{result.stored_at}")
+        click.echo(f"Vault initialised; recovery keys and root token stored KMS-encrypted at {result.stored_at}")
 
 
 @click.group("secrets")
@@ -187,14 +252,25 @@ def secrets() -> None:
 @click.option("--sts-region", default="us-east-1", show_default=True, help="Region the login is signed for.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @_errors_to_exit_codes
-def exec_(vault_addr: str, role: str, paths: tuple[str, ...], mount: str, prefix: str, aws_auth_mount: str,
-          namespace: str | None, ca_bundle: str | None, iam_server_id_header: str | None, sts_region: str,
-          command: tuple[str, ...]) -> None:
+def exec_(
+    vault_addr: str,
+    role: str,
+    paths: tuple[str, ...],
+    mount: str,
+    prefix: str,
+    aws_auth_mount: str,
+    namespace: str | None,
+    ca_bundle: str | None,
+    iam_server_id_header: str | None,
+    sts_region: str,
+    command: tuple[str, ...],
+) -> None:
     """Log in with the task's AWS identity, export secrets as variables, then exec COMMAND.
 
     Example: platformctl secrets exec --role prod-app --path app/database -- gunicorn app:wsgi
     """
-    request = secrets_exec.ExecRequest(vault_addr, role, paths, mount, prefix, aws_auth_mount, namespace,
-                                       ca_bundle, iam_server_id_header, sts_region)
+    request = secrets_exec.ExecRequest(
+        vault_addr, role, paths, mount, prefix, aws_auth_mount, namespace, ca_bundle, iam_server_id_header, sts_region
+    )
     env = secrets_exec.resolve_environment(request, os.environ)
     secrets_exec.exec_child(command, env)

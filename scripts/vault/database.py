@@ -71,9 +71,16 @@ def read_master_credentials(secretsmanager: Any, secret_arn: str) -> MasterCrede
 @contextmanager
 def master_connection(target: DatabaseTarget, creds: MasterCredentials) -> Iterator[psycopg.Connection]:
     try:
-        conn = psycopg.connect(host=target.host, port=target.port, dbname=target.dbname, user=creds.username,
-                               password=creds.password, sslmode=target.sslmode,
-                               connect_timeout=CONNECT_TIMEOUT, autocommit=True)
+        conn = psycopg.connect(
+            host=target.host,
+            port=target.port,
+            dbname=target.dbname,
+            user=creds.username,
+            password=creds.password,
+            sslmode=target.sslmode,
+            connect_timeout=CONNECT_TIMEOUT,
+            autocommit=True,
+        )
     except psycopg.Error as exc:
         raise DatabaseError(
             f"cannot connect to PostgreSQL at {target.host}:{target.port}/{target.dbname} as "
@@ -91,9 +98,15 @@ def _first_line(exc: BaseException) -> str:
 
 def can_log_in(target: DatabaseTarget, secret: dict[str, Any]) -> bool:
     try:
-        with psycopg.connect(host=secret["host"], port=int(secret["port"]), dbname=secret["dbname"],
-                             user=secret["username"], password=secret["password"], sslmode=target.sslmode,
-                             connect_timeout=CONNECT_TIMEOUT):
+        with psycopg.connect(
+            host=secret["host"],
+            port=int(secret["port"]),
+            dbname=secret["dbname"],
+            user=secret["username"],
+            password=secret["password"],
+            sslmode=target.sslmode,
+            connect_timeout=CONNECT_TIMEOUT,
+        ):
             return True
     except (psycopg.Error, KeyError, ValueError, TypeError):
         return False
@@ -122,8 +135,7 @@ def _app_ok(conn: psycopg.Connection, login: DatabaseLoginSpec, owner: str, dbna
         " EXISTS (SELECT 1 FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace"
         "   WHERE n.nspname = %(s)s AND d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = %(o)s)"
         "   AND d.defaclobjtype = 'r' AND array_to_string(d.defaclacl, ',') LIKE %(acl)s)",
-        {"u": login.username, "db": dbname, "s": login.schema, "o": owner,
-         "acl": f"%{login.username}=arwd/%"},
+        {"u": login.username, "db": dbname, "s": login.schema, "o": owner, "acl": f"%{login.username}=arwd/%"},
     ).fetchone()
     return bool(row and all(row))
 
@@ -145,10 +157,12 @@ def _grants(login: DatabaseLoginSpec, owner: str, dbname: str) -> list[sql.Compo
         sql.SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(s, u),
         sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}").format(s, u),
         sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(s, u),
-        sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} "
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}").format(o, s, u),
-        sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT USAGE, SELECT ON SEQUENCES TO {}")
-        .format(o, s, u),
+        sql.SQL(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}"
+        ).format(o, s, u),
+        sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT USAGE, SELECT ON SEQUENCES TO {}").format(
+            o, s, u
+        ),
         sql.SQL("ALTER ROLE {} SET search_path = {}").format(u, s),
     ]
 
@@ -180,40 +194,50 @@ def plan_logins(
         owner = owners[login.workload]
         exists = _role_exists(conn, login.username)
         stored = kv_read(login.kv_path)
-        expected = {"username": login.username, "host": target.host, "port": target.port,
-                    "dbname": target.dbname}
-        stored_ok = (stored is not None and all(str(stored.get(k)) == str(v) for k, v in expected.items())
-                     and can_log_in(target, stored))
+        expected = {"username": login.username, "host": target.host, "port": target.port, "dbname": target.dbname}
+        stored_ok = (
+            stored is not None
+            and all(str(stored.get(k)) == str(v) for k, v in expected.items())
+            and can_log_in(target, stored)
+        )
         where = f"{kv_label}/{login.kv_path}"
         if not exists or not stored_ok:
             verb = "create" if not exists else "reset the password of"
             why = "" if not exists else " (the KV copy is missing or cannot log in)"
-            actions.append(Action(
-                f"{verb} {login.kind} login {login.username}{why} and store it at {where}",
-                _credentials_step(conn, login, expected, create=not exists, kv_write=kv_write),
-            ))
-        privileges_ok = exists and (_migrator_ok(conn, login, target.dbname) if login.kind == "migration"
-                                    else _app_ok(conn, login, owner, target.dbname))
+            actions.append(
+                Action(
+                    f"{verb} {login.kind} login {login.username}{why} and store it at {where}",
+                    _credentials_step(conn, login, expected, create=not exists, kv_write=kv_write),
+                )
+            )
+        privileges_ok = exists and (
+            _migrator_ok(conn, login, target.dbname)
+            if login.kind == "migration"
+            else _app_ok(conn, login, owner, target.dbname)
+        )
         if not privileges_ok:
             what = "DDL on schema" if login.kind == "migration" else "DML only on schema"
-            actions.append(Action(f"grant {login.username} {what} {login.schema}",
-                                  _grant_step(conn, login, owner, target.dbname)))
+            actions.append(
+                Action(f"grant {login.username} {what} {login.schema}", _grant_step(conn, login, owner, target.dbname))
+            )
     return actions
 
 
-def _credentials_step(conn: psycopg.Connection, login: DatabaseLoginSpec, expected: dict[str, Any],
-                      create: bool, kv_write: KvWrite) -> Callable[[], None]:
+def _credentials_step(
+    conn: psycopg.Connection, login: DatabaseLoginSpec, expected: dict[str, Any], create: bool, kv_write: KvWrite
+) -> Callable[[], None]:
     def run() -> None:
         password = _set_password(conn, login.username, create)
         kv_write(login.kv_path, {**expected, "password": password})
         log.info("%s login %s: password set and stored in Vault", login.kind, login.username)
+
     return run
 
 
-def _grant_step(conn: psycopg.Connection, login: DatabaseLoginSpec, owner: str,
-                dbname: str) -> Callable[[], None]:
+def _grant_step(conn: psycopg.Connection, login: DatabaseLoginSpec, owner: str, dbname: str) -> Callable[[], None]:
     def run() -> None:
         with conn.transaction():
             for statement in _grants(login, owner, dbname):
                 conn.execute(statement)
+
     return run

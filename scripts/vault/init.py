@@ -56,38 +56,37 @@ def _preflight(client: hvac.Client, address: str, req: InitRequest, kms: Any, s3
     if initialised:
         raise VaultError(
             f"Vault at {address} is already initialised; nothing was changed. Its recovery keys are where "
-            f"the first init put them (default s3://<state bucket>/{default_object_key(req.env)})")
+            f"the first init put them (default s3://<state bucket>/{default_object_key(req.env)})"
+        )
     if req.show_once:
         return
     try:
-        kms.encrypt(KeyId=req.kms_key_id, Plaintext=b"preflight",
-                    EncryptionContext=_encryption_context(req.env))
+        kms.encrypt(KeyId=req.kms_key_id, Plaintext=b"preflight", EncryptionContext=_encryption_context(req.env))
     except Exception as exc:
-        raise VaultError(f"cannot encrypt with KMS key {req.kms_key_id}: {type(exc).__name__}; Vault was not "
-                         "initialised") from None
+        raise VaultError(
+            f"cannot encrypt with KMS key {req.kms_key_id}: {type(exc).__name__}; Vault was not initialised"
+        ) from None
     try:
         s3.head_bucket(Bucket=req.bucket)
     except Exception as exc:
-        raise VaultError(
-            f"cannot use bucket {req.bucket}: {type(exc).__name__}; Vault was not initialised") from None
+        raise VaultError(f"cannot use bucket {req.bucket}: {type(exc).__name__}; Vault was not initialised") from None
     try:
         s3.head_object(Bucket=req.bucket, Key=req.object_key)
     except Exception:
         return  # absent: good
-    raise VaultError(f"s3://{req.bucket}/{req.object_key} already exists; refusing to overwrite earlier init "
-                     "material. Vault was not initialised")
+    raise VaultError(
+        f"s3://{req.bucket}/{req.object_key} already exists; refusing to overwrite earlier init "
+        "material. Vault was not initialised"
+    )
 
 
-def initialize(
-    client: hvac.Client, address: str, req: InitRequest, kms: Any = None, s3: Any = None
-) -> InitResult:
+def initialize(client: hvac.Client, address: str, req: InitRequest, kms: Any = None, s3: Any = None) -> InitResult:
     """Initialise Vault once and keep its recovery material safe (see module docstring)."""
     if not req.show_once and (kms is None or s3 is None):
         raise VaultError("KMS and S3 clients are needed to store the init material")
     _preflight(client, address, req, kms, s3)
     with vault_errors(address, "initialisation (sys/init)"):
-        answer = client.sys.initialize(recovery_shares=req.recovery_shares,
-                                       recovery_threshold=req.recovery_threshold)
+        answer = client.sys.initialize(recovery_shares=req.recovery_shares, recovery_threshold=req.recovery_threshold)
     material = {
         "recovery_keys_b64": answer.get("recovery_keys_base64") or [],
         "unseal_keys_b64": answer.get("keys_base64") or [],
@@ -96,20 +95,34 @@ def initialize(
     log.info("Vault at %s initialised with %d recovery share(s)", address, len(material["recovery_keys_b64"]))
     if req.show_once:
         return InitResult(None, material)
-    ciphertext = kms.encrypt(KeyId=req.kms_key_id, Plaintext=json.dumps(material).encode(),
-                             EncryptionContext=_encryption_context(req.env))["CiphertextBlob"]
-    body = json.dumps({"kms_key_id": req.kms_key_id, "encryption_context": _encryption_context(req.env),
-                       "ciphertext_b64": base64.b64encode(ciphertext).decode()}).encode()
+    ciphertext = kms.encrypt(
+        KeyId=req.kms_key_id, Plaintext=json.dumps(material).encode(), EncryptionContext=_encryption_context(req.env)
+    )["CiphertextBlob"]
+    body = json.dumps(
+        {
+            "kms_key_id": req.kms_key_id,
+            "encryption_context": _encryption_context(req.env),
+            "ciphertext_b64": base64.b64encode(ciphertext).decode(),
+        }
+    ).encode()
     where = f"s3://{req.bucket}/{req.object_key}"
     try:
-        s3.put_object(Bucket=req.bucket, Key=req.object_key, Body=body, ServerSideEncryption="aws:kms",
-                      SSEKMSKeyId=req.kms_key_id, ContentType="application/json")
+        s3.put_object(
+            Bucket=req.bucket,
+            Key=req.object_key,
+            Body=body,
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=req.kms_key_id,
+            ContentType="application/json",
+        )
     except Exception as exc:
         # Vault is initialised now and will never show these keys again: keep the ciphertext locally.
         fallback = platform_home() / f"vault-init-{req.env}.json.enc"
         fallback.touch(mode=0o600)
         fallback.write_bytes(body)
-        raise VaultError(f"Vault was initialised but writing {where} failed ({type(exc).__name__}); the "
-                         f"KMS-encrypted init material was saved to {fallback}: upload it now") from None
+        raise VaultError(
+            f"Vault was initialised but writing {where} failed ({type(exc).__name__}); the "
+            f"KMS-encrypted init material was saved to {fallback}: upload it now"
+        ) from None
     log.info("recovery keys and root token stored KMS-encrypted at %s", where)
     return InitResult(where)

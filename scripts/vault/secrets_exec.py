@@ -54,8 +54,9 @@ def secrets_to_env(secrets_by_path: Mapping[str, Mapping[str, Any]], prefix: str
         for key, value in secret.items():
             name = env_name(key, prefix)
             if name in out:
-                raise VaultError(f"{name} would be set by both {origin[name]} and {path}; use --prefix "
-                                 "or separate paths")
+                raise VaultError(
+                    f"{name} would be set by both {origin[name]} and {path}; use --prefix or separate paths"
+                )
             out[name] = value if isinstance(value, str) else json.dumps(value)
             origin[name] = path
     return out
@@ -67,14 +68,21 @@ def aws_login(request: ExecRequest, session: boto3.Session | None = None) -> hva
     session = session or boto3.Session()
     credentials = session.get_credentials()
     if credentials is None:
-        raise VaultError("no AWS credentials found for the Vault login; run inside the task (task role) "
-                         "or configure AWS credentials")
+        raise VaultError(
+            "no AWS credentials found for the Vault login; run inside the task (task role) or configure AWS credentials"
+        )
     frozen = credentials.get_frozen_credentials()
     client = build_client(request.address, None, request.namespace, request.ca_bundle)
     with vault_errors(request.address, f"the AWS IAM login as role {request.role!r}"):
-        client.auth.aws.iam_login(frozen.access_key, frozen.secret_key, frozen.token,
-                                  header_value=request.iam_server_id_header, role=request.role,
-                                  region=request.sts_region, mount_point=request.aws_auth_mount)
+        client.auth.aws.iam_login(
+            frozen.access_key,
+            frozen.secret_key,
+            frozen.token,
+            header_value=request.iam_server_id_header,
+            role=request.role,
+            region=request.sts_region,
+            mount_point=request.aws_auth_mount,
+        )
     log.info("logged in to Vault at %s as AWS auth role %s", request.address, request.role)
     return client
 
@@ -83,13 +91,16 @@ def read_paths(client: hvac.Client, request: ExecRequest) -> dict[str, dict[str,
     out: dict[str, dict[str, Any]] = {}
     for path in request.paths:
         try:
-            answer = client.secrets.kv.v2.read_secret_version(path, mount_point=request.mount,
-                                                              raise_on_deleted_version=True)
+            answer = client.secrets.kv.v2.read_secret_version(
+                path, mount_point=request.mount, raise_on_deleted_version=True
+            )
         except hvac.exceptions.InvalidPath:
             raise VaultError(f"no secret at {request.mount}/{path}; check --path and --mount") from None
         except hvac.exceptions.Forbidden:
-            raise VaultError(f"role {request.role!r} may not read {request.mount}/{path}; grant it in the "
-                             "workload's read_paths and rerun `platformctl vault bootstrap`") from None
+            raise VaultError(
+                f"role {request.role!r} may not read {request.mount}/{path}; grant it in the "
+                "workload's read_paths and rerun `platformctl vault bootstrap`"
+            ) from None
         except hvac.exceptions.VaultError as exc:
             with vault_errors(request.address, f"reading {request.mount}/{path}"):
                 raise exc
@@ -98,8 +109,9 @@ def read_paths(client: hvac.Client, request: ExecRequest) -> dict[str, dict[str,
     return out
 
 
-def resolve_environment(request: ExecRequest, base_env: Mapping[str, str],
-                        session: boto3.Session | None = None) -> dict[str, str]:
+def resolve_environment(
+    request: ExecRequest, base_env: Mapping[str, str], session: boto3.Session | None = None
+) -> dict[str, str]:
     """The child's full environment: `base_env` plus every secret; nothing is executed here."""
     if not request.paths:
         raise VaultError("give at least one --path to read")

@@ -149,11 +149,12 @@ def build_spec(
     workloads = env.vault.workloads
     names = [w.name for w in workloads]
     mount = env.vault.kv_mount.strip("/")
-    problems = [f"workload name {n!r} must be 1-30 of a-z, 0-9, '-'"
-                for n in names if not WORKLOAD_NAME.match(n)]
+    problems = [f"workload name {n!r} must be 1-30 of a-z, 0-9, '-'" for n in names if not WORKLOAD_NAME.match(n)]
     problems += [
         f"read path {p!r} of workload {w.name!r} must be relative to the KV mount (no '/', '..', spaces)"
-        for w in workloads for p in w.read_paths if not READ_PATH.match(p) or ".." in p.split("/")
+        for w in workloads
+        for p in w.read_paths
+        if not READ_PATH.match(p) or ".." in p.split("/")
     ]
     problems += _check_arns("task role ARN", task_role_arns, names, required=True)
     problems += _check_arns("migration role ARN", migration_role_arns, names, required=False)
@@ -162,20 +163,27 @@ def build_spec(
 
     policies = [workload_policy(env.name, mount, w.name, w.read_paths) for w in workloads]
     policies.append(migration_policy(env.name, mount, names))
-    roles = [AwsRoleSpec(f"{env.name}-{n}", task_role_arns[n], (f"{env.name}-{n}",), options.token_ttl)
-             for n in names]
-    roles += [AwsRoleSpec(f"{env.name}-{n}-migration", migration_role_arns[n], (f"{env.name}-migration",),
-                          options.token_ttl) for n in names if n in migration_role_arns]
+    roles = [AwsRoleSpec(f"{env.name}-{n}", task_role_arns[n], (f"{env.name}-{n}",), options.token_ttl) for n in names]
+    roles += [
+        AwsRoleSpec(f"{env.name}-{n}-migration", migration_role_arns[n], (f"{env.name}-migration",), options.token_ttl)
+        for n in names
+        if n in migration_role_arns
+    ]
     logins = []
     for n in names:
         ident = _identifier(n)
         logins.append(DatabaseLoginSpec(n, "app", f"{ident}_app", ident, f"{n}/{APP_KV_SUFFIX}"))
-        logins.append(
-            DatabaseLoginSpec(n, "migration", f"{ident}_migrator", ident, f"{n}/{MIGRATION_KV_SUFFIX}"))
-    client_config = {k: v for k, v in {
-        "sts_endpoint": options.sts_endpoint, "iam_endpoint": options.iam_endpoint,
-        "sts_region": options.sts_region, "iam_server_id_header_value": options.iam_server_id_header,
-    }.items() if v}
+        logins.append(DatabaseLoginSpec(n, "migration", f"{ident}_migrator", ident, f"{n}/{MIGRATION_KV_SUFFIX}"))
+    client_config = {
+        k: v
+        for k, v in {
+            "sts_endpoint": options.sts_endpoint,
+            "iam_endpoint": options.iam_endpoint,
+            "sts_region": options.sts_region,
+            "iam_server_id_header_value": options.iam_server_id_header,
+        }.items()
+        if v
+    }
     return VaultSpec(
         env=env.name,
         kv_mount=MountSpec(mount, "kv", {"version": "2"}, f"platform secrets ({env.name})"),

@@ -29,21 +29,33 @@ def _mount_actions(client: hvac.Client, want: MountSpec, current: dict[str, Any]
     have = current.get(want.path + "/")
     kind = "auth method" if auth else "secrets engine"
     if have is None:
+
         def enable() -> None:
             if auth:
                 client.sys.enable_auth_method(want.type, path=want.path, description=want.description)
             else:
-                client.sys.enable_secrets_engine(want.type, path=want.path, description=want.description,
-                                                 options=want.options)
+                client.sys.enable_secrets_engine(
+                    want.type, path=want.path, description=want.description, options=want.options
+                )
+
         return [Action(f"enable {want.type} {kind} at {want.path}/ (missing)", enable)]
     if have.get("type") != want.type:
-        return [Action(f"{kind} at {want.path}/ has type {have.get('type')!r}, expected {want.type!r}; "
-                       "refusing to replace it (move it away or choose another path)", None)]
+        return [
+            Action(
+                f"{kind} at {want.path}/ has type {have.get('type')!r}, expected {want.type!r}; "
+                "refusing to replace it (move it away or choose another path)",
+                None,
+            )
+        ]
     options = have.get("options") or {}
     differing = {k: v for k, v in want.options.items() if str(options.get(k)) != v}
     if differing:
-        return [Action(f"tune {kind} at {want.path}/ options {sorted(differing)}",
-                       lambda: client.sys.tune_mount_configuration(want.path, options=want.options))]
+        return [
+            Action(
+                f"tune {kind} at {want.path}/ options {sorted(differing)}",
+                lambda: client.sys.tune_mount_configuration(want.path, options=want.options),
+            )
+        ]
     return []
 
 
@@ -55,8 +67,12 @@ def _client_config_actions(client: hvac.Client, spec: VaultSpec, auth_exists: bo
     differing = sorted(k for k, v in spec.aws_client_config.items() if str(have.get(k) or "") != v)
     if not differing:
         return []
-    return [Action(f"configure auth/{mount}/config/client ({', '.join(differing)})",
-                   lambda: client.auth.aws.configure(mount_point=mount, **spec.aws_client_config))]
+    return [
+        Action(
+            f"configure auth/{mount}/config/client ({', '.join(differing)})",
+            lambda: client.auth.aws.configure(mount_point=mount, **spec.aws_client_config),
+        )
+    ]
 
 
 def _policy_actions(client: hvac.Client, want: PolicySpec) -> list[Action]:
@@ -65,8 +81,12 @@ def _policy_actions(client: hvac.Client, want: PolicySpec) -> list[Action]:
     if text == want.text:
         return []
     reason = "missing" if text is None else "differs from the desired rules (edited by hand?)"
-    return [Action(f"write policy {want.name} ({reason})",
-                   lambda: client.sys.create_or_update_acl_policy(want.name, want.text, pretty_print=False))]
+    return [
+        Action(
+            f"write policy {want.name} ({reason})",
+            lambda: client.sys.create_or_update_acl_policy(want.name, want.text, pretty_print=False),
+        )
+    ]
 
 
 def _role_actions(client: hvac.Client, mount: str, want: AwsRoleSpec, auth_exists: bool) -> list[Action]:
@@ -76,8 +96,7 @@ def _role_actions(client: hvac.Client, mount: str, want: AwsRoleSpec, auth_exist
     else:
         problems = []
         if list(have.get("bound_iam_principal_arn") or []) != [want.bound_iam_principal_arn]:
-            problems.append(f"bound to {have.get('bound_iam_principal_arn')}, expected "
-                            f"{want.bound_iam_principal_arn}")
+            problems.append(f"bound to {have.get('bound_iam_principal_arn')}, expected {want.bound_iam_principal_arn}")
         if sorted(have.get("token_policies") or []) != sorted(want.policies):
             problems.append(f"policies {have.get('token_policies')}, expected {list(want.policies)}")
         if have.get("auth_type", "iam") != "iam" or int(have.get("token_ttl") or 0) != want.token_ttl:
@@ -87,11 +106,17 @@ def _role_actions(client: hvac.Client, mount: str, want: AwsRoleSpec, auth_exist
         reason = "; ".join(problems)
 
     def write() -> None:
-        client.adapter.post(f"/v1/auth/{mount}/role/{want.name}", json={
-            "auth_type": "iam", "bound_iam_principal_arn": [want.bound_iam_principal_arn],
-            "token_policies": list(want.policies), "token_ttl": want.token_ttl,
-            "resolve_aws_unique_ids": True,
-        })
+        client.adapter.post(
+            f"/v1/auth/{mount}/role/{want.name}",
+            json={
+                "auth_type": "iam",
+                "bound_iam_principal_arn": [want.bound_iam_principal_arn],
+                "token_policies": list(want.policies),
+                "token_ttl": want.token_ttl,
+                "resolve_aws_unique_ids": True,
+            },
+        )
+
     return [Action(f"write AWS auth role {want.name} ({reason})", write)]
 
 
@@ -101,6 +126,7 @@ def _audit_actions(client: hvac.Client, want: AuditSpec) -> list[Action]:
 
     def enable() -> None:
         client.sys.enable_audit_device(want.type, path=want.path, options=want.options)
+
     if have is None:
         return [Action(f"enable {want.type} audit device at {want.path}/ (missing)", enable)]
     if have.get("type") == want.type and (have.get("options") or {}) == want.options:
@@ -109,6 +135,7 @@ def _audit_actions(client: hvac.Client, want: AuditSpec) -> list[Action]:
     def replace() -> None:
         client.sys.disable_audit_device(want.path)
         enable()
+
     return [Action(f"replace audit device at {want.path}/ (type/options differ)", replace)]
 
 
