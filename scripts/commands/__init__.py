@@ -6,8 +6,10 @@ import importlib
 
 import click
 
-# module path -> attribute holding a click command or group
-COMMANDS: list[tuple[str, str]] = []
+# module path -> attribute holding a click command or group (sorted by module path)
+COMMANDS: list[tuple[str, str]] = [
+    ("scripts.state.cli", "state_group"),
+]
 
 
 def register_all(cli: click.Group) -> None:
