@@ -156,6 +156,10 @@ def _mask_path(node: Any, path: Path) -> None:
 def _collect_strings(node: Any, out: set[str]) -> None:
     if isinstance(node, str):
         out.add(node)
+    elif isinstance(node, dict) and set(node) == {"value", "type"}:
+        # A dynamically typed attribute (e.g. terraform_data input) is stored as {value, type};
+        # its type names ("string", "object"...) are no secrets and would mask half the state.
+        _collect_strings(node["value"], out)
     elif isinstance(node, dict):
         for value in node.values():
             _collect_strings(value, out)

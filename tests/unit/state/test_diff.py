@@ -40,10 +40,20 @@ def test_identical_states_have_no_differences() -> None:
 
 
 def test_sensitive_attribute_changes_are_named_without_values() -> None:
-    old = state(resource("aws_db_instance", "db", instance(
-        {"password": SECRET_OLD, "echo": SECRET_OLD, "port": 5432}, [attr_path("password")])))
-    new = state(resource("aws_db_instance", "db", instance(
-        {"password": SECRET_NEW, "echo": SECRET_NEW, "port": 5433}, [attr_path("password")])))
+    old = state(
+        resource(
+            "aws_db_instance",
+            "db",
+            instance({"password": SECRET_OLD, "echo": SECRET_OLD, "port": 5432}, [attr_path("password")]),
+        )
+    )
+    new = state(
+        resource(
+            "aws_db_instance",
+            "db",
+            instance({"password": SECRET_NEW, "echo": SECRET_NEW, "port": 5433}, [attr_path("password")]),
+        )
+    )
     (change,) = diff_states(old, new).changed
     by_name = {a.name: a for a in change.attributes}
     password = by_name["password"]

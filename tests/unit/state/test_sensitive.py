@@ -15,8 +15,13 @@ def _rendered(doc: dict) -> str:
 
 
 def test_marked_attribute_is_masked_and_others_are_kept() -> None:
-    st = state(resource("aws_db_instance", "main", instance(
-        {"id": "db-1", "password": SECRET, "engine": "postgres"}, [attr_path("password")])))
+    st = state(
+        resource(
+            "aws_db_instance",
+            "main",
+            instance({"id": "db-1", "password": SECRET, "engine": "postgres"}, [attr_path("password")]),
+        )
+    )
     masked = mask_state(st.document)
     attrs = masked["resources"][0]["instances"][0]["attributes"]
     assert attrs == {"id": "db-1", "password": MASK, "engine": "postgres"}
@@ -26,13 +31,20 @@ def test_marked_attribute_is_masked_and_others_are_kept() -> None:
 
 def test_unmarked_copy_of_a_secret_is_masked_too() -> None:
     # terraform_data marks `input` sensitive but stores the same value unmarked in `output`.
-    st = state(resource("terraform_data", "s", instance(
-        {
-            "id": "x",
-            "input": {"value": SECRET, "type": "string"},
-            "output": {"value": SECRET, "type": "string"},
-        },
-        [attr_path("input")])))
+    st = state(
+        resource(
+            "terraform_data",
+            "s",
+            instance(
+                {
+                    "id": "x",
+                    "input": {"value": SECRET, "type": "string"},
+                    "output": {"value": SECRET, "type": "string"},
+                },
+                [attr_path("input")],
+            ),
+        )
+    )
     text = _rendered(st.document)
     assert SECRET not in text
     assert '"id": "x"' in text
@@ -47,18 +59,25 @@ def test_secret_embedded_in_another_string_is_masked() -> None:
 
 
 def test_sensitive_outputs_are_masked_plain_outputs_kept() -> None:
-    st = state(outputs={
-        "db_password": {"value": SECRET, "type": "string", "sensitive": True},
-        "vpc_id": {"value": "vpc-0abc", "type": "string"},
-    })
+    st = state(
+        outputs={
+            "db_password": {"value": SECRET, "type": "string", "sensitive": True},
+            "vpc_id": {"value": "vpc-0abc", "type": "string"},
+        }
+    )
     masked = mask_state(st.document)
     assert masked["outputs"]["db_password"]["value"] == MASK
     assert masked["outputs"]["vpc_id"]["value"] == "vpc-0abc"
 
 
 def test_secret_looking_names_are_masked_without_marks() -> None:
-    st = state(resource("random_password", "p", instance({"id": "none", "result": "x", "bcrypt_hash": "h",
-                                                          "master_password": SECRET})))
+    st = state(
+        resource(
+            "random_password",
+            "p",
+            instance({"id": "none", "result": "x", "bcrypt_hash": "h", "master_password": SECRET}),
+        )
+    )
     assert SECRET not in _rendered(st.document)
 
 
@@ -87,3 +106,20 @@ def test_short_values_are_not_propagated() -> None:
     assert sensitive_values(st.document) == set()
     masked = mask_state(st.document)
     assert masked["resources"][1]["instances"][0]["attributes"]["flag"] == "on"
+
+
+def test_type_names_of_dynamic_values_are_not_treated_as_secrets() -> None:
+    st = state(
+        resource(
+            "terraform_data",
+            "s",
+            instance({"input": {"value": SECRET, "type": "string"}}, [attr_path("input")]),
+        ),
+        resource("terraform_data", "a", instance({"input": {"value": "public", "type": "string"}})),
+    )
+    assert sensitive_values(st.document) == {SECRET}
+    masked = mask_state(st.document)
+    assert masked["resources"][1]["instances"][0]["attributes"]["input"] == {
+        "value": "public",
+        "type": "string",
+    }

@@ -57,8 +57,10 @@ def test_parse_state_rejects_non_state(data: bytes, message: str) -> None:
 
 
 def test_lock_info_describes_the_holder() -> None:
-    raw = (b'{"ID":"0b3e","Operation":"OperationTypeApply","Info":"","Who":"ana@laptop",'
-           b'"Version":"1.11.4","Created":"2025-01-02T03:04:05Z","Path":"b/k"}')
+    raw = (
+        b'{"ID":"0b3e","Operation":"OperationTypeApply","Info":"","Who":"ana@laptop",'
+        b'"Version":"1.11.4","Created":"2025-01-02T03:04:05Z","Path":"b/k"}'
+    )
     text = LockInfo.parse(raw).describe()
     assert text == "held by ana@laptop for OperationTypeApply since 2025-01-02T03:04:05Z (lock id 0b3e)"
     assert "held by unknown" in LockInfo.parse(b"garbage").describe()
