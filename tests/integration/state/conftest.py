@@ -13,7 +13,6 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ terraform {
     bucket                      = "%(bucket)s"
     key                         = "%(key)s"
     region                      = "us-east-1"
-    endpoints                   = { s3 = "%(endpoint)s" }
+    endpoints                   = { s3 = "%(endpoint)s", dynamodb = "%(endpoint)s" }
     use_path_style              = true
     skip_credentials_validation = true
     skip_requesting_account_id  = true
@@ -51,7 +50,7 @@ terraform {
     use_lockfile                = true
     encrypt                     = true
     kms_key_id                  = "%(kms_key)s"
-  }
+%(dynamodb_line)s  }
 }
 
 variable "v" {
@@ -161,6 +160,7 @@ class StateWorld:
     kms_key_arn: str
     tmp: Path
     tf_env: dict[str, str]
+    lock_table: str | None = None
 
     def terraform(self, name: str = "tf") -> Terraform:
         """A working directory with the configuration, initialised against the bucket."""
@@ -168,7 +168,13 @@ class StateWorld:
         workdir.mkdir()
         (workdir / "main.tf").write_text(
             MAIN_TF
-            % {"bucket": self.bucket, "key": KEY, "endpoint": self.endpoint, "kms_key": self.kms_key_arn}
+            % {
+                "bucket": self.bucket,
+                "key": KEY,
+                "endpoint": self.endpoint,
+                "kms_key": self.kms_key_arn,
+                "dynamodb_line": f'    dynamodb_table = "{self.lock_table}"\n' if self.lock_table else "",
+            }
         )
         tf = Terraform(workdir, self.tf_env)
         tf.run("init", v="", pw="")
@@ -212,18 +218,34 @@ class StateWorld:
 
 @pytest.fixture()
 def world(use_emulator: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StateWorld:
-    endpoint = use_emulator["AWS_ENDPOINT_URL"]
-    s3 = s3_client(endpoint)
-    bucket = f"tfstate-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    kms = boto3.client(
-        "kms",
+    return make_world(use_emulator, tmp_path, monkeypatch)
+
+
+@pytest.fixture()
+def dynamo_world(use_emulator: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StateWorld:
+    """Like `world`, with the optional DynamoDB lock table (`state.dynamodb_lock_table = true`)."""
+    return make_world(use_emulator, tmp_path, monkeypatch, dynamodb=True)
+
+
+def emulator_client(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
+
+
+def make_world(
+    aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dynamodb: bool = False
+) -> StateWorld:
+    endpoint = aws_env["AWS_ENDPOINT_URL"]
+    s3 = s3_client(endpoint)
+    bucket = f"tfstate-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    kms = emulator_client("kms", endpoint)
     key_arn = kms.create_key(Description=f"state key for {bucket}")["KeyMetadata"]["Arn"]
     s3.put_bucket_encryption(
         Bucket=bucket,
@@ -233,19 +255,30 @@ def world(use_emulator: dict[str, str], tmp_path: Path, monkeypatch: pytest.Monk
             ]
         },
     )
-    monkeypatch.setenv("PLATFORM_CONFIG_DIR", str(write_env_config(tmp_path / "environments", bucket)))
+    lock_table = f"{bucket}-lock" if dynamodb else None  # the name stacks.base gives it
+    if lock_table:
+        emulator_client("dynamodb", endpoint).create_table(
+            TableName=lock_table,
+            KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    config_dir = write_env_config(tmp_path / "environments", bucket, dynamodb)
+    monkeypatch.setenv("PLATFORM_CONFIG_DIR", str(config_dir))
     monkeypatch.setenv("PLATFORM_HOME", str(tmp_path / "platform-home"))
     tf_env = terraform_env({k: v for k, v in os.environ.items() if not k.startswith("TF_")})
     tf_env["TF_IN_AUTOMATION"] = "1"
-    return StateWorld(bucket, endpoint, s3, key_arn, tmp_path, tf_env)
+    return StateWorld(bucket, endpoint, s3, key_arn, tmp_path, tf_env, lock_table)
 
 
-def write_env_config(directory: Path, bucket: str) -> Path:
+def write_env_config(directory: Path, bucket: str, dynamodb: bool = False) -> Path:
     """The repository's `local` environment, with its state bucket swapped for the test's."""
     directory.mkdir(parents=True)
     text = (DEFAULT_CONFIG_DIR / f"{ENV_NAME}.toml").read_text()
     text, count = re.subn(r'(?m)^bucket = ".*"$', f'bucket = "{bucket}"', text)
     assert count == 1, "the local environment file has no state bucket line"
+    if dynamodb:
+        text = text.replace(f'bucket = "{bucket}"', f'bucket = "{bucket}"\ndynamodb_lock_table = true')
     (directory / f"{ENV_NAME}.toml").write_text(text)
     return directory
 
@@ -260,6 +293,3 @@ def applied_twice(world: StateWorld) -> tuple[StateWorld, Terraform, str, str]:
     later = world.versions()
     assert len(first) >= 1 and len(later) > len(first)
     return world, tf, first[-1]["VersionId"], later[-1]["VersionId"]
-
-
-Snapshot = Callable[[], list[tuple[str, str, bool]]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from scripts.state.sensitive import MASK, mask_state, sensitive_values
 from tests.unit.state.factories import attr_path, instance, resource, state
@@ -82,7 +83,7 @@ def test_secret_looking_names_are_masked_without_marks() -> None:
 
 
 def test_nested_index_path_masks_only_that_element() -> None:
-    path = [
+    path: list[dict[str, Any]] = [
         {"type": "get_attr", "value": "tags"},
         {"type": "index", "value": {"value": "token", "type": "string"}},
     ]
