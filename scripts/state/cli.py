@@ -17,7 +17,7 @@ import click
 
 from scripts.state import diff as state_diff
 from scripts.state import restore as state_restore
-from scripts.state.errors import FAILURE_EXIT, StateToolError
+from scripts.state.errors import FAILURE_EXIT, RestoreRefused, StateToolError
 from scripts.state.sensitive import mask_state
 from scripts.state.store import (
     StateLocation,
@@ -55,7 +55,7 @@ def _resolve_version(store: StateStore, location: StateLocation, version_id: str
     versions = store.list_versions(location)
     if version_id == CURRENT:
         if not versions[0].is_latest:
-            raise state_restore.RestoreRefused(
+            raise RestoreRefused(
                 f"{location.stack} has no current state object (it was deleted); name a version id"
             )
         return versions[0]

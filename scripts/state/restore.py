@@ -302,9 +302,16 @@ def execute_restore(
                     f"{location.stack}: the state object changed during the restore; nothing was written"
                 ) from exc
             raise AwsError(f"writing {location.url}: {exc}") from exc
+        new_version = str(response.get("VersionId", ""))
         if dynamo is not None:
-            dynamo.write_digest(location, body)
-    new_version = str(response.get("VersionId", ""))
+            try:
+                dynamo.write_digest(location, body)
+            except AwsError as exc:
+                raise AwsError(
+                    f"the restored state was written as version {new_version}, but updating its digest "
+                    f"in {dynamo.table} failed, so Terraform will report a checksum mismatch until the "
+                    f"item {dynamo.lock_id(location)}-md5 holds the MD5 of that version: {exc}"
+                ) from exc
     log.info(
         "restored %s: version %s (serial %d) written as %s (serial %d)",
         location.url, plan.source.version_id, plan.source_state.serial, new_version, plan.new_serial,

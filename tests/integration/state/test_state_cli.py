@@ -37,6 +37,10 @@ def test_versions_lists_every_apply_with_serial_and_lineage(applied_twice: Appli
     assert result.output.index(v2) < result.output.index(v1), "newest first"
     assert f"s3://{world.bucket}/{KEY}" in result.output
 
+    newest_only = world.cli("versions", STACK, "--env", "local", "--limit", "1")
+    assert newest_only.exit_code == 0
+    assert v2 in newest_only.output and v1 not in newest_only.output
+
 
 def test_diff_names_the_changed_resource_and_attributes(applied_twice: Applied) -> None:
     world, _, v1, v2 = applied_twice
