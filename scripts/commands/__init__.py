@@ -15,6 +15,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("scripts.migrate.cli", "migrate"),
     ("scripts.vault.cli", "vault"),
     ("scripts.vault.cli", "secrets"),
+    ("scripts.state.cli", "state_group"),
 ]
 
 
