@@ -11,6 +11,8 @@ The policy is the one Vault's documentation recommends for the auth method
 ec2:DescribeInstances, iam:GetInstanceProfile, iam:GetUser, iam:GetRole) plus
 sts:GetCallerIdentity, narrowed to this account's IAM resources where the action allows it.
 The access-key self-management statement of that page is left out: there is no IAM user.
+
+A self-hosted Vault uses the same construct with `vault_server_principal_arns=[<its task role ARN>]`.
 """
 
 from __future__ import annotations
