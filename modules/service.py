@@ -78,6 +78,8 @@ class FargateServiceProps:
     # Existing bucket (with an ELB log-delivery policy) for ALB access logs.
     alb_access_logs_bucket: str | None = None
     alb_access_logs_prefix: str | None = None
+    # WAFv2 web ACL (REGIONAL) to associate with the ALB; strongly recommended for production.
+    waf_web_acl_arn: str | None = None
     log_retention_days: int = 365
     autoscaling_enabled: bool = True
     autoscaling_min: int = 2
@@ -343,6 +345,10 @@ class FargateService(Construct):
             if props.alb_access_logs_bucket
             else None,
         )
+        if props.waf_web_acl_arn:
+            aws.wafv2_web_acl_association.Wafv2WebAclAssociation(
+                self, "waf", resource_arn=self.alb.arn, web_acl_arn=props.waf_web_acl_arn
+            )
         tg = aws.lb_target_group
         self.target_group = tg.LbTargetGroup(
             self,
