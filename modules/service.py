@@ -18,6 +18,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
@@ -71,6 +72,9 @@ class FargateServiceProps:
     health_check_path: str = "/healthz"
     # Extra security groups for the tasks, e.g. the database client SG.
     task_security_group_ids: list[str] = field(default_factory=list)
+    # Task egress (TCP, any destination: the destinations' SGs decide): HTTPS for ECR/Logs/Vault and
+    # PostgreSQL; the port of `vault_address` is added automatically.
+    task_egress_ports: list[int] = field(default_factory=lambda: [443, 5432])
     # HTTPS (TLS 1.3/1.2) with an HTTP->HTTPS redirect when set; plain HTTP forwarding otherwise,
     # which is only meant for the local emulator and throwaway dev environments.
     certificate_arn: str | None = None
@@ -322,12 +326,11 @@ class FargateService(Construct):
         ingress(self, "task-in-alb", security_group_id=self.task_sg.id,
                 referenced_security_group_id=self.alb_sg.id, ip_protocol="tcp",
                 from_port=props.container_port, to_port=props.container_port, description="From the ALB only")
-        # Tasks reach Vault, the database, ECR and CloudWatch (through NAT or VPC endpoints).
-        egress(self, "task-out-https", security_group_id=self.task_sg.id, cidr_ipv4="0.0.0.0/0",
-               ip_protocol="tcp", from_port=443, to_port=443, description="HTTPS: ECR, CloudWatch Logs, Vault")
-        egress(self, "task-out-postgres", security_group_id=self.task_sg.id, cidr_ipv4="0.0.0.0/0",
-               ip_protocol="tcp", from_port=5432, to_port=5432,
-               description="PostgreSQL (the database SG decides who gets in)")
+        # Tasks reach ECR, CloudWatch Logs, Vault and the database (through NAT or VPC endpoints).
+        for port in _egress_ports(props):
+            egress(self, f"task-out-{port}", security_group_id=self.task_sg.id, cidr_ipv4="0.0.0.0/0",
+                   ip_protocol="tcp", from_port=port, to_port=port,
+                   description=f"Outbound TCP {port} (the destination's SG decides who gets in)")
 
         lb = aws.lb
         self.alb = lb.Lb(
@@ -517,6 +520,14 @@ class FargateService(Construct):
                 },
             ]
         return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def _egress_ports(props: FargateServiceProps) -> list[int]:
+    ports = set(props.task_egress_ports)
+    if props.vault_address:
+        url = urlsplit(props.vault_address)
+        ports.add(url.port or (443 if url.scheme == "https" else 80))
+    return sorted(ports)
 
 
 def _lb_name(name: str, suffix: str) -> str:

@@ -271,6 +271,9 @@ def test_tasks_are_reachable_only_from_the_alb(synth: dict[str, Synth]) -> None:
     public = sorted(r["from_port"] for r in s.resources("aws_vpc_security_group_ingress_rule").values()
                     if r.get("cidr_ipv4") == "0.0.0.0/0")
     assert public == [80, 443]
+    task_egress = sorted(r["from_port"] for r in s.resources("aws_vpc_security_group_egress_rule").values()
+                         if task_sg in r["security_group_id"])
+    assert task_egress == [443, 5432, 8200]  # 8200: the port of vault_address
 
 
 def test_target_group_health_check_and_drain(synth: dict[str, Synth]) -> None:
