@@ -8,7 +8,6 @@ autoscaling off — the local/dev shape).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -21,9 +20,9 @@ from modules import aws
 from modules.cdk import App, TerraformStack
 from modules.migration_gate import MigrationGate, MigrationGateProps
 from modules.service import TLS_POLICY, FargateService, FargateServiceProps, SecretInEnvironmentError
+from tests.helpers.checkov import run_checkov
 
 REPO = Path(__file__).resolve().parents[2]
-CHECKOV = Path(os.environ.get("PLATFORM_CHECKOV", "/work/main/.venv-checkov/bin/checkov"))
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.2.3"
 CERT = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
 WAF = "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/web/abc"
@@ -307,23 +306,14 @@ def test_cluster_has_container_insights(synth: dict[str, Synth]) -> None:
     assert cluster["setting"] == [{"name": "containerInsights", "value": "enabled"}]
 
 
-@pytest.mark.skipif(not CHECKOV.exists(), reason=f"checkov not installed at {CHECKOV}")
 def test_checkov_passes_the_production_shaped_service(synth: dict[str, Synth], tmp_path: Path) -> None:
     stack_dir = tmp_path / "full"
     shutil.copytree(synth["full"].dir, stack_dir)
-    proc = subprocess.run(
-        [str(CHECKOV), "-d", str(stack_dir), "--framework", "terraform_json", "-o", "json", "--quiet",
-         "--config-file", str(REPO / ".checkov.service.yaml")],
-        capture_output=True, text=True, timeout=300,
-    )
-    report = json.loads(proc.stdout)
-    report = report[0] if isinstance(report, list) else report
-    failed = [(c["check_id"], c["resource"]) for c in report.get("results", {}).get("failed_checks", [])]
+    failed, passed = run_checkov(stack_dir)
     assert failed == []
-    assert report["summary"]["passed"] > 50
+    assert passed > 50
 
 
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform not installed")
 def test_terraform_accepts_both_stacks(synth: dict[str, Synth], tmp_path: Path) -> None:
     """`terraform validate` catches what JSON asserts cannot: bad depends_on, unknown arguments."""
     from scripts import tfmirror

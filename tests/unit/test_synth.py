@@ -135,3 +135,11 @@ def test_synth_writes_provider_lock_files_from_the_offline_mirror(synthesized: S
     for name in synthesized.stack_names():
         lock = (synthesized.stack_dir(name) / ".terraform.lock.hcl").read_text()
         assert 'version     = "5.100.0"' in lock and '"h1:' in lock
+
+
+def test_prod_state_stack_passes_checkov(synthesized: Synth) -> None:
+    from tests.helpers.checkov import run_checkov
+
+    failed, passed = run_checkov(synthesized.stack_dir("prod-state"))
+    assert failed == [], failed
+    assert passed >= 15, "checkov scanned (almost) nothing"

@@ -4,9 +4,7 @@ checked with checkov."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,8 @@ from modules import aws
 from modules.cdk import App, TerraformOutput, TerraformStack
 from modules.vault_external import ExternalVaultAwsAuth, ExternalVaultAwsAuthProps
 from modules.vault_server import SelfHostedVault, SelfHostedVaultProps, validate_pinned_image
+from tests.helpers.checkov import run_checkov
 
-CHECKOV = Path("/work/main/.venv-checkov/bin/checkov")
 STACK = "vault-constructs-test"
 CERT_ARN = "arn:aws:acm:eu-west-1:111122223333:certificate/0b1c2d3e-aaaa-bbbb-cccc-000000000000"
 TLS_SECRET = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:test-vault-tls-AbCdEf"
@@ -346,19 +344,8 @@ def test_external_aws_auth_refuses_a_whole_account_as_principal() -> None:
 # --- policy scan ---------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not CHECKOV.exists(), reason=f"checkov not installed at {CHECKOV}")
 def test_checkov_finds_no_failed_checks(synth: tuple[dict[str, Any], Path]) -> None:
     _, stack_dir = synth
-    proc = subprocess.run(
-        [str(CHECKOV), "-d", str(stack_dir), "--framework", "terraform_json", "-o", "json", "--skip-download"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=stack_dir,
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
-    )
-    reports = json.loads(proc.stdout)
-    reports = reports if isinstance(reports, list) else [reports]
-    failed = [(c["check_id"], c["resource"], c["check_name"]) for r in reports for c in r["results"]["failed_checks"]]
+    failed, passed = run_checkov(stack_dir)
     assert failed == []
-    assert sum(r["summary"]["passed"] for r in reports) > 50, "checkov scanned (almost) nothing"
+    assert passed > 50, "checkov scanned (almost) nothing"
