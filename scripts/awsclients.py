@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from app.schema import EnvironmentConfig
 from stacks.target import AwsTarget
@@ -19,5 +20,6 @@ def client(service: str, env: EnvironmentConfig) -> Any:
             endpoint_url=target.endpoint,
             aws_access_key_id="test",  # not a secret: the emulator accepts any key pair
             aws_secret_access_key="test",
+            config=Config(s3={"addressing_style": "path"}),
         )
     return boto3.client(service, region_name=target.region)

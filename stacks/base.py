@@ -8,23 +8,14 @@ from pathlib import Path
 from app.schema import EnvironmentConfig
 from modules import aws
 from modules.cdk import Construct, LocalBackend, S3Backend, TerraformOutput, TerraformStack
+from stacks.naming import lock_table_name, state_key, state_kms_alias
 from stacks.target import AwsTarget
+
+__all__ = ["PlatformStack", "lock_table_name", "state_key", "state_kms_alias"]
 
 REPOSITORY_TAG = "platform-provisioner"
 # Set by `platformctl state bootstrap` while the state bucket does not exist yet.
 BOOTSTRAP_ENV = "PLATFORM_STATE_BOOTSTRAP"
-
-
-def state_key(env_name: str, stack_name: str) -> str:
-    return f"{env_name}/{stack_name}.tfstate"
-
-
-def state_kms_alias(env: EnvironmentConfig) -> str:
-    return f"alias/{env.state.bucket}"
-
-
-def lock_table_name(env: EnvironmentConfig) -> str | None:
-    return f"{env.state.bucket}-lock" if env.state.dynamodb_lock_table else None
 
 
 def bootstrap_state_path(stack_name: str) -> Path:

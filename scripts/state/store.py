@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app.config import ConfigError, load_environment
 from app.schema import EnvironmentConfig
+from scripts.awsclients import client
 from scripts.state.errors import (
     AwsError,
     BucketMissing,
@@ -26,17 +27,16 @@ from scripts.state.errors import (
     UnknownStack,
     UnknownVersion,
 )
-from stacks.target import AwsTarget
+from stacks.naming import STATE_SUFFIX, lock_table_name, state_key
+
+__all__ = ["STATE_SUFFIX", "aws_client", "lock_table_name", "state_key"]
 
 log = logging.getLogger(__name__)
 
 # What a failed AWS call raises; anything else is a bug and must not be reported as an AWS error.
 AWS_ERRORS = (ClientError, BotoCoreError)
 
-STATE_SUFFIX = ".tfstate"
 LOCK_SUFFIX = ".tflock"  # S3 native locking (use_lockfile): `<key>.tflock` exists while locked
-# Not secrets: the emulator accepts any key pair (same pinning as stacks.target does for Terraform).
-_EMULATOR_KEYS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,6 @@ class TerraformState:
     document: dict[str, Any] = field(default_factory=dict)
 
 
-def state_key(env_name: str, stack_name: str) -> str:
-    """Same key layout as `stacks.base.state_key` (kept import-free of cdktf on purpose).
-
-    `stacks.base` imports cdktf/jsii, which takes seconds to load; the state tools must stay
-    quick and usable when Node is broken, which is exactly when state recovery is needed.
-    """
-    return f"{env_name}/{stack_name}{STATE_SUFFIX}"
 
 
 def resolve_environment(env_name: str) -> EnvironmentConfig:
@@ -115,24 +108,9 @@ def locate(env: EnvironmentConfig, stack: str) -> StateLocation:
 
 def aws_client(env: EnvironmentConfig, service: str) -> Any:
     """A boto3 client for the env's region, or for the local emulator when `env` targets it."""
-    import boto3
-    from botocore.config import Config
-
-    target = AwsTarget.for_environment(env)
-    if target.endpoint:
-        return boto3.client(
-            service,
-            region_name=target.region,
-            endpoint_url=target.endpoint,
-            config=Config(s3={"addressing_style": "path"}),
-            **_EMULATOR_KEYS,
-        )
-    return boto3.client(service, region_name=target.region)
+    return client(service, env)
 
 
-def lock_table_name(env: EnvironmentConfig) -> str | None:
-    """Same as `stacks.base.lock_table_name` (see `state_key` for why it is repeated here)."""
-    return f"{env.state.bucket}-lock" if env.state.dynamodb_lock_table else None
 
 
 def error_code(exc: BaseException) -> str:

@@ -8,18 +8,19 @@ from app.config import load_environment
 from scripts.state import store
 from scripts.state.errors import ConfigurationError, InvalidState
 from scripts.state.restore import LockInfo
+from tests.helpers.synth import Synth
 
 
-def test_location_matches_the_backend_configuration_of_the_stacks() -> None:
-    # store repeats stacks.base's key/table layout to stay free of cdktf; they must not drift.
-    from stacks import base
-
+def test_location_matches_the_backend_configuration_of_the_stacks(synthesized: Synth) -> None:
+    """The tools must find state exactly where the synthesized S3 backend puts it."""
     env = load_environment("prod")
-    location = store.locate(env, "prod-network")
-    assert location.key == base.state_key("prod", "prod-network") == "prod/prod-network.tfstate"
-    assert location.bucket == env.state.bucket
-    assert location.lock_key == "prod/prod-network.tfstate.tflock"
-    assert store.lock_table_name(env) == base.lock_table_name(env)
+    backend = synthesized.stack("prod-state")["terraform"]["backend"]["s3"]
+    location = store.locate(env, "prod-state")
+    assert (location.bucket, location.key) == (backend["bucket"], backend["key"]) == (
+        "acme-platform-prod-tfstate",
+        "prod/prod-state.tfstate",
+    )
+    assert location.lock_key == "prod/prod-state.tfstate.tflock"
 
 
 @pytest.mark.parametrize("stack", ["staging-network", "network", "prod-", "prodnetwork"])
