@@ -118,7 +118,8 @@ def _resolve_tier_defaults(env: EnvironmentConfig) -> EnvironmentConfig:
     net = env.network
     az_count = net.az_count if net.az_count is not None else (3 if env.is_production else 2)
     flow_logs = net.flow_logs if net.flow_logs is not None else env.is_production
-    net = dataclasses.replace(net, az_count=az_count, flow_logs=flow_logs)
+    azs = net.availability_zones or [f"{env.aws.region}{chr(ord('a') + i)}" for i in range(max(az_count, 0))]
+    net = dataclasses.replace(net, az_count=az_count, flow_logs=flow_logs, availability_zones=azs)
     if net.mode == "managed" and not (net.public_subnets or net.private_subnets or net.isolated_subnets):
         net = _carve_subnets(net)
     return dataclasses.replace(env, network=net)
@@ -208,7 +209,23 @@ def _validate_network(env: EnvironmentConfig) -> list[Problem]:
     out: list[Problem] = []
     assert net.az_count is not None
     if not 2 <= net.az_count <= 4:
-        out.append(Problem("network.az_count", f"must be between 2 and 4 (RDS needs two AZs), got {net.az_count}"))
+        out.append(
+            Problem("network.az_count", f"must be between 2 and 4 (RDS needs two AZs), got {net.az_count}")
+        )
+    if len(net.availability_zones) != net.az_count:
+        out.append(
+            Problem(
+                "network.availability_zones",
+                f"needs one AZ per subnet ({net.az_count}), got {len(net.availability_zones)}",
+            )
+        )
+    for i, az in enumerate(net.availability_zones):
+        if not re.fullmatch(rf"{re.escape(env.aws.region)}[a-z]", az):
+            out.append(Problem(f"network.availability_zones[{i}]", f"not an AZ of {env.aws.region}: {az!r}"))
+    if len(set(net.availability_zones)) != len(net.availability_zones):
+        out.append(
+            Problem("network.availability_zones", "lists an AZ twice; subnets must spread over distinct AZs")
+        )
     if net.mode == "existing":
         if net.existing is None:
             out.append(Problem("network.existing", "required when network.mode = 'existing'"))
@@ -264,21 +281,34 @@ def _validate_database(env: EnvironmentConfig) -> Iterable[Problem]:
         yield Problem("database.engine_version", f"must look like '16' or '16.4', got {db.engine_version!r}")
     elif int(db.engine_version.split(".")[0]) not in SUPPORTED_POSTGRES_MAJORS:
         majors = f"{SUPPORTED_POSTGRES_MAJORS.start}-{SUPPORTED_POSTGRES_MAJORS.stop - 1}"
-        yield Problem("database.engine_version", f"PostgreSQL major must be {majors}, got {db.engine_version}")
+        yield Problem(
+            "database.engine_version", f"PostgreSQL major must be {majors}, got {db.engine_version}"
+        )
     if not db.instance_class.startswith("db."):
-        yield Problem("database.instance_class", f"must be an RDS class like 'db.t4g.medium', got {db.instance_class!r}")
+        yield Problem(
+            "database.instance_class", f"must be an RDS class like 'db.t4g.medium', got {db.instance_class!r}"
+        )
     if db.allocated_storage < MIN_STORAGE_GB:
-        yield Problem("database.allocated_storage", f"minimum is {MIN_STORAGE_GB} GiB, got {db.allocated_storage}")
+        yield Problem(
+            "database.allocated_storage", f"minimum is {MIN_STORAGE_GB} GiB, got {db.allocated_storage}"
+        )
     if db.max_allocated_storage < db.allocated_storage:
-        yield Problem("database.max_allocated_storage", "must be >= allocated_storage (storage autoscaling ceiling)")
+        yield Problem(
+            "database.max_allocated_storage", "must be >= allocated_storage (storage autoscaling ceiling)"
+        )
     if not 0 <= db.backup_retention_days <= 35:
         yield Problem("database.backup_retention_days", f"must be 0-35, got {db.backup_retention_days}")
     if db.monitoring_interval not in (0, 1, 5, 10, 15, 30, 60):
         yield Problem("database.monitoring_interval", "must be one of 0, 1, 5, 10, 15, 30, 60")
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", db.database_name):
         yield Problem("database.database_name", f"not a valid PostgreSQL identifier: {db.database_name!r}")
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,15}", db.master_username) or db.master_username in ("postgres", "rdsadmin"):
-        yield Problem("database.master_username", f"invalid or reserved master username: {db.master_username!r}")
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,15}", db.master_username) or db.master_username in (
+        "postgres",
+        "rdsadmin",
+    ):
+        yield Problem(
+            "database.master_username", f"invalid or reserved master username: {db.master_username!r}"
+        )
 
 
 def fargate_size_ok(cpu: int, memory: int) -> bool:
@@ -319,7 +349,10 @@ def _validate_service(env: EnvironmentConfig) -> Iterable[Problem]:
     auto = svc.autoscaling
     if auto.enabled:
         if env.aws.emulator:
-            yield Problem("service.autoscaling.enabled", "the local emulator cannot do Application Auto Scaling; set false")
+            yield Problem(
+                "service.autoscaling.enabled",
+                "the local emulator cannot do Application Auto Scaling; set false",
+            )
         if not 1 <= auto.min_capacity <= auto.max_capacity:
             yield Problem("service.autoscaling", "needs 1 <= min_capacity <= max_capacity")
         if not 10 <= auto.cpu_target_percent <= 90:
@@ -328,7 +361,10 @@ def _validate_service(env: EnvironmentConfig) -> Iterable[Problem]:
         yield Problem("service.certificate_arn", f"not an ACM certificate ARN: {svc.certificate_arn!r}")
 
 
-_LOG_RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+_LOG_RETENTION_DAYS = {
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731),
+    *(1096, 1827, 2192, 2557, 2922, 3288, 3653),
+}
 
 
 def _validate_vault(env: EnvironmentConfig) -> Iterable[Problem]:
@@ -347,7 +383,12 @@ def _validate_safety(env: EnvironmentConfig) -> list[Problem]:
     out: list[Problem] = []
     for fld, reason in env.unsafe_overrides.items():
         if fld not in SAFETY_RULES:
-            out.append(Problem(f"unsafe_overrides.{fld}", f"not an overridable safety setting (known: {', '.join(sorted(SAFETY_RULES))})"))
+            out.append(
+                Problem(
+                    f"unsafe_overrides.{fld}",
+                    f"not an overridable safety setting (known: {', '.join(sorted(SAFETY_RULES))})",
+                )
+            )
         elif not reason.strip():
             out.append(Problem(f"unsafe_overrides.{fld}", "needs a written reason"))
     if not env.is_production:
@@ -363,5 +404,9 @@ def _validate_safety(env: EnvironmentConfig) -> list[Problem]:
     }
     for fld, is_weak in weakened.items():
         if is_weak and fld not in env.unsafe_overrides:
-            out.append(Problem(fld, f"{SAFETY_RULES[fld]}; to do it anyway add unsafe_overrides.\"{fld}\" = \"<reason>\""))
+            out.append(
+                Problem(
+                    fld, f'{SAFETY_RULES[fld]}; to do it anyway add unsafe_overrides."{fld}" = "<reason>"'
+                )
+            )
     return out
