@@ -72,8 +72,9 @@ class PostgresProps:
     # Extra parameters for the parameter group (name -> value); the TLS setting cannot be overridden.
     extra_parameters: Mapping[str, str] = field(default_factory=dict)
     # Escape hatch for attributes a target reports back differently from what was set (e.g. an
-    # emulator's artefacts): ignored by Terraform after creation. Empty on real AWS.
-    ignore_changes: Sequence[str] = ()
+    # emulator's artefacts), ignored by Terraform after creation: part -> attribute names, parts
+    # being "instance", "parameter_group" and "ingress_rule". Empty (full drift detection) on AWS.
+    ignore_changes: Mapping[str, Sequence[str]] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -139,6 +140,7 @@ class Postgres(Construct):
                 from_port=props.port,
                 to_port=props.port,
                 description=f"PostgreSQL from {source_name}",
+                lifecycle=_lifecycle(props, "ingress_rule"),
                 tags={"Name": f"{name}-from-{source_name}", **props.tags},
             )
 
@@ -165,7 +167,7 @@ class Postgres(Construct):
                 for k, v in sorted(parameters.items())
             ],
             # A new family (major upgrade) needs a new group before the old one can go.
-            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
+            lifecycle=_lifecycle(props, "parameter_group", create_before_destroy=True),
             tags=dict(props.tags) or None,
         )
 
@@ -255,9 +257,7 @@ class Postgres(Construct):
             monitoring_role_arn=self.monitoring_role.arn if self.monitoring_role else None,
             # The log groups exist first, so RDS does not create unencrypted, never-expiring ones.
             depends_on=list(self.log_groups),
-            lifecycle=TerraformResourceLifecycle(ignore_changes=list(props.ignore_changes))
-            if props.ignore_changes
-            else None,
+            lifecycle=_lifecycle(props, "instance"),
             tags=dict(props.tags) or None,
         )
 
@@ -272,3 +272,14 @@ class Postgres(Construct):
 
 def _log_group_name(identifier: str, log: str) -> str:
     return f"/aws/rds/instance/{identifier}/{log}"
+
+
+def _lifecycle(
+    props: PostgresProps, part: str, create_before_destroy: bool = False
+) -> TerraformResourceLifecycle | None:
+    ignored = list(props.ignore_changes.get(part, ()))
+    if not ignored and not create_before_destroy:
+        return None
+    return TerraformResourceLifecycle(
+        create_before_destroy=create_before_destroy or None, ignore_changes=ignored or None
+    )

@@ -5,17 +5,24 @@ from __future__ import annotations
 
 from app.schema import EnvironmentConfig
 from modules import aws
-from modules.cdk import Construct
+from modules.cdk import Construct, TerraformResourceLifecycle
 from modules.postgres import Postgres, PostgresProps
 from stacks.base import PlatformStack
 from stacks.network import NetworkStack
 
 CLIENTS = ("app", "migration")
 
-# Attributes moto 5.2 reports back differently from what was set, giving a perpetual diff on an
-# unchanged configuration. Ignored ONLY when the environment targets the emulator (see
-# docs/adr/0002-network-and-database.md for the evidence); real AWS keeps full drift detection.
-EMULATOR_IGNORED_DB_ATTRIBUTES: tuple[str, ...] = ()
+# What moto 5.2 reports back differently from what was set, so that an unchanged configuration
+# plans changes forever. Ignored ONLY when the environment targets the emulator; real AWS keeps
+# full drift detection. Evidence and upstream status: docs/adr/0002-network-and-database.md.
+EMULATOR_IGNORED_CHANGES: dict[str, list[str]] = {
+    # DescribeDBParameters answers without `Source` and ignores the Source=user filter, so the
+    # provider reads no user parameters back and re-adds every one on each plan.
+    "parameter_group": ["parameter"],
+    # DescribeSecurityGroupRules drops the description of rules that reference a security group.
+    "ingress_rule": ["description"],
+}
+EMULATOR_IGNORED_RULE_CHANGES = ["description"]
 
 
 class DatabaseStack(PlatformStack):
@@ -61,7 +68,7 @@ class DatabaseStack(PlatformStack):
                 monitoring_interval=cfg.monitoring_interval,
                 # Changes outside production do not wait for the maintenance window.
                 apply_immediately=not env.is_production,
-                ignore_changes=EMULATOR_IGNORED_DB_ATTRIBUTES if env.aws.emulator else (),
+                ignore_changes=EMULATOR_IGNORED_CHANGES if env.aws.emulator else {},
             ),
         )
         db_sg = self.postgres.security_group
@@ -75,6 +82,9 @@ class DatabaseStack(PlatformStack):
                 from_port=self.postgres.props.port,
                 to_port=self.postgres.props.port,
                 description=f"PostgreSQL to {identifier}",
+                lifecycle=TerraformResourceLifecycle(ignore_changes=EMULATOR_IGNORED_RULE_CHANGES)
+                if env.aws.emulator
+                else None,
             )
 
         db = self.postgres.instance
