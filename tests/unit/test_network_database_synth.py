@@ -15,6 +15,33 @@ import pytest
 Doc = dict[str, Any]
 
 
+BYO_SUBNETS = {
+    "public_subnet_ids": ["subnet-0000000000000000a", "subnet-0000000000000000b"],
+    "private_subnet_ids": ["subnet-0000000000000000c", "subnet-0000000000000000d"],
+    "isolated_subnet_ids": ["subnet-0000000000000000e", "subnet-0000000000000000f"],
+}
+
+
+def byo_environment() -> Any:
+    """dev's settings, but in an existing VPC given by ids (environment "byo")."""
+    import tomllib
+
+    from app.config import DEFAULT_CONFIG_DIR, parse_environment
+
+    data = tomllib.loads((DEFAULT_CONFIG_DIR / "dev.toml").read_text())
+    data["name"] = "byo"
+    ids = [i for ids in BYO_SUBNETS.values() for i in ids]
+    data["network"] = {
+        "mode": "existing",
+        "existing": {
+            "vpc_id": "vpc-0123456789abcdef0",
+            **BYO_SUBNETS,
+            "subnet_azs": {sid: f"eu-west-1{'ab'[n % 2]}" for n, sid in enumerate(ids)},
+        },
+    }
+    return parse_environment(data, "byo.toml")
+
+
 @pytest.fixture(scope="module")
 def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     from app.config import load_environment
@@ -23,7 +50,7 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     outdir = tmp_path_factory.mktemp("synth")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("PLATFORM_STATE_BOOTSTRAP", raising=False)
-        app = build_app([load_environment("prod"), load_environment("dev")], str(outdir))
+        app = build_app([load_environment("prod"), load_environment("dev"), byo_environment()], str(outdir))
         app.synth()
     yield outdir
 
@@ -254,3 +281,20 @@ def test_stacks_are_ordered_state_network_database(synth_dir: Path) -> None:
     stacks = manifest["stacks"]
     assert "prod-state" in stacks["prod-network"]["dependencies"]
     assert "prod-network" in stacks["prod-database"]["dependencies"]
+
+
+def test_existing_vpc_mode_creates_no_network_and_passes_ids_through(synth_dir: Path) -> None:
+    net = load(synth_dir, "byo-network")
+    assert "resource" not in net or not net["resource"], "an existing VPC is adopted, not created"
+    assert net["data"]["aws_vpc"]
+    (vpc_lookup,) = net["data"]["aws_vpc"].values()
+    assert vpc_lookup["id"] == "vpc-0123456789abcdef0"
+    assert net["output"]["isolated_subnet_ids"]["value"] == BYO_SUBNETS["isolated_subnet_ids"]
+    db = load(synth_dir, "byo-database")
+    assert one(db, "aws_db_subnet_group")["subnet_ids"] == BYO_SUBNETS["isolated_subnet_ids"]
+    for sg in resources(db, "aws_security_group"):
+        assert sg["vpc_id"].startswith(
+            "${data.terraform_remote_state.cross-stack-reference-input-byo-network"
+        )
+    manifest = json.loads((synth_dir / "manifest.json").read_text())
+    assert "byo-network" in manifest["stacks"]["byo-database"]["dependencies"]
