@@ -118,7 +118,8 @@ def _resolve_tier_defaults(env: EnvironmentConfig) -> EnvironmentConfig:
     net = env.network
     az_count = net.az_count if net.az_count is not None else (3 if env.is_production else 2)
     flow_logs = net.flow_logs if net.flow_logs is not None else env.is_production
-    net = dataclasses.replace(net, az_count=az_count, flow_logs=flow_logs)
+    azs = net.availability_zones or [f"{env.aws.region}{chr(ord('a') + i)}" for i in range(max(az_count, 0))]
+    net = dataclasses.replace(net, az_count=az_count, flow_logs=flow_logs, availability_zones=azs)
     if net.mode == "managed" and not (net.public_subnets or net.private_subnets or net.isolated_subnets):
         net = _carve_subnets(net)
     return dataclasses.replace(env, network=net)
@@ -209,6 +210,18 @@ def _validate_network(env: EnvironmentConfig) -> list[Problem]:
     assert net.az_count is not None
     if not 2 <= net.az_count <= 4:
         out.append(Problem("network.az_count", f"must be between 2 and 4 (RDS needs two AZs), got {net.az_count}"))
+    if len(net.availability_zones) != net.az_count:
+        out.append(
+            Problem(
+                "network.availability_zones",
+                f"needs one AZ per subnet ({net.az_count}), got {len(net.availability_zones)}",
+            )
+        )
+    for i, az in enumerate(net.availability_zones):
+        if not re.fullmatch(rf"{re.escape(env.aws.region)}[a-z]", az):
+            out.append(Problem(f"network.availability_zones[{i}]", f"not an AZ of {env.aws.region}: {az!r}"))
+    if len(set(net.availability_zones)) != len(net.availability_zones):
+        out.append(Problem("network.availability_zones", "lists an AZ twice; subnets must spread over distinct AZs"))
     if net.mode == "existing":
         if net.existing is None:
             out.append(Problem("network.existing", "required when network.mode = 'existing'"))
@@ -337,28 +350,8 @@ def _validate_service(env: EnvironmentConfig) -> Iterable[Problem]:
 
 
 _LOG_RETENTION_DAYS = {
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731),
+    *(1096, 1827, 2192, 2557, 2922, 3288, 3653),
 }
 
 

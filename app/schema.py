@@ -52,6 +52,10 @@ class NetworkConfig:
     cidr: str = "10.0.0.0/16"
     # Resolved per tier: 3 in production, 2 elsewhere.
     az_count: int | None = None
+    # AZ names, one per subnet of each tier. Empty means the region's first `az_count` zones
+    # ("<region>a", "<region>b", ...). Pinned by name so subnets never move when AWS adds a zone
+    # or one is temporarily unavailable.
+    availability_zones: list[str] = field(default_factory=list)
     nat: NatMode = "per_az"
     # Empty lists mean "carve them out of `cidr` automatically" (one /20 per subnet and AZ).
     public_subnets: list[str] = field(default_factory=list)

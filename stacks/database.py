@@ -1,0 +1,115 @@
+"""`<env>-database`: managed PostgreSQL in the network's isolated subnets, plus the two client
+security groups (`app`, `migration`) that the service stack attaches to its tasks."""
+
+from __future__ import annotations
+
+from app.schema import EnvironmentConfig
+from modules import aws
+from modules.cdk import Construct, TerraformResourceLifecycle
+from modules.postgres import Postgres, PostgresProps
+from stacks.base import PlatformStack
+from stacks.network import NetworkStack
+
+CLIENTS = ("app", "migration")
+
+# What moto 5.2 reports back differently from what was set, so that an unchanged configuration
+# plans changes forever. Ignored ONLY when the environment targets the emulator; real AWS keeps
+# full drift detection. Evidence: docs/adr/0004-network-and-database.md.
+EMULATOR_IGNORED_CHANGES: dict[str, list[str]] = {
+    # DescribeDBParameters answers without `Source` and ignores the Source=user filter, so the
+    # provider reads no user parameters back and re-adds every one on each plan.
+    "parameter_group": ["parameter"],
+    # DescribeSecurityGroupRules drops the description of rules that reference a security group.
+    "ingress_rule": ["description"],
+}
+EMULATOR_IGNORED_RULE_CHANGES = ["description"]
+
+
+class DatabaseStack(PlatformStack):
+    def __init__(self, scope: Construct, env: EnvironmentConfig, network: NetworkStack):
+        super().__init__(scope, env, "database")
+        cfg = env.database
+        net = network.network
+        identifier = f"{env.name}-postgres"
+
+        # Client security groups: whoever carries one may reach the database (and nothing else
+        # through it). Egress to the database is allowed here; the service stack adds the rest.
+        self.clients = {
+            client: aws.security_group.SecurityGroup(
+                self,
+                f"{client}-client-sg",
+                name=f"{env.name}-{client}-db-client",
+                description=f"{client} tasks of {env.name}: may connect to {identifier}",
+                vpc_id=net.vpc_id,
+                tags={"Name": f"{env.name}-{client}-db-client"},
+            )
+            for client in CLIENTS
+        }
+        self.postgres = Postgres(
+            self,
+            "postgres",
+            PostgresProps(
+                identifier=identifier,
+                vpc_id=net.vpc_id,
+                subnet_ids=net.isolated_subnet_ids,
+                allowed_security_group_ids={client: sg.id for client, sg in self.clients.items()},
+                engine_version=cfg.engine_version,
+                instance_class=cfg.instance_class,
+                allocated_storage=cfg.allocated_storage,
+                max_allocated_storage=cfg.max_allocated_storage,
+                database_name=cfg.database_name,
+                master_username=cfg.master_username,
+                multi_az=cfg.multi_az,
+                deletion_protection=cfg.deletion_protection,
+                # Whatever may not be deleted by accident keeps a final snapshot too.
+                final_snapshot=cfg.deletion_protection,
+                backup_retention_days=cfg.backup_retention_days,
+                performance_insights=cfg.performance_insights,
+                monitoring_interval=cfg.monitoring_interval,
+                # Changes outside production do not wait for the maintenance window.
+                apply_immediately=not env.is_production,
+                ignore_changes=EMULATOR_IGNORED_CHANGES if env.aws.emulator else {},
+            ),
+        )
+        db_sg = self.postgres.security_group
+        for client, sg in self.clients.items():
+            aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
+                self,
+                f"{client}-to-db",
+                security_group_id=sg.id,
+                referenced_security_group_id=db_sg.id,
+                ip_protocol="tcp",
+                from_port=self.postgres.props.port,
+                to_port=self.postgres.props.port,
+                description=f"PostgreSQL to {identifier}",
+                lifecycle=TerraformResourceLifecycle(ignore_changes=EMULATOR_IGNORED_RULE_CHANGES)
+                if env.aws.emulator
+                else None,
+            )
+
+        db = self.postgres.instance
+        self.output("endpoint", db.endpoint, "host:port of the database")
+        self.output("address", db.address, "Database host name")
+        self.output("port", db.port, "Database port")
+        self.output("database_name", db.db_name, "Initial database name")
+        self.output("master_username", db.username, "Master user name (password: see master_secret_arn)")
+        self.output(
+            "master_secret_arn",
+            self.postgres.master_user_secret_arn,
+            "Secrets Manager secret holding the master credentials (managed and rotated by RDS)",
+        )
+        self.output("kms_key_arn", self.postgres.key.arn, "CMK encrypting storage, secret, logs")
+        self.output("db_security_group_id", db_sg.id, "Security group of the database")
+        self.output(
+            "app_security_group_id", self.clients["app"].id, "Attach to app tasks to reach the database"
+        )
+        self.output(
+            "migration_security_group_id",
+            self.clients["migration"].id,
+            "Attach to migration tasks to reach the database",
+        )
+        self.output(
+            "db_subnet_group_name", self.postgres.subnet_group.name, "DB subnet group (isolated subnets)"
+        )
+        self.output("vpc_id", net.vpc_id, "VPC of the database")
+        self.output("subnet_ids", net.isolated_subnet_ids, "Subnets of the database")
