@@ -14,7 +14,7 @@ CLIENTS = ("app", "migration")
 
 # What moto 5.2 reports back differently from what was set, so that an unchanged configuration
 # plans changes forever. Ignored ONLY when the environment targets the emulator; real AWS keeps
-# full drift detection. Evidence: docs/adr/0004-network-and-database.md.
+# full drift detection. Evidence: docs/adr/0008-network-and-database.md.
 EMULATOR_IGNORED_CHANGES: dict[str, list[str]] = {
     # DescribeDBParameters answers without `Source` and ignores the Source=user filter, so the
     # provider reads no user parameters back and re-adds every one on each plan.

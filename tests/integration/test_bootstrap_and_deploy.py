@@ -120,7 +120,9 @@ def test_bootstrap_refuses_to_take_over_a_foreign_bucket(workspace: Path, s3: An
 def test_cdktf_deploy_cli_deploys_offline_and_reports_outputs(first_bootstrap: Any, workspace: Path) -> None:
     """The real `cdktf deploy` (Node CLI) with no registry: mirror CLI config + synth-time lock files."""
     outdir = workspace / "cdktf.out"
-    result = CliRunner().invoke(cli, ["deploy", "--env", "boot", "--skip-bootstrap", "--output", str(outdir)])
+    result = CliRunner().invoke(
+        cli, ["deploy", "--env", "boot", "--stack", "boot-state", "--skip-bootstrap", "--output", str(outdir)]
+    )
     assert result.exit_code == 0, result.output
     outputs = json.loads((workspace / "home" / "outputs" / "boot.json").read_text())
     assert outputs["boot-state"]["bucket"] == "platform-boot-tfstate"
