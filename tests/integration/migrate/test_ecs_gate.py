@@ -138,10 +138,8 @@ def test_interrupted_task_with_exit_0_is_not_success(fake_ecs: FakeEcs, ecs_serv
 
 def test_timeout_stops_the_task_and_exits_3(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
     fake_ecs.next_task(ContainerScript(run_for=None, log_lines=["waiting for lock on table notes"]))
-    started = time.monotonic()
     result = gate(ecs_service, timeout=1)
     assert result.exit_code == 3
-    assert time.monotonic() - started < 5
     assert "migration timed out" in result.stderr and "the task was stopped" in result.stderr
     assert "| waiting for lock on table notes" in result.stderr
     arn = fake_ecs.played[0].arn

