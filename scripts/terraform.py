@@ -37,7 +37,7 @@ def run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, qui
     env["TF_IN_AUTOMATION"] = "1"
     tail: deque[str] = deque(maxlen=60)
     proc = subprocess.Popen(
-        ["terraform", *args, "-no-color"] if args[0] not in ("version",) else ["terraform", *args],
+        ["terraform", *args, "-no-color"],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -54,8 +54,9 @@ def run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, qui
     return TerraformResult(proc.wait(), list(tail))
 
 
-def check(args: list[str], cwd: Path, what: str, **kwargs: object) -> TerraformResult:
-    result = run(args, cwd, **kwargs)  # type: ignore[arg-type]
+def check(args: list[str], cwd: Path, what: str, quiet: bool = False) -> TerraformResult:
+    """Like run(), but a non-zero exit raises TerraformError naming WHAT with the output's tail."""
+    result = run(args, cwd, quiet=quiet)
     if not result.ok:
         raise TerraformError(what, result)
     return result
