@@ -73,6 +73,11 @@ def start(data_dir: Path, port: int, timeout: float = 60.0) -> PostgresServer:
     if uid is not None:
         os.chown(data_dir, uid, gid if gid is not None else -1)
     os.chmod(data_dir, 0o700)
+    if prefix and subprocess.run([*prefix, "test", "-w", str(data_dir)], check=False).returncode != 0:
+        raise RuntimeError(
+            f"the 'postgres' OS user cannot reach {data_dir}: make its parent directories traversable "
+            "(chmod o+x) or point PLATFORM_HOME at a directory outside a private (0700) one"
+        )
     if not (data_dir / "PG_VERSION").exists():
         password = secrets.token_urlsafe(24)
         pwfile.write_text(password)
