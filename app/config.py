@@ -159,6 +159,8 @@ SAFETY_RULES = {
     "database.backup_retention_days": "production keeps automated backups for at least 7 days",
     "service.image": "production images must be pinned by digest (image@sha256:...), not a mutable tag",
     "service.alb_deletion_protection": "the production load balancer keeps deletion protection",
+    "service.alb_access_logs_bucket": "the production load balancer writes access logs (name a bucket)",
+    "service.waf_web_acl_arn": "the production load balancer sits behind a WAFv2 web ACL (give its ARN)",
     "service.verify_rollout": "production deploys verify the rollout (a circuit-breaker rollback must fail them)",
     "state.noncurrent_version_expiration_days": "production keeps old state versions for >= 90 days",
     "network.flow_logs": "production VPCs keep flow logs on",
@@ -358,6 +360,9 @@ def _validate_service(env: EnvironmentConfig) -> Iterable[Problem]:
             "'local' runs the migration on the deploying machine against the local target's Postgres; "
             "only the 'local' tier may use it (use 'ecs')",
         )
+    waf_arn = r"arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/.+"
+    if svc.waf_web_acl_arn is not None and not re.fullmatch(waf_arn, svc.waf_web_acl_arn):
+        yield Problem("service.waf_web_acl_arn", f"not a REGIONAL WAFv2 web ACL ARN: {svc.waf_web_acl_arn!r}")
     if not svc.local_migrations_dir.strip():
         yield Problem("service.local_migrations_dir", "must not be empty")
     if svc.certificate_arn is not None and not svc.certificate_arn.startswith("arn:aws"):
@@ -402,6 +407,8 @@ def _validate_safety(env: EnvironmentConfig) -> list[Problem]:
         "database.backup_retention_days": env.database.backup_retention_days < 7,
         "service.image": not IMAGE_DIGEST.search(env.service.image),
         "service.alb_deletion_protection": not env.service.alb_deletion_protection,
+        "service.alb_access_logs_bucket": not env.service.alb_access_logs_bucket,
+        "service.waf_web_acl_arn": not env.service.waf_web_acl_arn,
         "service.verify_rollout": not env.service.verify_rollout,
         "state.noncurrent_version_expiration_days": env.state.noncurrent_version_expiration_days < 90,
         "network.flow_logs": env.network.mode == "managed" and not env.network.flow_logs,

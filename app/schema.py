@@ -104,6 +104,10 @@ class ServiceConfig:
     certificate_arn: str | None = None
     log_retention_days: int = 365
     alb_deletion_protection: bool = True
+    # Existing bucket (with the ELB log-delivery policy) for ALB access logs; production: required.
+    alb_access_logs_bucket: str | None = None
+    # Existing WAFv2 web ACL (REGIONAL) for the public ALB; production: required.
+    waf_web_acl_arn: str | None = None
     autoscaling: AutoscalingConfig = field(default_factory=AutoscalingConfig)
     # Where the migration gate runs the migration: "ecs" (a one-off Fargate task) or "local" (a
     # process on the machine running Terraform, against the local target's Postgres; local tier

@@ -75,6 +75,8 @@ class ServiceStack(PlatformStack):
                 task_security_group_ids=[database.clients["app"].id],
                 certificate_arn=cfg.certificate_arn,
                 alb_deletion_protection=cfg.alb_deletion_protection,
+                alb_access_logs_bucket=cfg.alb_access_logs_bucket,
+                waf_web_acl_arn=cfg.waf_web_acl_arn,
                 log_retention_days=cfg.log_retention_days,
                 autoscaling_enabled=cfg.autoscaling.enabled,
                 autoscaling_min=cfg.autoscaling.min_capacity,
