@@ -58,6 +58,8 @@ def test_service_update_depends_on_the_migration_gate(synthesized: Synth, env: s
     gate_name, gate = by_path(synthesized, stack, "terraform_data", "migration/gate")
     svc = synthesized.one(stack, "aws_ecs_service")
     assert f"terraform_data.{gate_name}" in svc["depends_on"]
+    _, app_td = by_path(synthesized, stack, "aws_ecs_task_definition", "service/task-definition")
+    assert app_td["depends_on"] == [f"terraform_data.{gate_name}"]
     mig_td, _ = by_path(synthesized, stack, "aws_ecs_task_definition", "migration/task-definition")
     assert gate["triggers_replace"] == {"migration_task_definition": f"${{aws_ecs_task_definition.{mig_td}.arn}}"}
 
