@@ -111,6 +111,16 @@ class ServiceStack(PlatformStack):
         )
         self.output("task_role_arn", svc.task_role_arn, "Service task role (Vault AWS auth binds to it)")
         self.output("migration_task_role_arn", self.gate.task_role_arn, "Migration task role (Vault DDL role)")
+        # What `platformctl migrate run` needs outside Terraform (e.g. a CI stage). Always output,
+        # whatever the runner, so switching runners never depends on a re-applied database stack.
+        self.output(
+            "migration_subnet_ids", Fn.join(",", net.private_subnet_ids), "--subnets of the migration task"
+        )
+        self.output(
+            "migration_security_group_ids",
+            Fn.join(",", [svc.task_security_group_id, migration_sg]),
+            "--security-groups of the migration task (tasks' egress SG, database migration client SG)",
+        )
 
     def _gate_command(
         self, env: EnvironmentConfig, svc: FargateService, migration_sg: str, subnets: list[str]
