@@ -124,11 +124,12 @@ class FakeEcs:
             task.status = "RUNNING"
             task.containers[0].last_status = "RUNNING"
         if script.log_lines:
-            stream = f"{STREAM_PREFIX}/{CONTAINER}/{played.arn.rsplit('/', 1)[-1]}"
-            logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+            group, prefix, container = self._log_target(task)
+            stream = f"{prefix}/{container}/{played.arn.rsplit('/', 1)[-1]}"
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
             now_ms = int(time.time() * 1000)
             logs.put_log_events(
-                logGroupName=LOG_GROUP,
+                logGroupName=group,
                 logStreamName=stream,
                 logEvents=[
                     {"timestamp": now_ms + i, "message": line} for i, line in enumerate(script.log_lines)
@@ -140,6 +141,17 @@ class FakeEcs:
         if played.done.wait(script.run_for):
             return  # stopped through the API meanwhile
         self._stop(played, exit_code=script.exit_code, stop_code=script.stop_code)
+
+    def _log_target(self, task: Any) -> tuple[str, str, str]:
+        """(group, stream prefix, container) from the task definition's awslogs options, like ECS."""
+        td = self.backend.describe_task_definition(task.task_definition_arn)
+        cdef = td.container_definitions[0]
+        options = (cdef.get("logConfiguration") or {}).get("options", {})
+        return (
+            options.get("awslogs-group", LOG_GROUP),
+            options.get("awslogs-stream-prefix", STREAM_PREFIX),
+            cdef.get("name", CONTAINER),
+        )
 
     def _stop(
         self, played: PlayedTask, *, exit_code: int | None, stop_code: str, reason: str | None = None
