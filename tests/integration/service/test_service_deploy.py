@@ -192,7 +192,7 @@ FAULTS = {
     ),
     "timeout": (
         ContainerScript(run_for=None, log_lines=["waiting for lock on table notes"]),
-        ["migration timed out after 3s", "the task was stopped", "| waiting for lock on table notes"],
+        ["no verdict after 3s", "the task was stopped", "| waiting for lock on table notes"],
         {"PLATFORM_MIGRATION_TIMEOUT": "3"},
     ),
 }  # fmt: skip
