@@ -122,7 +122,13 @@ def _resolve_tier_defaults(env: EnvironmentConfig) -> EnvironmentConfig:
     net = dataclasses.replace(net, az_count=az_count, flow_logs=flow_logs, availability_zones=azs)
     if net.mode == "managed" and not (net.public_subnets or net.private_subnets or net.isolated_subnets):
         net = _carve_subnets(net)
-    return dataclasses.replace(env, network=net)
+    svc = env.service
+    svc = dataclasses.replace(
+        svc,
+        migration_runner=svc.migration_runner or ("local" if env.tier == "local" else "ecs"),
+        verify_rollout=svc.verify_rollout if svc.verify_rollout is not None else not env.aws.emulator,
+    )
+    return dataclasses.replace(env, network=net, service=svc)
 
 
 def _carve_subnets(net: NetworkConfig) -> NetworkConfig:
@@ -153,6 +159,9 @@ SAFETY_RULES = {
     "database.backup_retention_days": "production keeps automated backups for at least 7 days",
     "service.image": "production images must be pinned by digest (image@sha256:...), not a mutable tag",
     "service.alb_deletion_protection": "the production load balancer keeps deletion protection",
+    "service.alb_access_logs_bucket": "the production load balancer writes access logs (name a bucket)",
+    "service.waf_web_acl_arn": "the production load balancer sits behind a WAFv2 web ACL (give its ARN)",
+    "service.verify_rollout": "production deploys verify the rollout (a circuit-breaker rollback must fail them)",
     "state.noncurrent_version_expiration_days": "production keeps old state versions for >= 90 days",
     "network.flow_logs": "production VPCs keep flow logs on",
 }
@@ -345,6 +354,17 @@ def _validate_service(env: EnvironmentConfig) -> Iterable[Problem]:
             yield Problem("service.autoscaling", "needs 1 <= min_capacity <= max_capacity")
         if not 10 <= auto.cpu_target_percent <= 90:
             yield Problem("service.autoscaling.cpu_target_percent", "must be 10-90")
+    if svc.migration_runner == "local" and env.tier != "local":
+        yield Problem(
+            "service.migration_runner",
+            "'local' runs the migration on the deploying machine against the local target's Postgres; "
+            "only the 'local' tier may use it (use 'ecs')",
+        )
+    waf_arn = r"arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/.+"
+    if svc.waf_web_acl_arn is not None and not re.fullmatch(waf_arn, svc.waf_web_acl_arn):
+        yield Problem("service.waf_web_acl_arn", f"not a REGIONAL WAFv2 web ACL ARN: {svc.waf_web_acl_arn!r}")
+    if not svc.local_migrations_dir.strip():
+        yield Problem("service.local_migrations_dir", "must not be empty")
     if svc.certificate_arn is not None and not svc.certificate_arn.startswith("arn:aws"):
         yield Problem("service.certificate_arn", f"not an ACM certificate ARN: {svc.certificate_arn!r}")
 
@@ -387,6 +407,9 @@ def _validate_safety(env: EnvironmentConfig) -> list[Problem]:
         "database.backup_retention_days": env.database.backup_retention_days < 7,
         "service.image": not IMAGE_DIGEST.search(env.service.image),
         "service.alb_deletion_protection": not env.service.alb_deletion_protection,
+        "service.alb_access_logs_bucket": not env.service.alb_access_logs_bucket,
+        "service.waf_web_acl_arn": not env.service.waf_web_acl_arn,
+        "service.verify_rollout": not env.service.verify_rollout,
         "state.noncurrent_version_expiration_days": env.state.noncurrent_version_expiration_days < 90,
         "network.flow_logs": env.network.mode == "managed" and not env.network.flow_logs,
     }

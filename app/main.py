@@ -15,6 +15,7 @@ from app.schema import EnvironmentConfig
 from modules.cdk import App
 from stacks.database import DatabaseStack
 from stacks.network import NetworkStack
+from stacks.service import ServiceStack
 from stacks.state import StateStack
 
 ENV_FILTER = "PLATFORM_ENVIRONMENTS"  # comma-separated subset to synthesize (default: all)
@@ -35,13 +36,16 @@ def build_app(envs: Sequence[EnvironmentConfig], outdir: str | None = None) -> A
 
 
 def build_environment(app: App, env: EnvironmentConfig) -> None:
-    """Deploy order: state -> network -> database. Cross-stack references imply dependencies;
-    explicit ones cover what has no reference (the state bucket, an existing VPC given by ids)."""
+    """Deploy order: state -> network -> database -> service. Cross-stack references imply
+    dependencies; explicit ones cover what has no reference (the state bucket, an existing VPC
+    given by ids)."""
     state = StateStack(app, env)
     network = NetworkStack(app, env)
     network.add_dependency(state)
     database = DatabaseStack(app, env, network)
     database.add_dependency(network)
+    service = ServiceStack(app, env, network, database)
+    service.add_dependency(database)
 
 
 def synth_state_stack(env: EnvironmentConfig, outdir: Path) -> Path:

@@ -13,6 +13,7 @@ from typing import Literal
 Tier = Literal["production", "non-production", "local"]
 NatMode = Literal["none", "single", "per_az"]
 NetworkMode = Literal["managed", "existing"]
+MigrationRunner = Literal["ecs", "local"]
 VaultMode = Literal["self-hosted", "external"]
 
 
@@ -103,7 +104,21 @@ class ServiceConfig:
     certificate_arn: str | None = None
     log_retention_days: int = 365
     alb_deletion_protection: bool = True
+    # Existing bucket (with the ELB log-delivery policy) for ALB access logs; production: required.
+    alb_access_logs_bucket: str | None = None
+    # Existing WAFv2 web ACL (REGIONAL) for the public ALB; production: required.
+    waf_web_acl_arn: str | None = None
     autoscaling: AutoscalingConfig = field(default_factory=AutoscalingConfig)
+    # Where the migration gate runs the migration: "ecs" (a one-off Fargate task) or "local" (a
+    # process on the machine running Terraform, against the local target's Postgres; local tier
+    # only). Resolved per tier: "local" for the local tier, "ecs" elsewhere.
+    migration_runner: MigrationRunner | None = None
+    # Local runner: directory holding alembic.ini, relative to the repository root.
+    local_migrations_dir: str = "examples/webapp"
+    # Run `platformctl migrate verify-rollout` after the service update (a circuit-breaker rollback
+    # fails the deploy). Resolved: on, except against the emulator, which never rolls out a new
+    # deployment record (docs/adr/0005).
+    verify_rollout: bool | None = None
 
 
 @dataclass(frozen=True)

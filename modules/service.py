@@ -303,6 +303,9 @@ class FargateService(Construct):
             task_role_arn=task_role_arn,
             container_definitions=json.dumps([cdef]),
             volume=[td.EcsTaskDefinitionVolume(name="tmp")],
+            # Replacing a revision must not deregister the one still serving (or the one a
+            # circuit-breaker rollback returns to): old revisions stay ACTIVE.
+            skip_destroy=True,
         )
 
     # --- network ----------------------------------------------------------------------------
@@ -427,12 +430,14 @@ class FargateService(Construct):
         )
 
     def add_dependency(self, *resources: Any) -> None:
-        """Make the ECS service (its update) wait for these resources, e.g. the migration gate."""
-        current = list(self.service.depends_on or [])
+        """Make the service's new task definition and the service update wait for these resources,
+        e.g. the migration gate: when the gate fails, no new service revision is even registered."""
         # Bare `type.name` addresses: a DataResource's fqn is an interpolation ("${...}"), which
         # Terraform refuses in depends_on.
         refs = [f"{r.terraform_resource_type}.{r.friendly_unique_id}" for r in resources]
-        self.service.depends_on = [*current, *(r for r in refs if r not in current)]
+        for dependent in (self.task_definition, self.service):
+            current = list(dependent.depends_on or [])
+            dependent.depends_on = [*current, *(r for r in refs if r not in current)]
 
     def _autoscaling(self, props: FargateServiceProps) -> None:
         self.scaling_target = aws.appautoscaling_target.AppautoscalingTarget(

@@ -179,6 +179,19 @@ def render_exports(exports: dict[str, str]) -> str:
     return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in exports.items())
 
 
+DATABASE_URL_ENV = "DATABASE_URL"
+
+
 def apply_to_environ(state: TargetState) -> None:
-    """For in-process use (deploys): the same variables `local env` prints."""
+    """For in-process use (deploys): the variables `local env` prints, plus `DATABASE_URL`.
+
+    The local migration gate (a local-exec step of `<env>-service`) runs the migration against the
+    local Postgres and reads the URL from its environment, which it inherits from this process.
+    The URL holds the throwaway superuser password, so it is set only here, in the deploying
+    process tree, and never printed: `local env` keeps using PGPASSFILE. Any DATABASE_URL already
+    exported is replaced, so a stale one can never send the local migration elsewhere.
+    """
     os.environ.update(shell_exports(state))
+    if state.pg_data_dir and state.pg_port:
+        os.environ[DATABASE_URL_ENV] = state.database_url()
+        log.info("DATABASE_URL points the local migration gate at 127.0.0.1:%s/%s", state.pg_port, LOCAL_DB_NAME)

@@ -31,6 +31,8 @@ NEXT_STEP = {
     "(service.migration_timeout_seconds), then deploy again.",
     EXIT_USAGE: "Nothing was started. Fix the arguments or configuration above and run again.",
 }
+# Operators (and tests) can shorten or lengthen one deploy's timeout without editing the file.
+TIMEOUT_ENV = "PLATFORM_MIGRATION_TIMEOUT"
 DEFAULT_NEXT_STEP = "Fix the migration (see the log lines above), build a new image and deploy again."
 
 
@@ -88,11 +90,22 @@ def migrate() -> None:
 @click.option("--task-definition", help="Migration task definition, family:revision or ARN (ECS mode).")
 @click.option("--container", help="Container in the task definition that runs the migration (ECS mode).")
 @click.option("--region", help="AWS region (ECS mode); default from the AWS environment.")
+@click.option(
+    "--subnets",
+    help="ECS mode: comma-separated subnet ids for the migration task. With --security-groups; "
+    "default: the service's network configuration (then the service must exist).",
+)
+@click.option(
+    "--security-groups",
+    help="ECS mode: comma-separated security group ids for the migration task (its own database client SG).",
+)
 @click.option("--environment", "environment", help="Read timeout and command defaults from this environment file.")
 @click.option(
     "--timeout",
     "timeout_s",
     type=click.IntRange(min=1),
+    envvar=TIMEOUT_ENV,
+    show_envvar=True,
     help="Seconds before the migration is stopped "
     "[default: service.migration_timeout_seconds of --environment, else 1800].",
 )
@@ -116,6 +129,8 @@ def run(
     task_definition: str | None,
     container: str | None,
     region: str | None,
+    subnets: str | None,
+    security_groups: str | None,
     environment: str | None,
     timeout_s: int | None,
     database_url_env: str,
@@ -126,7 +141,8 @@ def run(
     """Run the migration and wait for its verdict; exit 0 only if it succeeded.
 
     \b
-    ECS:   platformctl migrate run --cluster C --service S --task-definition TD --container app
+    ECS:   platformctl migrate run --cluster C --service S --task-definition TD --container app \\
+               [--subnets subnet-a,subnet-b --security-groups sg-migration]
     local: platformctl migrate run --local --service S --cwd examples/webapp -- alembic upgrade head
 
     In ECS mode a COMMAND after `--` overrides the container's command. Exit codes: 0 success,
@@ -139,12 +155,28 @@ def run(
         if local:
             result = _run_local(service, list(command) or env_command, timeout, database_url_env, cwd, lock_dir)
         else:
-            result = _run_ecs(service, cluster, task_definition, container, region, timeout, list(command))
+            network = _network_configuration(subnets, security_groups)
+            result = _run_ecs(service, cluster, task_definition, container, region, timeout, list(command), network)
     except MigrationError as err:
         _fail(err)
     except (BotoCoreError, ClientError) as exc:
         _fail(_aws_error(exc))
     click.echo(f"migration succeeded in {result.duration_s:.1f}s ({result.ref}); the service update may proceed.")
+
+
+def _split_ids(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _network_configuration(subnets: str | None, security_groups: str | None) -> dict[str, Any] | None:
+    from scripts.migrate.ecs_runner import awsvpc_configuration
+
+    subnet_ids, sg_ids = _split_ids(subnets), _split_ids(security_groups)
+    if not subnet_ids and not sg_ids:
+        return None
+    if not subnet_ids or not sg_ids:
+        _usage("--subnets and --security-groups go together (or leave both out to use the service's)")
+    return awsvpc_configuration(subnet_ids, sg_ids)
 
 
 def _run_local(
@@ -177,6 +209,7 @@ def _run_ecs(
     region: str | None,
     timeout: int,
     command: list[str],
+    network: dict[str, Any] | None,
 ) -> MigrationResult:
     from scripts.migrate.ecs_runner import run_migration
 
@@ -197,6 +230,7 @@ def _run_ecs(
         container=container,
         timeout_s=timeout,
         command=command or None,
+        network_configuration=network,
         on_log=_echo_log,
     )
 

@@ -4,8 +4,9 @@ Usable on its own (a CI stage) or from the Terraform gate through `platformctl m
 The gate runs *before* the service update, so whatever happens here the old version keeps
 serving; a failure only stops the deploy.
 
-Sequence: refuse if a migration of this service is already running -> RunTask with the service's
-network configuration -> follow the task and its awslogs stream with adaptive polling -> verdict
+Sequence: refuse if a migration of this service is already running -> RunTask with the network
+configuration given (the migration's own subnets and security groups), else the service's ->
+follow the task and its awslogs stream with adaptive polling -> verdict
 from the essential container's exit code and the stop code. On timeout (or Ctrl-C) the task is
 stopped so it cannot keep migrating behind our back.
 """
@@ -16,7 +17,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from scripts.migrate.cloudwatch_logs import AwsLogsTarget, LogStreamFollower
@@ -76,10 +77,27 @@ def _service(ecs: Any, cluster: str, service: str) -> Mapping[str, Any]:
     if not found:
         raise MigrationConfigError(
             f"service {service!r} not found in cluster {cluster!r}; the migration borrows its "
-            "network configuration, so the service must exist (first deploy: create it without "
-            "the gate, or pass the network configuration)"
+            "network configuration, so the service must exist (first deploy: pass the migration's "
+            "own network with --subnets and --security-groups)"
         )
     return found[0]
+
+
+def awsvpc_configuration(subnets: Sequence[str], security_groups: Sequence[str]) -> dict[str, Any]:
+    """RunTask's networkConfiguration for tasks in private subnets (no public IP)."""
+    return {
+        "awsvpcConfiguration": {
+            "subnets": list(subnets),
+            "securityGroups": list(security_groups),
+            "assignPublicIp": "DISABLED",
+        }
+    }
+
+
+def _require_cluster(ecs: Any, cluster: str) -> None:
+    found = ecs.describe_clusters(clusters=[cluster]).get("clusters", [])
+    if not [c for c in found if c.get("status") != "INACTIVE"]:
+        raise MigrationConfigError(f"cluster {cluster!r} does not exist")
 
 
 def _container_definition(ecs: Any, task_definition: str, container: str) -> tuple[str, Mapping[str, Any]]:
@@ -175,15 +193,24 @@ def run_migration(
     container: str,
     timeout_s: float,
     command: list[str] | None = None,
+    network_configuration: Mapping[str, Any] | None = None,
     on_log: LogCallback | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     poll: PollPolicy | None = None,
     tail_lines: int = DEFAULT_TAIL_LINES,
 ) -> MigrationResult:
-    """Run one migration task to completion; return on exit code 0, raise a MigrationError otherwise."""
+    """Run one migration task to completion; return on exit code 0, raise a MigrationError otherwise.
+
+    `network_configuration` (see `awsvpc_configuration`) is what the Terraform gate passes: the
+    migration's own security group, and no dependency on the service existing (first deploy).
+    Without it the service's network configuration is borrowed (DescribeServices).
+    """
     poll = poll or PollPolicy()
-    svc = _service(ecs, cluster, service)
+    if network_configuration is None:
+        network_configuration = _service(ecs, cluster, service).get("networkConfiguration")
+    else:
+        _require_cluster(ecs, cluster)
     _refuse_if_running(ecs, cluster, service)
     td_arn, cdef = _container_definition(ecs, task_definition, container)
     target = AwsLogsTarget.from_container_definition(cdef)
@@ -197,8 +224,8 @@ def run_migration(
         "count": 1,
         "startedBy": started_by_marker(service),
     }
-    if svc.get("networkConfiguration"):
-        params["networkConfiguration"] = svc["networkConfiguration"]
+    if network_configuration:
+        params["networkConfiguration"] = dict(network_configuration)
     if command:
         params["overrides"] = {"containerOverrides": [{"name": container, "command": list(command)}]}
     started = clock()

@@ -114,6 +114,10 @@ def test_service_update_waits_for_the_migration_gate(synth: dict[str, Synth]) ->
     assert addr("terraform_data", gate_name) in svc["depends_on"]
     # Bare addresses only: Terraform rejects interpolations in depends_on.
     assert all(not d.startswith("${") for d in svc["depends_on"])
+    # No new service revision is registered before the migration succeeded; old ones stay ACTIVE.
+    _, app_td = s.one("aws_ecs_task_definition", "web/task-definition")
+    assert app_td["depends_on"] == [addr("terraform_data", gate_name)]
+    assert app_td["skip_destroy"] is True
 
     mig_name, _ = s.one("aws_ecs_task_definition", "migrate/task-definition")
     mig_arn = "${" + addr("aws_ecs_task_definition", mig_name) + ".arn}"

@@ -1,9 +1,9 @@
-"""Fixtures for the migration gate's integration tests: the in-process emulator with scripted tasks."""
+"""Fixtures for the migration gate's integration tests: the in-process emulator with scripted tasks
+(`fake_ecs_server`, shared with tests/integration/service, lives in tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
 import itertools
-import logging
 from collections.abc import Iterator
 
 import pytest
@@ -11,17 +11,6 @@ import pytest
 from tests.integration.migrate.ecs_faults import FakeEcs, ServiceFixture, create_service
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def fake_ecs_server() -> Iterator[FakeEcs]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per emulator request otherwise
-    fake = FakeEcs()
-    fake.server.start()
-    try:
-        yield fake
-    finally:
-        fake.server.stop()
 
 
 @pytest.fixture()

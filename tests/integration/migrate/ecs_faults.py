@@ -71,6 +71,9 @@ class FakeEcs:
         self.scripts: list[ContainerScript] = []
         self.default_script = ContainerScript()
         self.played: list[PlayedTask] = []
+        # The next UpdateService that changes the task definition is "rolled back by the circuit
+        # breaker": the PRIMARY deployment stays on the previous revision (see `installed`).
+        self.roll_back_next_update = False
         self._lock = threading.Lock()
 
     @property
@@ -121,11 +124,12 @@ class FakeEcs:
             task.status = "RUNNING"
             task.containers[0].last_status = "RUNNING"
         if script.log_lines:
-            stream = f"{STREAM_PREFIX}/{CONTAINER}/{played.arn.rsplit('/', 1)[-1]}"
-            logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+            group, prefix, container = self._log_target(task)
+            stream = f"{prefix}/{container}/{played.arn.rsplit('/', 1)[-1]}"
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
             now_ms = int(time.time() * 1000)
             logs.put_log_events(
-                logGroupName=LOG_GROUP,
+                logGroupName=group,
                 logStreamName=stream,
                 logEvents=[
                     {"timestamp": now_ms + i, "message": line} for i, line in enumerate(script.log_lines)
@@ -137,6 +141,17 @@ class FakeEcs:
         if played.done.wait(script.run_for):
             return  # stopped through the API meanwhile
         self._stop(played, exit_code=script.exit_code, stop_code=script.stop_code)
+
+    def _log_target(self, task: Any) -> tuple[str, str, str]:
+        """(group, stream prefix, container) from the task definition's awslogs options, like ECS."""
+        td = self.backend.describe_task_definition(task.task_definition_arn)
+        cdef = td.container_definitions[0]
+        options = (cdef.get("logConfiguration") or {}).get("options", {})
+        return (
+            options.get("awslogs-group", LOG_GROUP),
+            options.get("awslogs-stream-prefix", STREAM_PREFIX),
+            cdef.get("name", CONTAINER),
+        )
 
     def _stop(
         self, played: PlayedTask, *, exit_code: int | None, stop_code: str, reason: str | None = None
@@ -168,6 +183,7 @@ class FakeEcs:
         orig_run_task = ecs_models.EC2ContainerServiceBackend.run_task
         orig_stop_task = ecs_models.EC2ContainerServiceBackend.stop_task
         orig_run_resp = ecs_responses.EC2ContainerServiceResponse.run_task
+        orig_update_service = ecs_models.EC2ContainerServiceBackend.update_service
 
         def run_task(backend: Any, *args: Any, **kwargs: Any) -> list[Any]:
             tasks = orig_run_task(backend, *args, **kwargs)
@@ -196,7 +212,47 @@ class FakeEcs:
                 fake._stop(played, exit_code=143, stop_code="UserInitiated", reason=reason)
             return orig_stop_task(backend, cluster_str, task_str, reason)
 
+        def update_service(backend: Any, service_properties: dict[str, Any]) -> Any:
+            # moto keeps the first deployment record forever; ECS starts a new PRIMARY deployment
+            # for a new task definition. Model that (completed at once), or an injected rollback.
+            cluster = service_properties.get("cluster", "default")
+            before = backend._get_service(cluster, service_properties["service"]).task_definition
+            service = orig_update_service(backend, service_properties)
+            if service.task_definition != before and service.deployments:
+                rolled_back = fake.roll_back_next_update
+                fake.roll_back_next_update = False
+                now = datetime.now(UTC)
+                service.deployments = [
+                    {
+                        **service.deployments[0],
+                        "id": f"ecs-svc/{int(time.time() * 1000)}",
+                        "status": "PRIMARY",
+                        "taskDefinition": before if rolled_back else service.task_definition,
+                        "rolloutState": "COMPLETED",
+                        "rolloutStateReason": "ECS deployment circuit breaker: rolled back to the previous revision."
+                        if rolled_back
+                        else "ECS deployment completed.",
+                        "desiredCount": service.desired_count,
+                        "runningCount": service.desired_count,
+                        "pendingCount": 0,
+                        "createdAt": now,
+                        "updatedAt": now,
+                    }
+                ]
+                if rolled_back:
+                    service.events.insert(
+                        0,
+                        {
+                            "id": str(len(service.events)),
+                            "createdAt": now,
+                            "message": f"(service {service.name}) deployment failed: tasks failed to start. "
+                            "Rolling back to the previous task definition.",
+                        },
+                    )
+            return service
+
         ecs_models.EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign,assignment]
+        ecs_models.EC2ContainerServiceBackend.update_service = update_service  # type: ignore[method-assign,assignment]
         ecs_models.EC2ContainerServiceBackend.stop_task = stop_task  # type: ignore[method-assign,assignment]
         ecs_responses.EC2ContainerServiceResponse.run_task = run_task_response  # type: ignore[method-assign,assignment]
         # Tasks keep the status we give them instead of jumping to STOPPED when described.
@@ -205,6 +261,7 @@ class FakeEcs:
             yield self
         finally:
             ecs_models.EC2ContainerServiceBackend.run_task = orig_run_task  # type: ignore[method-assign]
+            ecs_models.EC2ContainerServiceBackend.update_service = orig_update_service  # type: ignore[method-assign]
             ecs_models.EC2ContainerServiceBackend.stop_task = orig_stop_task  # type: ignore[method-assign]
             ecs_responses.EC2ContainerServiceResponse.run_task = orig_run_resp  # type: ignore[method-assign]
             state_manager.unset_transition("ecs::task")
@@ -215,6 +272,7 @@ class FakeEcs:
         self.played.clear()
         self.scripts.clear()
         self.default_script = ContainerScript()
+        self.roll_back_next_update = False
 
 
 @dataclass(frozen=True)

@@ -272,3 +272,33 @@ def test_unknown_service_is_a_usage_error(ecs_service: ServiceFixture) -> None:
 def test_error_types_carry_their_exit_codes() -> None:
     assert MigrationAlreadyRunning("x").exit_code == 4
     assert MigrationError("x").exit_code == 1
+
+
+def test_first_deploy_with_explicit_network_needs_no_service(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
+    """The Terraform gate runs before the service exists and passes the migration's own SG."""
+    ec2, ecs = fake_ecs.client("ec2"), fake_ecs.client("ecs")
+    svc = ecs.describe_services(cluster=ecs_service.cluster, services=[ecs_service.service])["services"][0]
+    subnet = svc["networkConfiguration"]["awsvpcConfiguration"]["subnets"][0]
+    vpc = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
+    migration_sg = ec2.create_security_group(
+        GroupName=f"{ecs_service.service}-migration", Description="migration", VpcId=vpc
+    )["GroupId"]
+    ecs.update_service(cluster=ecs_service.cluster, service=ecs_service.service, desiredCount=0)
+    ecs.delete_service(cluster=ecs_service.cluster, service=ecs_service.service)
+
+    without = gate(ecs_service)
+    assert without.exit_code == 2
+    assert "--subnets and --security-groups" in without.stderr
+
+    result = gate(ecs_service, "--subnets", subnet, "--security-groups", migration_sg)
+    assert result.exit_code == 0, result.output
+    task = fake_ecs.task(fake_ecs.played[0].arn)
+    assert task.network_configuration["awsvpcConfiguration"]["securityGroups"] == [migration_sg]
+    assert task.network_configuration["awsvpcConfiguration"]["subnets"] == [subnet]
+
+
+def test_explicit_network_on_a_missing_cluster_is_a_usage_error(fake_ecs: FakeEcs) -> None:
+    svc = ServiceFixture(cluster="no-such-cluster", service="web", task_definition="web-migrate:1")
+    result = gate(svc, "--subnets", "subnet-1", "--security-groups", "sg-1")
+    assert result.exit_code == 2
+    assert "cluster 'no-such-cluster' does not exist" in result.stderr

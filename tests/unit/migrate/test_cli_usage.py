@@ -38,3 +38,23 @@ def test_migrate_is_registered_in_platformctl() -> None:
     result = CliRunner().invoke(cli, ["migrate", "--help"])
     assert result.exit_code == 0
     assert "run" in result.stdout and "verify-rollout" in result.stdout
+
+
+def test_subnets_without_security_groups_is_a_usage_error() -> None:
+    result = CliRunner().invoke(
+        migrate,
+        ["run", "--service", "web", "--cluster", "c", "--task-definition", "td:1", "--container", "app",
+         "--subnets", "subnet-a"],
+    )
+    assert result.exit_code == 2
+    assert "--subnets and --security-groups go together" in result.stderr
+
+
+def test_timeout_can_come_from_the_environment() -> None:
+    result = CliRunner().invoke(migrate, ["run", "--help"])
+    assert "PLATFORM_MIGRATION_TIMEOUT" in result.stdout
+    bad = CliRunner().invoke(
+        migrate, ["run", "--local", "--service", "web"], env={"PLATFORM_MIGRATION_TIMEOUT": "0"}
+    )
+    assert bad.exit_code == 2
+    assert "PLATFORM_MIGRATION_TIMEOUT" in bad.stderr or "timeout" in bad.stderr.lower()
