@@ -16,6 +16,7 @@ from modules.cdk import App
 from stacks.database import DatabaseStack
 from stacks.network import NetworkStack
 from stacks.state import StateStack
+from stacks.vault import VaultStack
 
 ENV_FILTER = "PLATFORM_ENVIRONMENTS"  # comma-separated subset to synthesize (default: all)
 
@@ -35,13 +36,16 @@ def build_app(envs: Sequence[EnvironmentConfig], outdir: str | None = None) -> A
 
 
 def build_environment(app: App, env: EnvironmentConfig) -> None:
-    """Deploy order: state -> network -> database. Cross-stack references imply dependencies;
+    """Deploy order: state -> network -> database -> vault. Cross-stack references imply dependencies;
     explicit ones cover what has no reference (the state bucket, an existing VPC given by ids)."""
     state = StateStack(app, env)
     network = NetworkStack(app, env)
     network.add_dependency(state)
     database = DatabaseStack(app, env, network)
     database.add_dependency(network)
+    # Vault's clients are the database stack's client security groups (attached to the tasks).
+    vault = VaultStack(app, env, network, [sg.id for sg in database.clients.values()])
+    vault.add_dependency(database)
 
 
 def synth_state_stack(env: EnvironmentConfig, outdir: Path) -> Path:
