@@ -68,7 +68,9 @@ def test_ssm_parameters_and_a_custom_kms_key_are_accepted(tmp_path: Path) -> Non
 
 
 def test_production_needs_access_logs_and_keeps_ha_and_deletion_protection(tmp_path: Path) -> None:
-    write_env(tmp_path, PROD, vault__lb_access_logs_bucket=None, vault__desired_count=1, vault__deletion_protection=False)
+    write_env(
+        tmp_path, PROD, vault__lb_access_logs_bucket=None, vault__desired_count=1, vault__deletion_protection=False
+    )
     lines = problems(tmp_path, "prod")
     assert _fields(lines) == ["vault.lb_access_logs_bucket", "vault.desired_count", "vault.deletion_protection"]
     assert 'unsafe_overrides."vault.desired_count"' in lines[1]
