@@ -167,6 +167,13 @@ def test_prod_tls_end_to_end_with_the_configured_certificate_and_secret_arns(pro
     assert prod["output"]["lb_certificate_arn"]["value"] == cfg.lb_certificate_arn
 
 
+def test_real_environments_keep_full_drift_detection(synthesized: Synth) -> None:
+    for env in ("dev", "prod", "staging"):
+        for rtype, resources in synthesized.stack(f"{env}-vault")["resource"].items():
+            for rid, body in resources.items():
+                assert "ignore_changes" not in body.get("lifecycle", {}), f"{env}: {rtype}.{rid}"
+
+
 def test_no_secret_material_in_any_vault_stack(synthesized: Synth) -> None:
     for env in ("dev", "local", "prod", "staging"):
         doc = synthesized.stack(f"{env}-vault")
