@@ -76,7 +76,11 @@ def vault() -> None:
 
 @vault.command("bootstrap")
 @click.option("--env", "env_name", required=True, help="Environment name (app/environments/<env>.toml).")
-@click.option("--address", help="Vault address; default: vault.address of the environment.")
+@click.option(
+    "--address",
+    help="Vault address; default: the vault stack's `address` output (--from-outputs/--from-state), "
+    "else vault.address of the environment.",
+)
 @click.option(
     "--token",
     envvar="VAULT_TOKEN",
