@@ -164,6 +164,8 @@ SAFETY_RULES = {
     "service.verify_rollout": "production deploys verify the rollout (a circuit-breaker rollback must fail them)",
     "state.noncurrent_version_expiration_days": "production keeps old state versions for >= 90 days",
     "network.flow_logs": "production VPCs keep flow logs on",
+    "vault.desired_count": "a production self-hosted Vault runs at least 2 tasks (active + standby)",
+    "vault.deletion_protection": "the production Vault HA table and load balancer keep deletion protection",
 }
 
 
@@ -375,6 +377,29 @@ _LOG_RETENTION_DAYS = {
 }
 
 
+ACM_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):certificate/[\w-]+$")
+# Secrets Manager secret (optionally with ECS's `:json-key:version-stage:version-id` suffix) or an
+# SSM parameter: what an ECS `secrets` valueFrom accepts.
+TLS_SECRET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:(?P<sm_account>\d{12}):secret:[\w/+=.@-]+(:[\w-]*:[\w-]*:[\w-]*)?"
+    r"|ssm:[a-z0-9-]+:(?P<ssm_account>\d{12}):parameter/[\w/.-]+)$"
+)
+KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:(?P<account>\d{12}):(key|alias)/[\w/-]+$")
+IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+SELF_HOSTED_ONLY = (
+    "lb_certificate_arn",
+    "tls_cert_secret_arn",
+    "tls_key_secret_arn",
+    "tls_secrets_kms_key_arn",
+    "lb_access_logs_bucket",
+)
+
+
+def _arn_account(match: re.Match[str]) -> str | None:
+    groups = match.groupdict()
+    return groups.get("account") or groups.get("sm_account") or groups.get("ssm_account")
+
+
 def _validate_vault(env: EnvironmentConfig) -> Iterable[Problem]:
     v = env.vault
     if v.mode == "external":
@@ -382,9 +407,64 @@ def _validate_vault(env: EnvironmentConfig) -> Iterable[Problem]:
             yield Problem("vault.address", "required when vault.mode = 'external'")
         elif env.is_production and not v.address.startswith("https://"):
             yield Problem("vault.address", "production talks to Vault over TLS only (https://)")
+        for fld in SELF_HOSTED_ONLY:
+            if getattr(v, fld) is not None:
+                yield Problem(f"vault.{fld}", "only used with vault.mode = 'self-hosted'")
+        if not v.server_principal_arns and env.tier != "local":
+            yield Problem(
+                "vault.server_principal_arns",
+                "required for an external Vault: the IAM role/user ARN(s) the Vault server runs as "
+                "(only they may assume the AWS auth role)",
+            )
+        for i, arn in enumerate(v.server_principal_arns):
+            if not IAM_PRINCIPAL_ARN.match(arn):
+                yield Problem(f"vault.server_principal_arns[{i}]", f"not an IAM role or user ARN: {arn!r}")
+    else:
+        yield from _validate_self_hosted_vault(env)
     names = [w.name for w in v.workloads]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         yield Problem("vault.workloads", f"workload {dup!r} is defined twice")
+
+
+def _validate_self_hosted_vault(env: EnvironmentConfig) -> Iterable[Problem]:
+    v = env.vault
+    if v.server_principal_arns:
+        yield Problem("vault.server_principal_arns", "only used with vault.mode = 'external'")
+    if v.desired_count < 1:
+        yield Problem("vault.desired_count", f"must be at least 1, got {v.desired_count}")
+    checks = (
+        ("lb_certificate_arn", ACM_CERTIFICATE_ARN, "an ACM certificate ARN", True),
+        ("tls_cert_secret_arn", TLS_SECRET_ARN, "a Secrets Manager secret or SSM parameter ARN", True),
+        ("tls_key_secret_arn", TLS_SECRET_ARN, "a Secrets Manager secret or SSM parameter ARN", True),
+        ("tls_secrets_kms_key_arn", KMS_KEY_ARN, "a KMS key ARN", False),
+    )
+    for fld, pattern, what, required in checks:
+        value = getattr(v, fld)
+        if value is None:
+            if required:
+                yield Problem(
+                    f"vault.{fld}",
+                    f"required for vault.mode = 'self-hosted': {what} (create it first; only the ARN goes here)",
+                )
+            continue
+        match = pattern.match(value)
+        if match is None:
+            hint = " - pass the ARN, never the certificate or key itself" if "-----BEGIN" in value else ""
+            shown = "<PEM material, not shown>" if "-----BEGIN" in value else repr(value)
+            yield Problem(f"vault.{fld}", f"must be {what}, got {shown}{hint}")
+            continue
+        account = _arn_account(match)
+        if env.aws.account_id is not None and account != env.aws.account_id:
+            yield Problem(f"vault.{fld}", f"belongs to account {account}, not aws.account_id {env.aws.account_id}")
+        region = match.groupdict().get("region")
+        if region is not None and region != env.aws.region:
+            yield Problem(f"vault.{fld}", f"is in {region}; the load balancer needs a certificate in {env.aws.region}")
+    bucket = v.lb_access_logs_bucket
+    if bucket is None:
+        if env.is_production:
+            yield Problem("vault.lb_access_logs_bucket", "required in production (load balancer access logs)")
+    elif not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+        yield Problem("vault.lb_access_logs_bucket", f"not a valid S3 bucket name: {bucket!r}")
 
 
 def _validate_safety(env: EnvironmentConfig) -> list[Problem]:
@@ -412,6 +492,8 @@ def _validate_safety(env: EnvironmentConfig) -> list[Problem]:
         "service.verify_rollout": not env.service.verify_rollout,
         "state.noncurrent_version_expiration_days": env.state.noncurrent_version_expiration_days < 90,
         "network.flow_logs": env.network.mode == "managed" and not env.network.flow_logs,
+        "vault.desired_count": env.vault.mode == "self-hosted" and env.vault.desired_count < 2,
+        "vault.deletion_protection": env.vault.mode == "self-hosted" and not env.vault.deletion_protection,
     }
     for fld, is_weak in weakened.items():
         if is_weak and fld not in env.unsafe_overrides:

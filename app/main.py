@@ -17,6 +17,7 @@ from stacks.database import DatabaseStack
 from stacks.network import NetworkStack
 from stacks.service import ServiceStack
 from stacks.state import StateStack
+from stacks.vault import VaultStack
 
 ENV_FILTER = "PLATFORM_ENVIRONMENTS"  # comma-separated subset to synthesize (default: all)
 
@@ -36,7 +37,7 @@ def build_app(envs: Sequence[EnvironmentConfig], outdir: str | None = None) -> A
 
 
 def build_environment(app: App, env: EnvironmentConfig) -> None:
-    """Deploy order: state -> network -> database -> service. Cross-stack references imply
+    """Deploy order: state -> network -> database -> vault -> service. Cross-stack references imply
     dependencies; explicit ones cover what has no reference (the state bucket, an existing VPC
     given by ids)."""
     state = StateStack(app, env)
@@ -44,8 +45,11 @@ def build_environment(app: App, env: EnvironmentConfig) -> None:
     network.add_dependency(state)
     database = DatabaseStack(app, env, network)
     database.add_dependency(network)
-    service = ServiceStack(app, env, network, database)
-    service.add_dependency(database)
+    # Vault's clients are the database stack's client security groups (attached to the tasks).
+    vault = VaultStack(app, env, network, [sg.id for sg in database.clients.values()])
+    vault.add_dependency(database)
+    service = ServiceStack(app, env, network, database, vault_address=vault.address)
+    service.add_dependency(vault)
 
 
 def synth_state_stack(env: EnvironmentConfig, outdir: Path) -> Path:

@@ -137,6 +137,25 @@ class VaultConfig:
     image: str = "hashicorp/vault:1.17.6"
     kv_mount: str = "platform"
     workloads: list[VaultWorkloadConfig] = field(default_factory=list)
+    # --- self-hosted only (ARNs, never the material itself; required for self-hosted) ---------
+    # ACM certificate the internal NLB presents to Vault clients on 8200.
+    lb_certificate_arn: str | None = None
+    # PEM certificate (chain) and private key of Vault's own listener: Secrets Manager secret ARNs
+    # (optionally with a `:json-key::` suffix) or SSM SecureString parameter ARNs.
+    tls_cert_secret_arn: str | None = None
+    tls_key_secret_arn: str | None = None
+    # CMK encrypting those secrets when it is not the AWS-managed key.
+    tls_secrets_kms_key_arn: str | None = None
+    # NLB access logs bucket (must allow ELB log delivery); required in production.
+    lb_access_logs_bucket: str | None = None
+    # Vault server tasks: one active, the rest standby. Production keeps >= 2.
+    desired_count: int = 2
+    # Deletion protection of the HA table and the load balancer. Production keeps it on.
+    deletion_protection: bool = True
+    # --- external only ------------------------------------------------------------------------
+    # IAM principal(s) (role/user ARNs) the external Vault server runs as: only they may assume
+    # the AWS auth role the vault stack creates. Required outside the local tier.
+    server_principal_arns: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

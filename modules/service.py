@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from modules import aws
-from modules.cdk import Construct, TerraformResourceLifecycle
+from modules.cdk import Construct, TerraformResourceLifecycle, Token
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # Name parts that mark an environment variable as a secret; those belong in Vault.
@@ -75,6 +75,8 @@ class FargateServiceProps:
     # Task egress (TCP, any destination: the destinations' SGs decide): HTTPS for ECR/Logs/Vault and
     # PostgreSQL; the port of `vault_address` is added automatically.
     task_egress_ports: list[int] = field(default_factory=lambda: [443, 5432])
+    # Vault's port when `vault_address` is a reference resolved only at apply time (self-hosted: 8200).
+    vault_port: int = 8200
     # HTTPS (TLS 1.3/1.2) with an HTTP->HTTPS redirect when set; plain HTTP forwarding otherwise,
     # which is only meant for the local emulator and throwaway dev environments.
     certificate_arn: str | None = None
@@ -529,7 +531,10 @@ class FargateService(Construct):
 
 def _egress_ports(props: FargateServiceProps) -> list[int]:
     ports = set(props.task_egress_ports)
-    if props.vault_address:
+    if props.vault_address and Token.is_unresolved(props.vault_address):
+        # A cross-stack reference (self-hosted Vault): the address is only known at apply time.
+        ports.add(props.vault_port)
+    elif props.vault_address:
         url = urlsplit(props.vault_address)
         ports.add(url.port or (443 if url.scheme == "https" else 80))
     return sorted(ports)

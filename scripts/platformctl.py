@@ -10,16 +10,19 @@ import click
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+OWN_LOGGERS = ("app", "stacks", "modules", "scripts", "__main__")
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def cli(verbose: bool) -> None:
     """Provision and operate the platform: local target, state, deploys, migrations, Vault."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if verbose:
+        # Debug output of this project only. Libraries stay at INFO: botocore and urllib3 log
+        # whole request/response bodies at DEBUG (a GetSecretValue answer is a password).
+        for name in OWN_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG)
 
 
 def _register() -> None:

@@ -100,16 +100,12 @@ class DatabaseStack(PlatformStack):
         )
         self.output("kms_key_arn", self.postgres.key.arn, "CMK encrypting storage, secret, logs")
         self.output("db_security_group_id", db_sg.id, "Security group of the database")
-        self.output(
-            "app_security_group_id", self.clients["app"].id, "Attach to app tasks to reach the database"
-        )
+        self.output("app_security_group_id", self.clients["app"].id, "Attach to app tasks to reach the database")
         self.output(
             "migration_security_group_id",
             self.clients["migration"].id,
             "Attach to migration tasks to reach the database",
         )
-        self.output(
-            "db_subnet_group_name", self.postgres.subnet_group.name, "DB subnet group (isolated subnets)"
-        )
+        self.output("db_subnet_group_name", self.postgres.subnet_group.name, "DB subnet group (isolated subnets)")
         self.output("vpc_id", net.vpc_id, "VPC of the database")
         self.output("subnet_ids", net.isolated_subnet_ids, "Subnets of the database")

@@ -49,6 +49,4 @@ class NetworkStack(PlatformStack):
         self.output("vpc_id", net.vpc_id, "VPC id")
         self.output("public_subnet_ids", net.public_subnet_ids, "Public subnets (load balancers, NAT)")
         self.output("private_subnet_ids", net.private_subnet_ids, "Private app subnets (ECS tasks)")
-        self.output(
-            "isolated_subnet_ids", net.isolated_subnet_ids, "Isolated subnets (databases), no internet route"
-        )
+        self.output("isolated_subnet_ids", net.isolated_subnet_ids, "Isolated subnets (databases), no internet route")

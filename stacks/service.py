@@ -41,8 +41,18 @@ def cluster_name(env: EnvironmentConfig) -> str:
 
 
 class ServiceStack(PlatformStack):
-    def __init__(self, scope: Construct, env: EnvironmentConfig, network: NetworkStack, database: DatabaseStack):
+    def __init__(
+        self,
+        scope: Construct,
+        env: EnvironmentConfig,
+        network: NetworkStack,
+        database: DatabaseStack,
+        vault_address: str | None = None,
+    ):
+        """`vault_address`: the vault stack's address (a cross-stack reference for self-hosted
+        Vault); defaults to the environment's external `vault.address`."""
         super().__init__(scope, env, "service")
+        vault_address = vault_address or env.vault.address
         cfg = env.service
         net = network.network
         name = service_name(env)
@@ -70,7 +80,7 @@ class ServiceStack(PlatformStack):
                 container_name=CONTAINER,
                 health_check_path=cfg.health_check_path,
                 environment={**plain_env, "VAULT_ROLE": f"{env.name}-{WORKLOAD}"},
-                vault_address=env.vault.address,
+                vault_address=vault_address,
                 vault_secret_paths=[f"{WORKLOAD}/database"],
                 task_security_group_ids=[database.clients["app"].id],
                 certificate_arn=cfg.certificate_arn,
@@ -96,7 +106,7 @@ class ServiceStack(PlatformStack):
                 verify_command=self._verify_command(env, svc) if cfg.verify_rollout else None,
                 security_group_id=migration_sg,
                 environment={**plain_env, "VAULT_ROLE": f"{env.name}-{WORKLOAD}-migration"},
-                vault_address=env.vault.address,
+                vault_address=vault_address,
                 vault_secret_paths=[f"{WORKLOAD}/migration-database"],
             ),
             svc,
@@ -106,16 +116,15 @@ class ServiceStack(PlatformStack):
         self.output("service_name", svc.service_name, "ECS service")
         self.output("alb_dns_name", svc.alb_dns_name, "Public DNS name of the load balancer")
         self.output("task_definition_arn", svc.task_definition_arn, "Task definition the service runs")
-        self.output(
-            "migration_task_definition_arn", self.gate.task_definition_arn, "Task definition of the migration"
-        )
+        self.output("migration_task_definition_arn", self.gate.task_definition_arn, "Task definition of the migration")
         self.output("task_role_arn", svc.task_role_arn, "Service task role (Vault AWS auth binds to it)")
         self.output("migration_task_role_arn", self.gate.task_role_arn, "Migration task role (Vault DDL role)")
+        # The contract `platformctl vault bootstrap --from-outputs/--from-state` reads (scripts/vault/outputs.py).
+        self.output("vault_task_role_arns", {WORKLOAD: svc.task_role_arn}, "Workload -> task role, for Vault AWS auth")
+        self.output("vault_migration_role_arns", {WORKLOAD: self.gate.task_role_arn}, "Workload -> migration task role")
         # What `platformctl migrate run` needs outside Terraform (e.g. a CI stage). Always output,
         # whatever the runner, so switching runners never depends on a re-applied database stack.
-        self.output(
-            "migration_subnet_ids", Fn.join(",", net.private_subnet_ids), "--subnets of the migration task"
-        )
+        self.output("migration_subnet_ids", Fn.join(",", net.private_subnet_ids), "--subnets of the migration task")
         self.output(
             "migration_security_group_ids",
             Fn.join(",", [svc.task_security_group_id, migration_sg]),

@@ -71,9 +71,7 @@ class AwsTarget:
             )
         return kwargs
 
-    def s3_backend_kwargs(
-        self, bucket: str, key: str, kms_key_arn: str, lock_table: str | None
-    ) -> dict[str, Any]:
+    def s3_backend_kwargs(self, bucket: str, key: str, kms_key_arn: str, lock_table: str | None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "bucket": bucket,
             "key": key,

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
@@ -20,6 +21,7 @@ from app.config import ConfigError, load_environment
 from app.schema import EnvironmentConfig
 from scripts.vault import bootstrap as bootstrap_mod
 from scripts.vault import init as init_mod
+from scripts.vault import outputs as outputs_mod
 from scripts.vault import secrets_exec
 from scripts.vault.client import VaultError, build_client
 from scripts.vault.database import DatabaseError, DatabaseTarget
@@ -38,7 +40,7 @@ def _errors_to_exit_codes(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, SpecError) as exc:
+        except (ConfigError, SpecError, outputs_mod.OutputsError) as exc:
             _fail(str(exc), 2)
         except (VaultError, DatabaseError) as exc:
             _fail(str(exc), 1)
@@ -74,7 +76,11 @@ def vault() -> None:
 
 @vault.command("bootstrap")
 @click.option("--env", "env_name", required=True, help="Environment name (app/environments/<env>.toml).")
-@click.option("--address", help="Vault address; default: vault.address of the environment.")
+@click.option(
+    "--address",
+    help="Vault address; default: the vault stack's `address` output (--from-outputs/--from-state), "
+    "else vault.address of the environment.",
+)
 @click.option(
     "--token",
     envvar="VAULT_TOKEN",
@@ -98,9 +104,20 @@ def vault() -> None:
     metavar="WORKLOAD=ARN",
     help="Task role of a workload's migration task; gets the migration policy.",
 )
+@click.option(
+    "--from-outputs",
+    "outputs_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read role ARNs, database endpoint/secret and Vault address from this stack outputs file "
+    "(written by `platformctl deploy`: .platform/outputs/<env>.json). Options given explicitly win.",
+)
+@click.option(
+    "--from-state", is_flag=True, help="Like --from-outputs, but read the stacks' outputs from the state bucket."
+)
+@click.option("--sts-role-arn", help="Role Vault assumes for IAM lookups (the vault stack's aws_auth_role_arn).")
 @click.option("--check", is_flag=True, help="Change nothing; list every drift and exit 1 if there is any.")
 @click.option("--db-host", help="PostgreSQL host (RDS endpoint); with --master-secret-arn manages logins.")
-@click.option("--db-port", type=int, default=5432, show_default=True)
+@click.option("--db-port", type=int, default=None, help="PostgreSQL port  [default: 5432]")
 @click.option("--db-name", help="Database name; default: database.database_name of the environment.")
 @click.option(
     "--db-sslmode",
@@ -130,9 +147,12 @@ def bootstrap(
     ca_bundle: str | None,
     task_roles: tuple[str, ...],
     migration_roles: tuple[str, ...],
+    outputs_file: Path | None,
+    from_state: bool,
+    sts_role_arn: str | None,
     check: bool,
     db_host: str | None,
-    db_port: int,
+    db_port: int | None,
     db_name: str | None,
     db_sslmode: str,
     master_secret_arn: str | None,
@@ -146,6 +166,22 @@ def bootstrap(
 ) -> None:
     """Mounts, policies, AWS IAM auth roles, audit device and database logins; idempotent."""
     env = _load_env(env_name)
+    roles, migration = _pairs(task_roles, "--task-role-arn"), _pairs(migration_roles, "--migration-role-arn")
+    if outputs_file is not None and from_state:
+        raise click.UsageError("--from-outputs and --from-state are alternatives; pass one")
+    if outputs_file is not None or from_state:
+        found = outputs_mod.resolve(
+            env,
+            outputs_mod.from_file(outputs_file, env) if outputs_file is not None else outputs_mod.from_state(env),
+            roles,
+        )
+        roles, migration = found.task_roles, {**found.migration_roles, **migration}
+        address = address or found.address
+        sts_role_arn = sts_role_arn or found.sts_role_arn
+        db_host = db_host or found.db_host
+        db_port = db_port or found.db_port
+        db_name = db_name or found.db_name
+        master_secret_arn = master_secret_arn or found.master_secret_arn
     options = SpecOptions(
         aws_auth_mount=aws_auth_mount,
         audit_file_path=audit_file_path,
@@ -153,15 +189,16 @@ def bootstrap(
         iam_endpoint=iam_endpoint,
         sts_region=sts_region,
         iam_server_id_header=iam_server_id_header,
+        sts_role_arn=sts_role_arn,
     )
-    spec = build_spec(
-        env, _pairs(task_roles, "--task-role-arn"), _pairs(migration_roles, "--migration-role-arn"), options
-    )
+    spec = build_spec(env, roles, migration, options)
     if bool(db_host) != bool(master_secret_arn):
         raise click.UsageError("--db-host and --master-secret-arn go together (database logins need both)")
     db = None
     if db_host and master_secret_arn:
-        db = DatabaseTarget(db_host, db_port, db_name or env.database.database_name, master_secret_arn, db_sslmode)
+        db = DatabaseTarget(
+            db_host, db_port or 5432, db_name or env.database.database_name, master_secret_arn, db_sslmode
+        )
     else:
         click.echo("note: no --db-host/--master-secret-arn: database logins are not managed in this run", err=True)
     target = bootstrap_mod.VaultTarget(_address(env, address), token, namespace, ca_bundle)

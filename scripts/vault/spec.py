@@ -74,6 +74,9 @@ class VaultSpec:
     roles: tuple[AwsRoleSpec, ...]
     audit: AuditSpec
     database_logins: tuple[DatabaseLoginSpec, ...]
+    # account id -> role Vault assumes for IAM lookups of that account's principals
+    # (auth/<mount>/config/sts/<account>); the vault stack's `aws_auth_role_arn`.
+    sts_roles: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ class SpecOptions:
     # Vault's replay protection: logins must sign this value in X-Vault-AWS-IAM-Server-ID.
     iam_server_id_header: str | None = None
     token_ttl: int = 3600  # seconds
+    # The AWS-auth role of the vault stack (ExternalVaultAwsAuth): Vault assumes it to resolve
+    # bound role ARNs (the self-hosted task role itself has no IAM read).
+    sts_role_arn: str | None = None
 
 
 def policy_text(rules: list[tuple[str, list[str]]], comment: str) -> str:
@@ -158,6 +164,8 @@ def build_spec(
     ]
     problems += _check_arns("task role ARN", task_role_arns, names, required=True)
     problems += _check_arns("migration role ARN", migration_role_arns, names, required=False)
+    if options.sts_role_arn is not None and not ROLE_ARN.match(options.sts_role_arn):
+        problems.append(f"AWS auth STS role is not an IAM role ARN: {options.sts_role_arn!r}")
     if problems:
         raise SpecError("; ".join(problems))
 
@@ -193,4 +201,5 @@ def build_spec(
         roles=tuple(roles),
         audit=AuditSpec(options.audit_path.strip("/"), "file", {"file_path": options.audit_file_path}),
         database_logins=tuple(logins),
+        sts_roles=((options.sts_role_arn.split(":")[4], options.sts_role_arn),) if options.sts_role_arn else (),
     )

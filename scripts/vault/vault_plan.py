@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import hvac
@@ -73,6 +74,24 @@ def _client_config_actions(client: hvac.Client, spec: VaultSpec, auth_exists: bo
             lambda: client.auth.aws.configure(mount_point=mount, **spec.aws_client_config),
         )
     ]
+
+
+def _sts_role_actions(client: hvac.Client, spec: VaultSpec, auth_exists: bool) -> list[Action]:
+    mount = spec.aws_auth.path
+    actions = []
+    for account, role_arn in spec.sts_roles:
+        have: dict[str, Any] = {}
+        if auth_exists:
+            have = _or_none(partial(client.auth.aws.read_sts_role, account, mount_point=mount)) or {}
+        if have.get("sts_role") == role_arn:
+            continue
+        reason = "missing" if not have else f"is {have.get('sts_role')}"
+
+        def write(a: str = account, r: str = role_arn) -> None:
+            client.auth.aws.create_sts_role(a, r, mount_point=mount)
+
+        actions.append(Action(f"set auth/{mount}/config/sts/{account} sts_role to {role_arn} ({reason})", write))
+    return actions
 
 
 def _policy_actions(client: hvac.Client, want: PolicySpec) -> list[Action]:
@@ -147,6 +166,7 @@ def plan_vault(client: hvac.Client, spec: VaultSpec) -> list[Action]:
     actions = _mount_actions(client, spec.kv_mount, mounts, auth=False)
     actions += _mount_actions(client, spec.aws_auth, auths, auth=True)
     actions += _client_config_actions(client, spec, auth_exists)
+    actions += _sts_role_actions(client, spec, auth_exists)
     for policy in spec.policies:
         actions += _policy_actions(client, policy)
     for role in spec.roles:

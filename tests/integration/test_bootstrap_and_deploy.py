@@ -7,6 +7,7 @@ on what other tests put into the shared emulator.
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,7 +45,12 @@ def workspace(aws_emulator, aws_env: dict[str, str], tmp_path_factory: pytest.Te
     for key, value in {**aws_env, "PLATFORM_CONFIG_DIR": str(config), "PLATFORM_HOME": str(root / "home")}.items():
         mp.setenv(key, value)
     target.save(target.TargetState(aws_pid=aws_emulator.pid, aws_port=aws_emulator.port))
+    # The commands export the local target into os.environ (`apply_to_environ`), PGPORT=None
+    # included since no PostgreSQL is part of this target: restore it for the rest of the session.
+    saved = dict(os.environ)
     yield root
+    os.environ.clear()
+    os.environ.update(saved)
     mp.undo()
 
 

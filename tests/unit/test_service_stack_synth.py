@@ -198,3 +198,22 @@ def test_prod_cannot_switch_off_the_rollout_check_without_an_override() -> None:
     data["unsafe_overrides"] = {"service.verify_rollout": "ECS API outage drill, OPS-7"}
     assert parse_environment(data, "prod.toml", "prod").service.verify_rollout is False
     assert parse_environment(_env_data("local"), "local.toml").service.verify_rollout is False
+
+
+def test_self_hosted_vault_address_reaches_the_tasks_by_reference(synthesized: Synth) -> None:
+    """prod runs a self-hosted Vault: tasks get its address from the vault stack and may reach :8200."""
+    cdefs = containers(synthesized, "prod-service")
+    for family, cdef in cdefs.items():
+        addr = {e["name"]: e["value"] for e in cdef["environment"]}["VAULT_ADDR"]
+        assert cross_stack("prod-vault", "address").search(addr), (family, addr)
+    egress_ports = {
+        r.get("from_port")
+        for r in resources(synthesized, "prod-service", "aws_vpc_security_group_egress_rule").values()
+    }
+    assert 8200 in egress_ports, egress_ports
+
+
+def test_service_exports_the_role_maps_vault_bootstrap_reads(synthesized: Synth) -> None:
+    outputs = synthesized.stack("prod-service")["output"]
+    assert set(outputs["vault_task_role_arns"]["value"]) == {"app"}
+    assert set(outputs["vault_migration_role_arns"]["value"]) == {"app"}

@@ -63,6 +63,18 @@ def handle_aws(state: DoubleState, backend: AwsAuthBackend, req: Request, rest: 
         if req.method == "DELETE":
             backend.client_config.clear()
             return NO_CONTENT
+    if rest.startswith("config/sts/"):
+        account = rest[len("config/sts/"):]
+        if req.method == "GET":
+            if account not in backend.sts_roles:
+                raise ApiError(404)
+            return {"data": {"sts_role": backend.sts_roles[account]}}
+        if req.is_write:
+            backend.sts_roles[account] = str(req.require("sts_role"))
+            return NO_CONTENT
+        if req.method == "DELETE":
+            backend.sts_roles.pop(account, None)
+            return NO_CONTENT
     if rest in ("roles", "role") and req.method == "LIST":
         if not backend.roles:
             raise ApiError(404)

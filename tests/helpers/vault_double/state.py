@@ -80,10 +80,11 @@ class KvEntry:
 
 @dataclass
 class AwsAuthBackend:
-    """One enabled `aws` auth mount: client config and roles."""
+    """One enabled `aws` auth mount: client config, roles and per-account STS roles."""
 
     client_config: dict[str, Any] = field(default_factory=dict)
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sts_roles: dict[str, str] = field(default_factory=dict)  # account id -> role ARN (config/sts/<id>)
 
 
 @dataclass
