@@ -31,6 +31,7 @@ from typing import Any, Literal, Protocol
 
 from modules import aws
 from modules.cdk import Construct, Fn
+from modules.policies import service_trust
 
 NatMode = Literal["none", "single", "per_az"]
 
@@ -123,25 +124,20 @@ class Network(Construct):
         )
 
         self.public_subnets = [
-            self._subnet("public", i, props.public_subnet_cidrs[i], azs[i], {"tier": "public"})
-            for i in range(n)
+            self._subnet("public", i, props.public_subnet_cidrs[i], azs[i], {"tier": "public"}) for i in range(n)
         ]
         self.private_subnets = [
-            self._subnet("private", i, props.private_subnet_cidrs[i], azs[i], {"tier": "private"})
-            for i in range(n)
+            self._subnet("private", i, props.private_subnet_cidrs[i], azs[i], {"tier": "private"}) for i in range(n)
         ]
         self.isolated_subnets = [
-            self._subnet("isolated", i, props.isolated_subnet_cidrs[i], azs[i], {"tier": "isolated"})
-            for i in range(n)
+            self._subnet("isolated", i, props.isolated_subnet_cidrs[i], azs[i], {"tier": "isolated"}) for i in range(n)
         ]
 
         # Public: one route table, default route to the internet gateway.
         self.internet_gateway = aws.internet_gateway.InternetGateway(
             self, "igw", vpc_id=vpc_id, tags={"Name": f"{name}-igw"}
         )
-        public_rt = aws.route_table.RouteTable(
-            self, "public-rt", vpc_id=vpc_id, tags={"Name": f"{name}-public"}
-        )
+        public_rt = aws.route_table.RouteTable(self, "public-rt", vpc_id=vpc_id, tags={"Name": f"{name}-public"})
         aws.route.Route(
             self,
             "public-default-route",
@@ -186,9 +182,7 @@ class Network(Construct):
             )
 
         # Isolated: a route table with no routes at all (only the implicit local route).
-        isolated_rt = aws.route_table.RouteTable(
-            self, "isolated-rt", vpc_id=vpc_id, tags={"Name": f"{name}-isolated"}
-        )
+        isolated_rt = aws.route_table.RouteTable(self, "isolated-rt", vpc_id=vpc_id, tags={"Name": f"{name}-isolated"})
         for i, subnet in enumerate(self.isolated_subnets):
             aws.route_table_association.RouteTableAssociation(
                 self, f"isolated-rta-{i}", subnet_id=subnet.id, route_table_id=isolated_rt.id
@@ -250,9 +244,7 @@ class Network(Construct):
         partition = aws.data_aws_partition.DataAwsPartition(self, "partition")
         region = aws.data_aws_region.DataAwsRegion(self, "region")
         log_group_name = f"/vpc/{props.name}/flow-logs"
-        log_group_arn = (
-            f"arn:{partition.partition}:logs:{region.name}:{identity.account_id}:log-group:{log_group_name}"
-        )
+        log_group_arn = f"arn:{partition.partition}:logs:{region.name}:{identity.account_id}:log-group:{log_group_name}"
         self.flow_log_key = aws.kms_key.KmsKey(
             self,
             "flow-log-key",
@@ -283,20 +275,8 @@ class Network(Construct):
             self,
             "flow-log-role",
             name_prefix=f"{props.name}-vpc-flow-logs-"[:38],
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            # Confused-deputy guard: only flow logs of this account.
-                            "Condition": {"StringEquals": {"aws:SourceAccount": identity.account_id}},
-                        }
-                    ],
-                }
-            ),
+            # Only flow logs acting for this account (confused-deputy guard).
+            assume_role_policy=service_trust("vpc-flow-logs.amazonaws.com", identity.account_id),
         )
         aws.iam_role_policy.IamRolePolicy(
             self,
@@ -408,6 +388,4 @@ def _check_props(props: NetworkProps) -> None:
     if lengths != {n} or n < 1:
         raise ValueError("public, private and isolated subnet CIDR lists need one entry per AZ each")
     if props.availability_zones is not None and len(props.availability_zones) != n:
-        raise ValueError(
-            f"availability_zones needs {n} entries (one per subnet), got {len(props.availability_zones)}"
-        )
+        raise ValueError(f"availability_zones needs {n} entries (one per subnet), got {len(props.availability_zones)}")

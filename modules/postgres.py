@@ -19,13 +19,13 @@ No environment knowledge here: everything comes in through `PostgresProps`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
 from modules.network import logs_key_policy
+from modules.policies import service_trust
 
 EXPORTED_LOGS = ("postgresql", "upgrade")
 
@@ -189,19 +189,7 @@ class Postgres(Construct):
                 self,
                 "monitoring-role",
                 name_prefix=f"{name}-rds-monitoring-"[:38],
-                assume_role_policy=json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "monitoring.rds.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                "Condition": {"StringEquals": {"aws:SourceAccount": identity.account_id}},
-                            }
-                        ],
-                    }
-                ),
+                assume_role_policy=service_trust("monitoring.rds.amazonaws.com", identity.account_id),
                 tags=dict(props.tags) or None,
             )
             aws.iam_role_policy_attachment.IamRolePolicyAttachment(

@@ -22,12 +22,15 @@ from urllib.parse import urlsplit
 
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle, Token
+from modules.policies import service_trust
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # Name parts that mark an environment variable as a secret; those belong in Vault.
 _SECRET_MARKERS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE")
-_ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
-                        r"(?P<repo>[^:@]+)")
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repo>[^:@]+)"
+)
 
 
 class SecretInEnvironmentError(ValueError):
@@ -111,22 +114,7 @@ class FargateServiceProps:
 
 def assume_role_policy(account_id: str, partition: str, region: str) -> str:
     """ECS tasks of this account and region only (confused-deputy protection)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {
-                        "StringEquals": {"aws:SourceAccount": account_id},
-                        "ArnLike": {"aws:SourceArn": f"arn:{partition}:ecs:{region}:{account_id}:*"},
-                    },
-                }
-            ],
-        }
-    )
+    return service_trust("ecs-tasks.amazonaws.com", account_id, f"arn:{partition}:ecs:{region}:{account_id}:*")
 
 
 def container_definition(
@@ -208,8 +196,9 @@ class FargateService(Construct):
             deletion_window_in_days=30,
             policy=self._log_key_policy(),
         )
-        aws.kms_alias.KmsAlias(self, "log-key-alias", name=f"alias/ecs-logs-{props.name}",
-                               target_key_id=self.log_key.key_id)
+        aws.kms_alias.KmsAlias(
+            self, "log-key-alias", name=f"alias/ecs-logs-{props.name}", target_key_id=self.log_key.key_id
+        )
         self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self,
             "logs",
@@ -226,7 +215,10 @@ class FargateService(Construct):
             assume_role_policy=assume_role_policy(self.account_id, self.partition, self.region),
         )
         aws.iam_role_policy.IamRolePolicy(
-            self, "execution-policy", name="pull-and-log", role=self.execution_role.id,
+            self,
+            "execution-policy",
+            name="pull-and-log",
+            role=self.execution_role.id,
             policy=self._execution_policy(props.image),
         )
         # No permissions: Vault's AWS IAM auth binds the workload's role to this ARN.
@@ -288,9 +280,17 @@ class FargateService(Construct):
         the migration gate, so both share the hardened container settings)."""
         p = self.props
         cdef = container_definition(
-            name=p.container_name, image=image, memory=memory, environment=environment,
-            log_group=self.log_group.name, region=self.region, stream_prefix=stream_prefix,
-            readonly_root_filesystem=p.readonly_root_filesystem, user=p.user, port=port, command=command,
+            name=p.container_name,
+            image=image,
+            memory=memory,
+            environment=environment,
+            log_group=self.log_group.name,
+            region=self.region,
+            stream_prefix=stream_prefix,
+            readonly_root_filesystem=p.readonly_root_filesystem,
+            user=p.user,
+            port=port,
+            command=command,
         )
         td = aws.ecs_task_definition
         return td.EcsTaskDefinition(
@@ -314,28 +314,63 @@ class FargateService(Construct):
 
     def _network(self, props: FargateServiceProps) -> None:
         sg = aws.security_group
-        self.alb_sg = sg.SecurityGroup(self, "alb-sg", name=f"{props.name}-alb", vpc_id=props.vpc_id,
-                                       description=f"ALB of {props.name}")
-        self.task_sg = sg.SecurityGroup(self, "task-sg", name=f"{props.name}-tasks", vpc_id=props.vpc_id,
-                                        description=f"Tasks of {props.name}: only the ALB reaches them")
+        self.alb_sg = sg.SecurityGroup(
+            self, "alb-sg", name=f"{props.name}-alb", vpc_id=props.vpc_id, description=f"ALB of {props.name}"
+        )
+        self.task_sg = sg.SecurityGroup(
+            self,
+            "task-sg",
+            name=f"{props.name}-tasks",
+            vpc_id=props.vpc_id,
+            description=f"Tasks of {props.name}: only the ALB reaches them",
+        )
         ingress = aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule
         egress = aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule
         # 443 with a certificate; 80 always (redirect to HTTPS with a certificate, plain HTTP without).
         listener_ports = [443, 80] if props.certificate_arn else [80]
         for port in listener_ports:
-            ingress(self, f"alb-in-{port}", security_group_id=self.alb_sg.id, cidr_ipv4="0.0.0.0/0",
-                    ip_protocol="tcp", from_port=port, to_port=port, description=f"Clients on {port}")
-        egress(self, "alb-out-tasks", security_group_id=self.alb_sg.id,
-               referenced_security_group_id=self.task_sg.id, ip_protocol="tcp",
-               from_port=props.container_port, to_port=props.container_port, description="To the tasks only")
-        ingress(self, "task-in-alb", security_group_id=self.task_sg.id,
-                referenced_security_group_id=self.alb_sg.id, ip_protocol="tcp",
-                from_port=props.container_port, to_port=props.container_port, description="From the ALB only")
+            ingress(
+                self,
+                f"alb-in-{port}",
+                security_group_id=self.alb_sg.id,
+                cidr_ipv4="0.0.0.0/0",
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                description=f"Clients on {port}",
+            )
+        egress(
+            self,
+            "alb-out-tasks",
+            security_group_id=self.alb_sg.id,
+            referenced_security_group_id=self.task_sg.id,
+            ip_protocol="tcp",
+            from_port=props.container_port,
+            to_port=props.container_port,
+            description="To the tasks only",
+        )
+        ingress(
+            self,
+            "task-in-alb",
+            security_group_id=self.task_sg.id,
+            referenced_security_group_id=self.alb_sg.id,
+            ip_protocol="tcp",
+            from_port=props.container_port,
+            to_port=props.container_port,
+            description="From the ALB only",
+        )
         # Tasks reach ECR, CloudWatch Logs, Vault and the database (through NAT or VPC endpoints).
         for port in _egress_ports(props):
-            egress(self, f"task-out-{port}", security_group_id=self.task_sg.id, cidr_ipv4="0.0.0.0/0",
-                   ip_protocol="tcp", from_port=port, to_port=port,
-                   description=f"Outbound TCP {port} (the destination's SG decides who gets in)")
+            egress(
+                self,
+                f"task-out-{port}",
+                security_group_id=self.task_sg.id,
+                cidr_ipv4="0.0.0.0/0",
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                description=f"Outbound TCP {port} (the destination's SG decides who gets in)",
+            )
 
         lb = aws.lb
         self.alb = lb.Lb(
@@ -348,8 +383,9 @@ class FargateService(Construct):
             security_groups=[self.alb_sg.id],
             drop_invalid_header_fields=True,
             enable_deletion_protection=props.alb_deletion_protection,
-            access_logs=lb.LbAccessLogs(bucket=props.alb_access_logs_bucket, enabled=True,
-                                        prefix=props.alb_access_logs_prefix or props.name)
+            access_logs=lb.LbAccessLogs(
+                bucket=props.alb_access_logs_bucket, enabled=True, prefix=props.alb_access_logs_prefix or props.name
+            )
             if props.alb_access_logs_bucket
             else None,
         )
@@ -368,30 +404,43 @@ class FargateService(Construct):
             vpc_id=props.vpc_id,
             deregistration_delay=str(props.deregistration_delay),
             health_check=tg.LbTargetGroupHealthCheck(
-                enabled=True, path=props.health_check_path, protocol="HTTP", matcher="200-399",
-                interval=15, timeout=5, healthy_threshold=2, unhealthy_threshold=3,
+                enabled=True,
+                path=props.health_check_path,
+                protocol="HTTP",
+                matcher="200-399",
+                interval=15,
+                timeout=5,
+                healthy_threshold=2,
+                unhealthy_threshold=3,
             ),
         )
         li = aws.lb_listener
         forward = li.LbListenerDefaultAction(type="forward", target_group_arn=self.target_group.arn)
         if props.certificate_arn:
             self.https_listener = li.LbListener(
-                self, "https", load_balancer_arn=self.alb.arn, port=443, protocol="HTTPS",
-                ssl_policy=TLS_POLICY, certificate_arn=props.certificate_arn, default_action=[forward],
+                self,
+                "https",
+                load_balancer_arn=self.alb.arn,
+                port=443,
+                protocol="HTTPS",
+                ssl_policy=TLS_POLICY,
+                certificate_arn=props.certificate_arn,
+                default_action=[forward],
             )
             redirect = li.LbListenerDefaultAction(
                 type="redirect",
-                redirect=li.LbListenerDefaultActionRedirect(port="443", protocol="HTTPS",
-                                                            status_code="HTTP_301"),
+                redirect=li.LbListenerDefaultActionRedirect(port="443", protocol="HTTPS", status_code="HTTP_301"),
             )
-            self.http_listener = li.LbListener(self, "http", load_balancer_arn=self.alb.arn, port=80,
-                                               protocol="HTTP", default_action=[redirect])
+            self.http_listener = li.LbListener(
+                self, "http", load_balancer_arn=self.alb.arn, port=80, protocol="HTTP", default_action=[redirect]
+            )
             self.serving_listener = self.https_listener
         else:
             # Local emulator / throwaway dev only: no certificate, so plain HTTP forwarding.
             self.https_listener = None
-            self.http_listener = li.LbListener(self, "http", load_balancer_arn=self.alb.arn, port=80,
-                                               protocol="HTTP", default_action=[forward])
+            self.http_listener = li.LbListener(
+                self, "http", load_balancer_arn=self.alb.arn, port=80, protocol="HTTP", default_action=[forward]
+            )
             self.serving_listener = self.http_listener
 
     # --- service ----------------------------------------------------------------------------
@@ -412,9 +461,11 @@ class FargateService(Construct):
                 assign_public_ip=False,
             ),
             load_balancer=[
-                es.EcsServiceLoadBalancer(target_group_arn=self.target_group.arn,
-                                          container_name=props.container_name,
-                                          container_port=props.container_port)
+                es.EcsServiceLoadBalancer(
+                    target_group_arn=self.target_group.arn,
+                    container_name=props.container_name,
+                    container_port=props.container_port,
+                )
             ],
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
@@ -473,8 +524,7 @@ class FargateService(Construct):
     # --- policies ---------------------------------------------------------------------------
 
     def _log_key_policy(self) -> str:
-        log_group_arn = (f"arn:{self.partition}:logs:{self.region}:{self.account_id}:"
-                         f"log-group:{self.log_group_name}")
+        log_group_arn = f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:{self.log_group_name}"
         return json.dumps(
             {
                 "Version": "2012-10-17",
@@ -491,8 +541,13 @@ class FargateService(Construct):
                         "Sid": "CloudWatchLogsUsesKey",
                         "Effect": "Allow",
                         "Principal": {"Service": f"logs.{self.region}.amazonaws.com"},
-                        "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                                   "kms:Describe*"],
+                        "Action": [
+                            "kms:Encrypt*",
+                            "kms:Decrypt*",
+                            "kms:ReEncrypt*",
+                            "kms:GenerateDataKey*",
+                            "kms:Describe*",
+                        ],
                         "Resource": "*",
                         "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
                     },

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from modules import aws
 from modules.cdk import Construct
+from modules.policies import account_administers_key, document
 
 
 @dataclass(frozen=True)
@@ -49,21 +50,7 @@ class StateBucket(Construct):
             description=f"Terraform state in s3://{props.bucket_name}",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            # Key administration and use stay with the account's IAM policies.
-                            "Sid": "AccountAdministersKey",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": account_root},
-                            "Action": "kms:*",
-                            "Resource": "*",
-                        }
-                    ],
-                }
-            ),
+            policy=document(account_administers_key(account_root)),
             lifecycle=lifecycle,
         )
         aws.kms_alias.KmsAlias(self, "alias", name=props.kms_alias, target_key_id=self.key.key_id)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from modules import aws
 from modules.cdk import Construct, Token
+from modules.policies import service_trust
 
 VAULT_PORT = 8200
 CLUSTER_PORT = 8201
@@ -631,20 +632,8 @@ def _secret_resource(arn: str) -> str:
 
 
 def _ecs_tasks_trust(account_id: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    # Confused-deputy guard: only ECS acting for this account.
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                }
-            ],
-        }
-    )
+    # Confused-deputy guard: only ECS acting for this account.
+    return service_trust("ecs-tasks.amazonaws.com", account_id)
 
 
 def _lb_name(name: str) -> str:
