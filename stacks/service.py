@@ -24,6 +24,7 @@ from modules.service import FargateService, FargateServiceProps
 from scripts.workspace import PROJECT_ROOT
 from stacks.base import PlatformStack
 from stacks.database import DatabaseStack
+from stacks.emulator import ignore_emulator_artefacts
 from stacks.network import NetworkStack
 
 WORKLOAD = "app"  # the Vault workload and the service's short name
@@ -111,6 +112,8 @@ class ServiceStack(PlatformStack):
             ),
             svc,
         )
+        if env.aws.emulator:
+            ignore_emulator_artefacts(self)
 
         self.output("cluster_name", svc.cluster_name, "ECS cluster")
         self.output("service_name", svc.service_name, "ECS service")

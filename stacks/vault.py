@@ -16,22 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.schema import EnvironmentConfig
-from modules.cdk import Construct, TerraformResource
+from modules.cdk import Construct
 from modules.vault_external import ExternalVaultAwsAuth, ExternalVaultAwsAuthProps
 from modules.vault_server import SelfHostedVault, SelfHostedVaultProps
 from stacks.base import PlatformStack
+from stacks.emulator import ignore_emulator_artefacts
 from stacks.network import NetworkStack
-
-# What moto 5.2 reports back differently from what was set, so that an unchanged configuration
-# plans changes forever. Ignored ONLY when the environment targets the emulator; real AWS keeps full
-# drift detection (same policy as stacks/database.py, evidence in docs/adr/0007 and 0008).
-EMULATOR_IGNORED_CHANGES: dict[str, list[str]] = {
-    # DescribeSecurityGroupRules drops the description of rules that reference a security group.
-    "aws_vpc_security_group_ingress_rule": ["description"],
-    "aws_vpc_security_group_egress_rule": ["description"],
-    # Not stored by moto's ECS: read back as unset / 0.
-    "aws_ecs_service": ["availability_zone_rebalancing", "health_check_grace_period_seconds"],
-}
 
 
 class VaultStack(PlatformStack):
@@ -74,7 +64,7 @@ class VaultStack(PlatformStack):
             )
             principals: list[str] = [self.server.task_role_arn]
             if env.aws.emulator:
-                _ignore_emulator_artefacts(self.server)
+                ignore_emulator_artefacts(self.server)
         else:
             principals = list(cfg.server_principal_arns)
         if principals:
@@ -116,9 +106,3 @@ class VaultStack(PlatformStack):
                 self.aws_auth.role_arn,
                 "Role Vault assumes for its AWS auth method (IAM lookups); bootstrap configures it",
             )
-
-
-def _ignore_emulator_artefacts(scope: Construct) -> None:
-    for node in scope.node.find_all():
-        if isinstance(node, TerraformResource) and node.terraform_resource_type in EMULATOR_IGNORED_CHANGES:
-            node.add_override("lifecycle.ignore_changes", EMULATOR_IGNORED_CHANGES[node.terraform_resource_type])

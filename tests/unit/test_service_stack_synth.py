@@ -219,3 +219,21 @@ def test_service_exports_the_role_maps_vault_bootstrap_reads(synthesized: Synth)
     outputs = synthesized.stack("prod-service")["output"]
     assert set(outputs["vault_task_role_arns"]["value"]) == {"app"}
     assert set(outputs["vault_migration_role_arns"]["value"]) == {"app"}
+
+
+@pytest.mark.parametrize("env", ["prod", "staging", "dev"])
+def test_real_environments_keep_full_drift_detection(synthesized: Synth, env: str) -> None:
+    """Emulator read-back gaps are ignored only for `local` (stacks/emulator.py)."""
+    from stacks.emulator import EMULATOR_IGNORED_CHANGES
+
+    for rtype, ignored in EMULATOR_IGNORED_CHANGES.items():
+        for name, body in resources(synthesized, f"{env}-service", rtype).items():
+            kept = body.get("lifecycle", {}).get("ignore_changes", [])
+            assert not set(ignored) & set(kept if isinstance(kept, list) else []), f"{env}: {rtype}.{name}"
+
+
+def test_local_ignores_only_the_emulator_read_back_gaps(synthesized: Synth) -> None:
+    (service,) = resources(synthesized, "local-service", "aws_ecs_service").values()
+    assert {"health_check_grace_period_seconds", "enable_ecs_managed_tags"} <= set(
+        service["lifecycle"]["ignore_changes"]
+    )

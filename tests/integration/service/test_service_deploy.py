@@ -88,9 +88,13 @@ def service_revisions(dep: Deployment) -> list[str]:
 # --- local runner against the real PostgreSQL ---------------------------------------------------
 
 
-def test_first_deploy_migrated_the_database_and_started_the_service(
-    deployment: Deployment, database_url: str
-) -> None:
+def test_unchanged_service_plans_no_changes(deployment: Deployment) -> None:
+    """A re-run with nothing changed must be a no-op (no perpetual diff, no gate run)."""
+    proc = deployment.terraform("local-service", "plan", "-detailed-exitcode")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_first_deploy_migrated_the_database_and_started_the_service(deployment: Deployment, database_url: str) -> None:
     assert query(database_url, "SELECT version_num FROM alembic_version") == [("0002",)]
     td = service_td(deployment)
     assert deployment.task_definition_image(td) == "platform-example-app:build-1"
