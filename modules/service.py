@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle, Token
 from modules.policies import service_trust
+from modules.sg_rules import allow_tcp
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # Name parts that mark an environment variable as a secret; those belong in Vault.
@@ -324,51 +325,45 @@ class FargateService(Construct):
             vpc_id=props.vpc_id,
             description=f"Tasks of {props.name}: only the ALB reaches them",
         )
-        ingress = aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule
-        egress = aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule
         # 443 with a certificate; 80 always (redirect to HTTPS with a certificate, plain HTTP without).
         listener_ports = [443, 80] if props.certificate_arn else [80]
         for port in listener_ports:
-            ingress(
+            allow_tcp(
                 self,
                 f"alb-in-{port}",
-                security_group_id=self.alb_sg.id,
-                cidr_ipv4="0.0.0.0/0",
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
+                "ingress",
+                sg=self.alb_sg.id,
+                port=port,
+                cidr="0.0.0.0/0",
                 description=f"Clients on {port}",
             )
-        egress(
+        allow_tcp(
             self,
             "alb-out-tasks",
-            security_group_id=self.alb_sg.id,
-            referenced_security_group_id=self.task_sg.id,
-            ip_protocol="tcp",
-            from_port=props.container_port,
-            to_port=props.container_port,
+            "egress",
+            sg=self.alb_sg.id,
+            port=props.container_port,
+            peer_sg=self.task_sg.id,
             description="To the tasks only",
         )
-        ingress(
+        allow_tcp(
             self,
             "task-in-alb",
-            security_group_id=self.task_sg.id,
-            referenced_security_group_id=self.alb_sg.id,
-            ip_protocol="tcp",
-            from_port=props.container_port,
-            to_port=props.container_port,
+            "ingress",
+            sg=self.task_sg.id,
+            port=props.container_port,
+            peer_sg=self.alb_sg.id,
             description="From the ALB only",
         )
         # Tasks reach ECR, CloudWatch Logs, Vault and the database (through NAT or VPC endpoints).
         for port in _egress_ports(props):
-            egress(
+            allow_tcp(
                 self,
                 f"task-out-{port}",
-                security_group_id=self.task_sg.id,
-                cidr_ipv4="0.0.0.0/0",
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
+                "egress",
+                sg=self.task_sg.id,
+                port=port,
+                cidr="0.0.0.0/0",
                 description=f"Outbound TCP {port} (the destination's SG decides who gets in)",
             )
 

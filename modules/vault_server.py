@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from modules import aws
 from modules.cdk import Construct, Token
 from modules.policies import service_trust
+from modules.sg_rules import allow_tcp
 
 VAULT_PORT = 8200
 CLUSTER_PORT = 8201
@@ -316,8 +317,6 @@ class SelfHostedVault(Construct):
 
         # --- network -------------------------------------------------------------------------
         sg = aws.security_group
-        ingress = aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule
-        egress = aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule
         self.lb_sg = sg.SecurityGroup(
             self, "lb-sg", name=f"{name}-lb", description=f"Internal Vault load balancer of {name}", vpc_id=props.vpc_id
         )
@@ -325,64 +324,58 @@ class SelfHostedVault(Construct):
             self, "task-sg", name=f"{name}-tasks", description=f"Vault server tasks of {name}", vpc_id=props.vpc_id
         )
         for i, client_sg in enumerate(props.allowed_client_security_group_ids):
-            ingress(
+            allow_tcp(
                 self,
                 f"lb-in-client-{i}",
-                security_group_id=self.lb_sg.id,
-                referenced_security_group_id=client_sg,
-                ip_protocol="tcp",
-                from_port=VAULT_PORT,
-                to_port=VAULT_PORT,
+                "ingress",
+                sg=self.lb_sg.id,
+                port=VAULT_PORT,
+                peer_sg=client_sg,
                 description="Vault API (TLS) from an allowed client security group",
             )
-        egress(
+        allow_tcp(
             self,
             "lb-out-tasks",
-            security_group_id=self.lb_sg.id,
-            referenced_security_group_id=self.task_sg.id,
-            ip_protocol="tcp",
-            from_port=VAULT_PORT,
-            to_port=VAULT_PORT,
+            "egress",
+            sg=self.lb_sg.id,
+            port=VAULT_PORT,
+            peer_sg=self.task_sg.id,
             description="Forward to the Vault tasks (TLS) and health checks",
         )
-        ingress(
+        allow_tcp(
             self,
             "tasks-in-lb",
-            security_group_id=self.task_sg.id,
-            referenced_security_group_id=self.lb_sg.id,
-            ip_protocol="tcp",
-            from_port=VAULT_PORT,
-            to_port=VAULT_PORT,
+            "ingress",
+            sg=self.task_sg.id,
+            port=VAULT_PORT,
+            peer_sg=self.lb_sg.id,
             description="Vault API (TLS) from the internal load balancer only",
         )
-        ingress(
+        allow_tcp(
             self,
             "tasks-in-cluster",
-            security_group_id=self.task_sg.id,
-            referenced_security_group_id=self.task_sg.id,
-            ip_protocol="tcp",
-            from_port=CLUSTER_PORT,
-            to_port=CLUSTER_PORT,
+            "ingress",
+            sg=self.task_sg.id,
+            port=CLUSTER_PORT,
+            peer_sg=self.task_sg.id,
             description="Vault cluster traffic (request forwarding) between Vault tasks",
         )
-        egress(
+        allow_tcp(
             self,
             "tasks-out-cluster",
-            security_group_id=self.task_sg.id,
-            referenced_security_group_id=self.task_sg.id,
-            ip_protocol="tcp",
-            from_port=CLUSTER_PORT,
-            to_port=CLUSTER_PORT,
+            "egress",
+            sg=self.task_sg.id,
+            port=CLUSTER_PORT,
+            peer_sg=self.task_sg.id,
             description="Vault cluster traffic (request forwarding) to the active node",
         )
-        egress(
+        allow_tcp(
             self,
             "tasks-out-https",
-            security_group_id=self.task_sg.id,
-            cidr_ipv4="0.0.0.0/0",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
+            "egress",
+            sg=self.task_sg.id,
+            port=443,
+            cidr="0.0.0.0/0",
             description="HTTPS to AWS APIs (KMS, DynamoDB, STS, IAM, logs) and the image registry",
         )
 
