@@ -31,7 +31,7 @@ from typing import Any, Literal, Protocol
 
 from modules import aws
 from modules.cdk import Construct, Fn
-from modules.policies import service_trust
+from modules.policies import logs_key_policy, service_trust
 
 NatMode = Literal["none", "single", "per_az"]
 
@@ -343,39 +343,6 @@ class ExistingNetwork(Construct):
     @property
     def isolated_subnet_ids(self) -> list[str]:
         return list(self._isolated)
-
-
-def logs_key_policy(account_root_arn: str, logs_principal: str, log_group_arns: Sequence[str]) -> str:
-    """Key policy of a CMK that encrypts CloudWatch log groups: the account administers it (through
-    IAM), and CloudWatch Logs may use it only for the named log groups (encryption context)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AccountAdministersKey",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": account_root_arn},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "CloudWatchLogsUsesKeyForTheseLogGroups",
-                    "Effect": "Allow",
-                    "Principal": {"Service": logs_principal},
-                    "Action": [
-                        "kms:Encrypt*",
-                        "kms:Decrypt*",
-                        "kms:ReEncrypt*",
-                        "kms:GenerateDataKey*",
-                        "kms:Describe*",
-                    ],
-                    "Resource": "*",
-                    "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": list(log_group_arns)}},
-                },
-            ],
-        }
-    )
 
 
 def _check_props(props: NetworkProps) -> None:

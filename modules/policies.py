@@ -7,6 +7,7 @@ are resolved when the document is rendered into the stack.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -36,3 +37,32 @@ def service_trust(service: str, account_id: str, source_arn_like: str | None = N
     return document(
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole", "Condition": condition}
     )
+
+
+# What CloudWatch Logs needs on a CMK that encrypts log groups.
+LOGS_KEY_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+
+
+def logs_may_use_key(
+    logs_principal: str,
+    log_group_arns: str | Sequence[str],
+    sid: str = "CloudWatchLogsUsesKeyForTheseLogGroups",
+    operator: str = "ArnLike",
+) -> dict[str, Any]:
+    """Key policy statement: CloudWatch Logs may use the key only for these log groups
+    (matched on the encryption context Logs sends)."""
+    arns = log_group_arns if isinstance(log_group_arns, str) else list(log_group_arns)
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": logs_principal},
+        "Action": list(LOGS_KEY_ACTIONS),
+        "Resource": "*",
+        "Condition": {operator: {"kms:EncryptionContext:aws:logs:arn": arns}},
+    }
+
+
+def logs_key_policy(account_root_arn: str, logs_principal: str, log_group_arns: Sequence[str]) -> str:
+    """Key policy of a CMK that encrypts CloudWatch log groups: the account administers it (through
+    IAM), and CloudWatch Logs may use it only for the named log groups."""
+    return document(account_administers_key(account_root_arn), logs_may_use_key(logs_principal, log_group_arns))

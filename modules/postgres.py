@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
-from modules.network import logs_key_policy
-from modules.policies import service_trust
+from modules.policies import logs_key_policy, service_trust
 
 EXPORTED_LOGS = ("postgresql", "upgrade")
 

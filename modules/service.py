@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle, Token
-from modules.policies import service_trust
+from modules.policies import account_administers_key, document, logs_may_use_key, service_trust
 from modules.sg_rules import allow_tcp
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -520,34 +520,12 @@ class FargateService(Construct):
 
     def _log_key_policy(self) -> str:
         log_group_arn = f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:{self.log_group_name}"
-        return json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "AccountAdministersKey",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": f"arn:{self.partition}:iam::{self.account_id}:root"},
-                        "Action": "kms:*",
-                        "Resource": "*",
-                    },
-                    {
-                        # CloudWatch Logs may use the key for this log group only.
-                        "Sid": "CloudWatchLogsUsesKey",
-                        "Effect": "Allow",
-                        "Principal": {"Service": f"logs.{self.region}.amazonaws.com"},
-                        "Action": [
-                            "kms:Encrypt*",
-                            "kms:Decrypt*",
-                            "kms:ReEncrypt*",
-                            "kms:GenerateDataKey*",
-                            "kms:Describe*",
-                        ],
-                        "Resource": "*",
-                        "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-                    },
-                ],
-            }
+        return document(
+            account_administers_key(f"arn:{self.partition}:iam::{self.account_id}:root"),
+            # CloudWatch Logs may use the key for this log group only.
+            logs_may_use_key(
+                f"logs.{self.region}.amazonaws.com", log_group_arn, sid="CloudWatchLogsUsesKey", operator="ArnEquals"
+            ),
         )
 
     def _execution_policy(self, image: str) -> str:

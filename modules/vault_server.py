@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from modules import aws
 from modules.cdk import Construct, Token
-from modules.policies import service_trust
+from modules.policies import account_administers_key, logs_may_use_key, service_trust
 from modules.sg_rules import allow_tcp
 
 VAULT_PORT = 8200
@@ -204,33 +204,12 @@ class SelfHostedVault(Construct):
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {
-                            "Sid": "AccountAdministersKey",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": account_root},
-                            "Action": "kms:*",
-                            "Resource": "*",
-                        },
-                        {
-                            "Sid": "CloudWatchLogsEncryptsVaultLogs",
-                            "Effect": "Allow",
-                            "Principal": {"Service": f"logs.{region.name}.amazonaws.com"},
-                            "Action": [
-                                "kms:Encrypt*",
-                                "kms:Decrypt*",
-                                "kms:ReEncrypt*",
-                                "kms:GenerateDataKey*",
-                                "kms:Describe*",
-                            ],
-                            "Resource": "*",
-                            "Condition": {
-                                "ArnLike": {
-                                    "kms:EncryptionContext:aws:logs:arn": (
-                                        f"arn:{partition.partition}:logs:{region.name}:{identity.account_id}:log-group:/ecs/{name}"
-                                    )
-                                }
-                            },
-                        },
+                        account_administers_key(account_root),
+                        logs_may_use_key(
+                            f"logs.{region.name}.amazonaws.com",
+                            f"arn:{partition.partition}:logs:{region.name}:{identity.account_id}:log-group:/ecs/{name}",
+                            sid="CloudWatchLogsEncryptsVaultLogs",
+                        ),
                         {
                             "Sid": "VaultTaskRoleThroughDynamoDbOnly",
                             "Effect": "Allow",
