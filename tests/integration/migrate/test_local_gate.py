@@ -61,49 +61,21 @@ def slow_first_revision(app: Path, seconds: float) -> None:
     path.write_text(text)
 
 
-def gate(
-    app: Path, lock_dir: Path, *extra: str, command: list[str] | None = None, timeout: int = 60
-) -> Result:
-    return CliRunner().invoke(
-        migrate,
-        [
-            "run",
-            "--local",
-            "--service",
-            "web",
-            "--cwd",
-            str(app),
-            "--lock-dir",
-            str(lock_dir),
-            "--timeout",
-            str(timeout),
-            *extra,
-            "--",
-            *(command or ALEMBIC),
-        ],
-    )
+def run_args(app: Path, lock_dir: Path, *extra: str, command: list[str] | None = None, timeout: int = 60) -> list[str]:
+    """`migrate run --local ...` arguments, the same for in-process and subprocess runs."""
+    return [
+        "run", "--local", "--service", "web", "--cwd", str(app), "--lock-dir", str(lock_dir),
+        "--timeout", str(timeout), *extra, "--", *(command or ALEMBIC),
+    ]  # fmt: skip
+
+
+def gate(app: Path, lock_dir: Path, *extra: str, command: list[str] | None = None, timeout: int = 60) -> Result:
+    return CliRunner().invoke(migrate, run_args(app, lock_dir, *extra, command=command, timeout=timeout))
 
 
 def gate_process(app: Path, lock_dir: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "scripts.platformctl",
-            "migrate",
-            "run",
-            "--local",
-            "--service",
-            "web",
-            "--cwd",
-            str(app),
-            "--lock-dir",
-            str(lock_dir),
-            "--timeout",
-            "60",
-            "--",
-            *ALEMBIC,
-        ],
+        [sys.executable, "-m", "scripts.platformctl", "migrate", *run_args(app, lock_dir)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -134,9 +106,7 @@ def test_example_migrations_create_the_table(webapp: Path, database_url: str, tm
     assert lock_path(tmp_path / "locks", "web").read_text() == ""  # released
 
 
-def test_failing_migration_exits_1_with_the_last_lines(
-    webapp: Path, database_url: str, tmp_path: Path
-) -> None:
+def test_failing_migration_exits_1_with_the_last_lines(webapp: Path, database_url: str, tmp_path: Path) -> None:
     add_revision(webapp, "0003", "0002", 'op.execute("ALTER TABLE notes ADD COLUMN broken no_such_type")')
     result = gate(webapp, tmp_path / "locks")
     assert result.exit_code == 1
@@ -169,9 +139,7 @@ def test_second_local_run_is_refused_while_one_runs(webapp: Path, database_url: 
     try:
         wait_until(
             lambda: (
-                "child_pid" in lock_path(lock_dir, "web").read_text()
-                if lock_path(lock_dir, "web").exists()
-                else False
+                "child_pid" in lock_path(lock_dir, "web").read_text() if lock_path(lock_dir, "web").exists() else False
             ),
             20,
             "the first migration to hold the lock",
@@ -179,9 +147,7 @@ def test_second_local_run_is_refused_while_one_runs(webapp: Path, database_url: 
         holder = json.loads(lock_path(lock_dir, "web").read_text())
         result = gate(webapp, lock_dir)
         assert result.exit_code == 4
-        assert (
-            f"already running (pid {holder['pid']} (migration process {holder['child_pid']})" in result.stderr
-        )
+        assert f"already running (pid {holder['pid']} (migration process {holder['child_pid']})" in result.stderr
         assert "Nothing was started" in result.stderr
         out, _ = first.communicate(timeout=60)
     finally:
