@@ -21,6 +21,7 @@ from app.config import ConfigError, load_environment
 from app.schema import EnvironmentConfig
 from scripts.vault import bootstrap as bootstrap_mod
 from scripts.vault import init as init_mod
+from scripts.vault import local as local_mod
 from scripts.vault import outputs as outputs_mod
 from scripts.vault import secrets_exec
 from scripts.vault.client import VaultError, build_client
@@ -84,9 +85,9 @@ def vault() -> None:
 @click.option(
     "--token",
     envvar="VAULT_TOKEN",
-    required=True,
     show_envvar=True,
-    help="Vault token with admin rights (read from VAULT_TOKEN; never printed).",
+    help="Vault token with admin rights (read from VAULT_TOKEN; never printed). Local target: default "
+    "the local OpenBao's root token, read from its 0600 init file.",
 )
 @click.option("--namespace", help="Vault Enterprise/HCP namespace.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="CA bundle for Vault's TLS.")
@@ -129,9 +130,9 @@ def vault() -> None:
 @click.option("--aws-auth-mount", default="aws", show_default=True)
 @click.option(
     "--audit-file-path",
-    default="stdout",
-    show_default=True,
-    help="File audit device target; 'stdout' ends up in CloudWatch Logs through awslogs.",
+    default=None,
+    help="File audit device target  [default: 'stdout' (ends up in CloudWatch Logs through awslogs); "
+    "local target: the audit log declared in the local OpenBao's config]",
 )
 @click.option("--sts-endpoint", help="STS endpoint Vault forwards IAM logins to (default: AWS).")
 @click.option("--iam-endpoint", help="IAM endpoint Vault resolves bound role ARNs with (default: AWS).")
@@ -142,7 +143,7 @@ def vault() -> None:
 def bootstrap(
     env_name: str,
     address: str | None,
-    token: str,
+    token: str | None,
     namespace: str | None,
     ca_bundle: str | None,
     task_roles: tuple[str, ...],
@@ -157,15 +158,21 @@ def bootstrap(
     db_sslmode: str,
     master_secret_arn: str | None,
     aws_auth_mount: str,
-    audit_file_path: str,
+    audit_file_path: str | None,
     sts_endpoint: str | None,
     iam_endpoint: str | None,
     sts_region: str | None,
     iam_server_id_header: str | None,
     revoke_root_token: bool,
 ) -> None:
-    """Mounts, policies, AWS IAM auth roles, audit device and database logins; idempotent."""
+    """Mounts, policies, workload logins, audit device and database logins; idempotent.
+
+    Workloads log in with AWS IAM auth where the server has it; on the local tier of a server without
+    it (OpenBao) with AppRole (credentials in 0600 files). With `--env local` and no address, outputs
+    or database options, everything is read from the running local target (`platformctl local up`).
+    """
     env = _load_env(env_name)
+    local = local_mod.local_inputs(env) if local_mod.applies(env, address, outputs_file, from_state, db_host) else None
     roles, migration = _pairs(task_roles, "--task-role-arn"), _pairs(migration_roles, "--migration-role-arn")
     if outputs_file is not None and from_state:
         raise click.UsageError("--from-outputs and --from-state are alternatives; pass one")
@@ -182,16 +189,28 @@ def bootstrap(
         db_port = db_port or found.db_port
         db_name = db_name or found.db_name
         master_secret_arn = master_secret_arn or found.master_secret_arn
+    master = None
+    if local is not None:
+        address, token = local.address, token or local.token
+        db_host, db_port, db_name, db_sslmode = local.db_host, local.db_port, local.db_name, "disable"
+        master_secret_arn, master = "local-target-superuser", local.master
+        audit_file_path = audit_file_path or local.audit_file_path
+    if not token:
+        raise click.UsageError("no Vault token: set VAULT_TOKEN or pass --token")
     options = SpecOptions(
         aws_auth_mount=aws_auth_mount,
-        audit_file_path=audit_file_path,
+        audit_file_path=audit_file_path or "stdout",
         sts_endpoint=sts_endpoint,
         iam_endpoint=iam_endpoint,
         sts_region=sts_region,
         iam_server_id_header=iam_server_id_header,
         sts_role_arn=sts_role_arn,
     )
-    spec = build_spec(env, roles, migration, options)
+    if roles or migration:
+        build_spec(env, roles, migration, options)  # bad ARNs fail here, before Vault is contacted
+    target = bootstrap_mod.VaultTarget(_address(env, address), token, namespace, ca_bundle)
+    caps = bootstrap_mod.server_capabilities(target, aws_auth_mount)
+    spec = build_spec(env, roles, migration, options, auth=bootstrap_mod.choose_auth(caps, env.tier, env.name))
     if bool(db_host) != bool(master_secret_arn):
         raise click.UsageError("--db-host and --master-secret-arn go together (database logins need both)")
     db = None
@@ -201,14 +220,15 @@ def bootstrap(
         )
     else:
         click.echo("note: no --db-host/--master-secret-arn: database logins are not managed in this run", err=True)
-    target = bootstrap_mod.VaultTarget(_address(env, address), token, namespace, ca_bundle)
     report = bootstrap_mod.run(
         spec,
         target,
         db,
-        boto3.client("secretsmanager") if db else None,
+        boto3.client("secretsmanager") if db and master is None else None,
         check=check,
         revoke_root_token=revoke_root_token and not check,
+        caps=caps,
+        master=master,
     )
     if report.clean:
         click.echo("no changes: Vault matches the environment" if not check else "no drift")
