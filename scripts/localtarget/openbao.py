@@ -168,11 +168,16 @@ def ensure_ready(address: str, directory: Path, timeout: float = 60.0) -> None:
         status = seal_status(address) or {}
     if status.get("sealed", True):
         _unseal(address, directory)
+    wait_active(address, timeout)
+
+
+def wait_active(address: str, timeout: float = 60.0) -> None:
+    """Unsealed is not yet serving: wait until the node is the active one."""
     wait_until(lambda: _active(address), timeout, f"OpenBao at {address} to become active")
 
 
-def start(directory: Path, port: int, cluster_port: int, timeout: float = 60.0) -> OpenBaoServer:
-    """Start `bao server` in its own process group, then initialise/unseal it; return it."""
+def launch(directory: Path, port: int, cluster_port: int, timeout: float = 60.0) -> int:
+    """Start `bao server` in its own process group and wait until it answers (maybe uninitialised)."""
     for p in (port, cluster_port):
         if port_open(p):
             raise RuntimeError(f"port {p} is already in use; stop whatever listens there or choose another port")
@@ -201,5 +206,17 @@ def start(directory: Path, port: int, cluster_port: int, timeout: float = 60.0) 
         return seal_status(address) is not None
 
     wait_until(answering, timeout, f"OpenBao on {address}")
-    ensure_ready(address, directory, timeout)
-    return OpenBaoServer(proc.pid, port, str(directory), read_init(directory)["root_token"])
+    return proc.pid
+
+
+def start(directory: Path, port: int, cluster_port: int, timeout: float = 60.0) -> OpenBaoServer:
+    """Launch the server, then initialise (first time) and unseal it."""
+    pid = launch(directory, port, cluster_port, timeout)
+    try:
+        ensure_ready(f"http://127.0.0.1:{port}", directory, timeout)
+    except BaseException:
+        from scripts.localtarget.procs import terminate
+
+        terminate(pid)  # do not leave a sealed server behind
+        raise
+    return OpenBaoServer(pid, port, str(directory), read_init(directory)["root_token"])

@@ -267,7 +267,11 @@ def init(
     recovery_threshold: int,
     show_once: bool,
 ) -> None:
-    """Initialise a self-hosted Vault once; keep its recovery keys KMS-encrypted in S3."""
+    """Initialise a Vault/OpenBao server once; keep its keys and root token encrypted in S3.
+
+    A KMS data key is obtained before sys/init and the material is encrypted locally, so nothing after
+    sys/init needs KMS; a 0600 copy is kept in the platform home until the S3 upload succeeded.
+    """
     env = _load_env(env_name)
     if not show_once and not kms_key_id:
         raise click.UsageError("--kms-key-id is required (or --show-once to print the keys instead)")
@@ -283,12 +287,17 @@ def init(
     vault_address = _address(env, address)
     client = build_client(vault_address, None, namespace, ca_bundle)
     kms, s3 = (None, None) if show_once else (boto3.client("kms"), boto3.client("s3"))
-    result = init_mod.initialize(client, vault_address, req, kms, s3)
+    try:
+        result = init_mod.initialize(client, vault_address, req, kms, s3)
+    except init_mod.InitNotStored as exc:
+        if exc.envelope is not None:  # last resort: ciphertext only, useless without KMS decrypt
+            click.echo(exc.envelope.decode())
+        raise
     if result.secrets is not None:
         click.echo("Vault initialised. Shown ONCE - store these now, they are not saved anywhere:")
         click.echo(json.dumps(result.secrets, indent=2))
     else:
-        click.echo(f"Vault initialised; recovery keys and root token stored KMS-encrypted at {result.stored_at}")
+        click.echo(f"Vault initialised; recovery keys and root token stored encrypted at {result.stored_at}")
 
 
 @click.group("secrets")
@@ -298,7 +307,20 @@ def secrets() -> None:
 
 @secrets.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--vault-addr", envvar="VAULT_ADDR", required=True, show_envvar=True, help="Vault address.")
-@click.option("--role", required=True, help="AWS auth role to log in as (the workload's role).")
+@click.option("--role", required=True, help="Role to log in as (the workload's role, e.g. prod-app).")
+@click.option(
+    "--auth",
+    type=click.Choice(["aws", "approle"]),
+    default="aws",
+    show_default=True,
+    help="aws: the task's AWS identity (every real environment); approle: the local tier on a server "
+    "without AWS IAM auth (OpenBao), with the role's 0600 credentials file.",
+)
+@click.option(
+    "--approle-file",
+    type=click.Path(dir_okay=False),
+    help="AppRole credentials file  [default: .platform/local/approle/<role>.json]",
+)
 @click.option("--path", "paths", multiple=True, required=True, help="KV v2 path below the mount; repeatable.")
 @click.option("--mount", default="platform", show_default=True, help="KV v2 mount.")
 @click.option("--prefix", default="", help="Prefix for the exported variable names.")
@@ -312,6 +334,8 @@ def secrets() -> None:
 def exec_(
     vault_addr: str,
     role: str,
+    auth: str,
+    approle_file: str | None,
     paths: tuple[str, ...],
     mount: str,
     prefix: str,
@@ -322,12 +346,23 @@ def exec_(
     sts_region: str,
     command: tuple[str, ...],
 ) -> None:
-    """Log in with the task's AWS identity, export secrets as variables, then exec COMMAND.
+    """Log in (the task's AWS identity, or AppRole locally), export secrets as variables, exec COMMAND.
 
     Example: platformctl secrets exec --role prod-app --path app/database -- gunicorn app:wsgi
     """
     request = secrets_exec.ExecRequest(
-        vault_addr, role, paths, mount, prefix, aws_auth_mount, namespace, ca_bundle, iam_server_id_header, sts_region
+        vault_addr,
+        role,
+        paths,
+        mount,
+        prefix,
+        aws_auth_mount,
+        namespace,
+        ca_bundle,
+        iam_server_id_header,
+        sts_region,
+        auth,
+        approle_file,
     )
     env = secrets_exec.resolve_environment(request, os.environ)
     secrets_exec.exec_child(command, env)
