@@ -90,10 +90,12 @@ def render_config(directory: Path, port: int, cluster_port: int) -> str:
     )
 
 
-def _request(address: str, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+def _request(
+    address: str, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 10
+) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(f"{address}/v1/{path}", data=data, method=method)
-    with urllib.request.urlopen(req, timeout=10) as resp:
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
         raw = resp.read()
     return dict(json.loads(raw)) if raw else {}
 
@@ -118,7 +120,8 @@ def write_private(path: Path, text: str) -> None:
 
 
 def _initialise(address: str, directory: Path) -> None:
-    answer = _request(address, "PUT", "sys/init", {"secret_shares": 1, "secret_threshold": 1})
+    # Raft must elect itself leader first: on a busy machine that takes a while.
+    answer = _request(address, "PUT", "sys/init", {"secret_shares": 1, "secret_threshold": 1}, timeout=180)
     material = {"unseal_keys_b64": answer["keys_base64"], "root_token": answer["root_token"]}
     write_private(directory / INIT_FILE, json.dumps(material))
     log.info("OpenBao initialised; unseal key and root token saved in %s (0600)", directory / INIT_FILE)
@@ -211,12 +214,18 @@ def launch(directory: Path, port: int, cluster_port: int, timeout: float = 60.0)
 
 def start(directory: Path, port: int, cluster_port: int, timeout: float = 60.0) -> OpenBaoServer:
     """Launch the server, then initialise (first time) and unseal it."""
+    fresh = not (directory / INIT_FILE).exists() and not any((directory / "data").glob("*"))
     pid = launch(directory, port, cluster_port, timeout)
     try:
         ensure_ready(f"http://127.0.0.1:{port}", directory, timeout)
-    except BaseException:
+    except BaseException as exc:
         from scripts.localtarget.procs import terminate
 
         terminate(pid)  # do not leave a sealed server behind
+        if fresh and not (directory / INIT_FILE).exists():
+            # A brand-new, empty vault whose init answer we never got: start over on the next `up`
+            # instead of keeping a server initialised with keys nobody has.
+            shutil.rmtree(directory / "data", ignore_errors=True)
+            raise RuntimeError(f"OpenBao did not finish its first initialisation ({exc}); run `up` again") from exc
         raise
     return OpenBaoServer(pid, port, str(directory), read_init(directory)["root_token"])

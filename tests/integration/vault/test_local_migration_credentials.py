@@ -81,7 +81,7 @@ def test_migration_runs_as_the_vault_issued_migrator_and_no_process_shows_a_secr
 
 
 def test_gate_without_credentials_file_says_to_bootstrap(bootstrapped: tuple[Scenario, Path], tmp_path: Path) -> None:
-    s, home = bootstrapped
+    s, _ = bootstrapped
     env = _gate_env(s, tmp_path / "elsewhere", s.workloads[0])
     result = subprocess.run(
         [sys.executable, "-m", "scripts.platformctl", "migrate", "run", "--local", "--service", "svc",
