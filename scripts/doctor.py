@@ -163,8 +163,12 @@ def check_openbao(env_name: str | None) -> Check:
 
         state = target.load()
         if not state.vault_running():
-            return Check("openbao", False, f"{version}; the local OpenBao is not running or sealed",
-                         "run `platformctl local up` (it starts, initialises and unseals it)")
+            return Check(
+                "openbao",
+                False,
+                f"{version}; the local OpenBao is not running or sealed",
+                "run `platformctl local up` (it starts, initialises and unseals it)",
+            )
         return Check("openbao", True, f"{version}, local vault at {state.vault_address} (unsealed)")
     return Check("openbao", True, version, required=False)
 

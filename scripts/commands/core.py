@@ -58,12 +58,30 @@ def local() -> None:
 
 
 @local.command()
-@click.option("--aws-port", default=4566, show_default=True, envvar="PLATFORM_LOCAL_AWS_PORT", show_envvar=True,
-              help="Port of the AWS emulator.")
-@click.option("--pg-port", default=54329, show_default=True, envvar="PLATFORM_LOCAL_PG_PORT", show_envvar=True,
-              help="Port of PostgreSQL.")
-@click.option("--vault-port", default=8200, show_default=True, envvar="PLATFORM_LOCAL_VAULT_PORT", show_envvar=True,
-              help="Port of OpenBao's API (the next port is its cluster port).")
+@click.option(
+    "--aws-port",
+    default=4566,
+    show_default=True,
+    envvar="PLATFORM_LOCAL_AWS_PORT",
+    show_envvar=True,
+    help="Port of the AWS emulator.",
+)
+@click.option(
+    "--pg-port",
+    default=54329,
+    show_default=True,
+    envvar="PLATFORM_LOCAL_PG_PORT",
+    show_envvar=True,
+    help="Port of PostgreSQL.",
+)
+@click.option(
+    "--vault-port",
+    default=8200,
+    show_default=True,
+    envvar="PLATFORM_LOCAL_VAULT_PORT",
+    show_envvar=True,
+    help="Port of OpenBao's API (the next port is its cluster port).",
+)
 def up(aws_port: int, pg_port: int, vault_port: int) -> None:
     """Start the local target in the background (idempotent): emulator, PostgreSQL, OpenBao.
 

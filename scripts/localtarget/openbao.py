@@ -86,7 +86,7 @@ def render_config(directory: Path, port: int, cluster_port: int) -> str:
         f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  cluster_address = "127.0.0.1:{cluster_port}"\n'
         "  tls_disable = true\n}\n"
         f'api_addr = "http://127.0.0.1:{port}"\ncluster_addr = "http://127.0.0.1:{cluster_port}"\n'
-        "ui = false\nlog_level = \"warn\"\n" + audit_block(AUDIT_PATH, str(directory / AUDIT_FILE))
+        'ui = false\nlog_level = "warn"\n' + audit_block(AUDIT_PATH, str(directory / AUDIT_FILE))
     )
 
 

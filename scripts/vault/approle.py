@@ -81,9 +81,7 @@ def login(
 def secret_id_valid(client: hvac.Client, mount: str, role: str, secret_id: str) -> bool:
     """Does the server still know this secret_id for this role (lookup, no login, no token issued)?"""
     try:
-        answer = client.adapter.post(
-            f"/v1/auth/{mount}/role/{role}/secret-id/lookup", json={"secret_id": secret_id}
-        )
+        answer = client.adapter.post(f"/v1/auth/{mount}/role/{role}/secret-id/lookup", json={"secret_id": secret_id})
     except (hvac.exceptions.InvalidPath, hvac.exceptions.InvalidRequest):
         return False
     data = answer.get("data") if isinstance(answer, dict) else None

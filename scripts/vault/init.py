@@ -153,9 +153,9 @@ def open_envelope(kms: Any, body: bytes) -> dict[str, Any]:
     """Decrypt a stored envelope (recovery: needs kms:Decrypt on the key with the same context)."""
     doc = json.loads(body)
     context = doc["encryption_context"]
-    key = kms.decrypt(
-        CiphertextBlob=base64.b64decode(doc["encrypted_data_key_b64"]), EncryptionContext=context
-    )["Plaintext"]
+    key = kms.decrypt(CiphertextBlob=base64.b64decode(doc["encrypted_data_key_b64"]), EncryptionContext=context)[
+        "Plaintext"
+    ]
     plaintext = AESGCM(key).decrypt(
         base64.b64decode(doc["nonce_b64"]), base64.b64decode(doc["ciphertext_b64"]), _aad(context)
     )
