@@ -32,8 +32,13 @@ def _run(s: Scenario, check: bool = False, options: SpecOptions | None = None) -
 
 def _exec_env(s: Scenario, role: str, path: str) -> dict[str, str]:
     request = secrets_exec.ExecRequest(
-        s.vault.address, role, (path,), s.env.vault.kv_mount, auth="approle",
-        approle_file=str(Path(s.options.approle_credentials_dir or "") / f"{role}.json"))
+        s.vault.address,
+        role,
+        (path,),
+        s.env.vault.kv_mount,
+        auth="approle",
+        approle_file=str(Path(s.options.approle_credentials_dir or "") / f"{role}.json"),
+    )
     return secrets_exec.resolve_environment(request, {})
 
 
@@ -61,8 +66,15 @@ def test_local_tier_bootstrap_uses_approle_converges_and_scopes_each_role(bao_sc
         _exec_env(s, f"{s.env.name}-{app}", f"{app}/migration-database")
     migration = _exec_env(s, f"{s.env.name}-{app}-migration", f"{app}/migration-database")
     assert migration["USERNAME"] == f"{app}_migrator"
-    for secret in (env["PASSWORD"], migration["PASSWORD"]):
+    # Nothing secret in the report, the server's audit log or its own log (tokens and values are HMACed).
+    secret_ids = [approle.read_credentials(f).secret_id for f in files]
+    logs = (
+        Path(s.options.audit_file_path).read_text()
+        + (Path(s.options.audit_file_path).parent / "server.log").read_text()
+    )
+    for secret in (env["PASSWORD"], migration["PASSWORD"], s.vault.token, *secret_ids):
         assert not any(secret in line for line in first.changes)
+        assert secret not in logs
 
 
 def test_revoked_secret_id_is_drift_and_bootstrap_reissues_it(bao_scenario: Scenario) -> None:
