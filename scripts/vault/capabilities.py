@@ -9,11 +9,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import hvac
 import hvac.exceptions
+
+log = logging.getLogger(__name__)
 
 AWS_PLUGIN_HINT = (
     "register the external `aws` auth plugin (OpenBao: download openbao-plugin-auth-aws into the "
@@ -29,11 +32,16 @@ class ServerCapabilities:
     product: str  # "openbao" or "vault": for messages only
 
 
-def _get(client: hvac.Client, path: str) -> dict[str, Any] | None:
+def _get(client: hvac.Client, path: str, if_forbidden: dict[str, Any] | None) -> dict[str, Any] | None:
     try:
         answer = client.adapter.get(path)
     except (hvac.exceptions.InvalidPath, hvac.exceptions.UnsupportedOperation):
         return None
+    except hvac.exceptions.Forbidden:
+        # A token without sudo on sys/plugins or sys/config: assume Vault's defaults; the write
+        # itself then fails with the server's own message.
+        log.warning("the token may not read %s; assuming the server's defaults", path)
+        return if_forbidden
     return answer if isinstance(answer, dict) else None
 
 
@@ -42,8 +50,8 @@ def detect(client: hvac.Client, aws_auth_path: str) -> ServerCapabilities:
     auths = client.sys.list_auth_methods()
     auths = auths.get("data", auths) if isinstance(auths.get("data"), dict) else auths
     mounted_aws = (auths.get(aws_auth_path.strip("/") + "/") or {}).get("type") == "aws"
-    aws = mounted_aws or _get(client, "/v1/sys/plugins/catalog/auth/aws") is not None
-    config = (_get(client, "/v1/sys/config/state/sanitized") or {}).get("data") or {}
+    aws = mounted_aws or _get(client, "/v1/sys/plugins/catalog/auth/aws", {}) is not None
+    config = (_get(client, "/v1/sys/config/state/sanitized", None) or {}).get("data") or {}
     declarative_audit = "unsafe_allow_api_audit_creation" in config
     api_audit = not declarative_audit or bool(config.get("unsafe_allow_api_audit_creation"))
     status = client.sys.read_seal_status()
