@@ -174,7 +174,10 @@ def bootstrap(
         master_secret_arn = master_secret_arn or found.master_secret_arn
     master = None
     if local is not None:
-        address, token = local.address, token or local.token
+        # A VAULT_TOKEN exported for another Vault must not be sent to the local one: only an
+        # explicit --token overrides the local root token.
+        explicit = click.get_current_context().get_parameter_source("token") == click.core.ParameterSource.COMMANDLINE
+        address, token = local.address, token if explicit else local.token
         db_host, db_port, db_name, db_sslmode = local.db_host, local.db_port, local.db_name, "disable"
         master_secret_arn, master = "local-target-superuser", local.master
         audit_file_path = audit_file_path or local.audit_file_path

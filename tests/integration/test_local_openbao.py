@@ -103,3 +103,23 @@ def test_lost_init_file_is_reported_not_reinitialised(home: Path) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert "unseal key is lost" in result.output
+
+
+def test_vault_bootstrap_env_local_configures_the_running_target(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`vault bootstrap --env local` needs no options: address, token, database all come from `local up`;
+    a VAULT_TOKEN exported for some other Vault is not sent to the local one."""
+    args = ["local", "up", "--aws-port", str(free_port()), "--pg-port", str(free_port()),
+            "--vault-port", str(vault_port())]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    monkeypatch.setenv("VAULT_TOKEN", "s.token-of-another-vault")
+    applied = CliRunner().invoke(cli, ["vault", "bootstrap", "--env", "local"])
+    assert applied.exit_code == 0, applied.output
+    assert "changed: enable approle auth method at approle/" in applied.output
+    assert "changed: create migration login app_migrator" in applied.output
+    check = CliRunner().invoke(cli, ["vault", "bootstrap", "--env", "local", "--check"])
+    assert check.exit_code == 0 and "no drift" in check.output, check.output
+    state = target.load()
+    for secret in [*_secrets(home), state.pg_password()]:
+        assert secret not in applied.output + check.output
+    creds = home / "local" / "approle" / "local-app-migration.json"
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
