@@ -205,3 +205,19 @@ def test_auto_unseal_server_gets_recovery_shares(env_dir: str, kms_s3: tuple[Any
         assert len(material["recovery_keys_b64"]) == 5 and material["seal_type"] != "shamir"
         root = next(t.id for t in double.state.tokens.values() if t.is_root)
         assert material["root_token"] == root and root not in result.output
+
+
+def test_interrupt_during_the_upload_leaves_the_local_copy(
+        fresh_bao: str, env_dir: str, kms_s3: tuple[Any, Any, str, str]) -> None:
+    """Ctrl-C (or a kill) after sys/init: the 0600 copy was written before the upload started."""
+    kms, s3, key_id, bucket = kms_s3
+
+    class Interrupted(_FailingPut):
+        def put_object(self, **_: Any) -> None:
+            raise KeyboardInterrupt
+
+    req = init_mod.InitRequest(env_dir, key_id, bucket, init_mod.default_object_key(env_dir), 3, 2)
+    with pytest.raises(KeyboardInterrupt):
+        init_mod.initialize(hvac.Client(url=fresh_bao), fresh_bao, req, kms, Interrupted(s3))
+    material = init_mod.open_envelope(kms, init_mod.fallback_file(env_dir).read_bytes())
+    assert material["seal_type"] == "shamir" and material["root_token"]
