@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import hvac
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from scripts.vault.client import VaultError, vault_errors
 from scripts.workspace import platform_home
@@ -134,6 +133,8 @@ def _preflight(client: hvac.Client, address: str, req: InitRequest, kms: Any, s3
 
 def seal_envelope(material: dict[str, Any], key: _DataKey, req: InitRequest) -> bytes:
     """Local AES-GCM encryption under the data key; no I/O."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # here: keeps CLI start-up fast
+
     context = _encryption_context(req.env)
     nonce = os.urandom(12)
     ciphertext = AESGCM(key.plaintext).encrypt(nonce, json.dumps(material).encode(), _aad(context))
@@ -151,6 +152,8 @@ def seal_envelope(material: dict[str, Any], key: _DataKey, req: InitRequest) -> 
 
 def open_envelope(kms: Any, body: bytes) -> dict[str, Any]:
     """Decrypt a stored envelope (recovery: needs kms:Decrypt on the key with the same context)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     doc = json.loads(body)
     context = doc["encryption_context"]
     key = kms.decrypt(CiphertextBlob=base64.b64decode(doc["encrypted_data_key_b64"]), EncryptionContext=context)[

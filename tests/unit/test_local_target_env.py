@@ -54,8 +54,10 @@ def test_deploy_path_points_the_gate_at_the_vault_and_drops_any_database_url(
 
     monkeypatch.setenv("DATABASE_URL", "postgresql://someone@prod-db.example.com/app")  # stale, from a shell
     state.vault_port = 8299
+    # setenv (not delenv) so that monkeypatch removes what apply_to_environ sets: nothing leaks into
+    # later tests of the session.
     for key in [*target.shell_exports(state), local.ROLE_ENV, local.PATH_ENV, local.MOUNT_ENV]:
-        monkeypatch.delenv(key, raising=False)
+        monkeypatch.setenv(key, "stale")
     target.apply_to_environ(state, load_environment("local"))
     assert "DATABASE_URL" not in os.environ
     assert not [k for k, v in os.environ.items() if PASSWORD in v]
