@@ -123,3 +123,18 @@ def test_vault_bootstrap_env_local_configures_the_running_target(home: Path, mon
         assert secret not in applied.output + check.output
     creds = home / "local" / "approle" / "local-app-migration.json"
     assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+
+
+def test_down_never_kills_a_stranger_recorded_as_openbao(home: Path) -> None:
+    import sys
+
+    from scripts.localtarget.procs import terminate
+
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        target.save(target.TargetState(vault_pid=stranger.pid, vault_port=free_port(), vault_dir=str(home)))
+        result = CliRunner().invoke(cli, ["local", "down"])
+        assert result.exit_code == 0 and "OpenBao was not running" in result.output
+        assert stranger.poll() is None, "down killed a process that is not our OpenBao"
+    finally:
+        terminate(stranger.pid)
