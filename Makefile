@@ -34,10 +34,14 @@ postgres:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
+# The vault is bootstrapped before the deploy: the local migration gate reads its database login
+# from it. The final --check proves the deployed platform and the vault agree.
 local: setup
 	$(VENV)/bin/platformctl local up
 	$(VENV)/bin/platformctl doctor --env local
+	$(VENV)/bin/platformctl vault bootstrap --env local
 	$(VENV)/bin/platformctl deploy --env local
+	$(VENV)/bin/platformctl vault bootstrap --env local --check
 	@echo; $(VENV)/bin/platformctl local status
 	@echo 'Point your shell at the local target with: eval "$$($(VENV)/bin/platformctl local env)"'
 

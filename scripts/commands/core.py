@@ -54,19 +54,46 @@ def validate() -> None:
 
 @click.group()
 def local() -> None:
-    """The local target: AWS emulator (moto) + throwaway PostgreSQL on loopback."""
+    """The local target: AWS emulator (moto), throwaway PostgreSQL and OpenBao on loopback."""
 
 
 @local.command()
-@click.option("--aws-port", default=4566, show_default=True, help="Port of the AWS emulator.")
-@click.option("--pg-port", default=54329, show_default=True, help="Port of PostgreSQL.")
-def up(aws_port: int, pg_port: int) -> None:
-    """Start the local target in the background (idempotent)."""
+@click.option(
+    "--aws-port",
+    default=4566,
+    show_default=True,
+    envvar="PLATFORM_LOCAL_AWS_PORT",
+    show_envvar=True,
+    help="Port of the AWS emulator.",
+)
+@click.option(
+    "--pg-port",
+    default=54329,
+    show_default=True,
+    envvar="PLATFORM_LOCAL_PG_PORT",
+    show_envvar=True,
+    help="Port of PostgreSQL.",
+)
+@click.option(
+    "--vault-port",
+    default=8200,
+    show_default=True,
+    envvar="PLATFORM_LOCAL_VAULT_PORT",
+    show_envvar=True,
+    help="Port of OpenBao's API (the next port is its cluster port).",
+)
+def up(aws_port: int, pg_port: int, vault_port: int) -> None:
+    """Start the local target in the background (idempotent): emulator, PostgreSQL, OpenBao.
+
+    OpenBao keeps its data under the local home; the first `up` initialises it (unseal key and root
+    token in a 0600 file, never printed), every `up` unseals it.
+    """
     from scripts.localtarget import target
+    from scripts.localtarget.openbao import OpenBaoNotInstalled
 
     try:
-        _, done = target.up(aws_port, pg_port)
-    except (RuntimeError, TimeoutError) as exc:
+        _, done = target.up(aws_port, pg_port, vault_port)
+    except (RuntimeError, TimeoutError, OpenBaoNotInstalled) as exc:
         click.echo(f"local target did not start: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     for line in done:
@@ -85,14 +112,17 @@ def down() -> None:
 
 @local.command()
 def status() -> None:
-    """Show whether the emulator and PostgreSQL are running, and where."""
+    """Show whether the emulator, PostgreSQL and OpenBao are running, and where."""
     from scripts.localtarget import target
 
     state = target.load()
     aws = f"running at {state.aws_endpoint} (pid {state.aws_pid})" if state.aws_running() else "stopped"
     pg = f"running on 127.0.0.1:{state.pg_port}" if state.pg_running() else "stopped"
-    click.echo(f"aws emulator: {aws}\npostgres:     {pg}")
-    if not (state.aws_running() and state.pg_running()):
+    vault = "stopped"
+    if state.vault_running():
+        vault = f"running at {state.vault_address} (pid {state.vault_pid}), unsealed"
+    click.echo(f"aws emulator: {aws}\npostgres:     {pg}\nopenbao:      {vault}")
+    if not (state.aws_running() and state.pg_running() and state.vault_running()):
         sys.exit(EXIT_FAILED)
 
 
@@ -142,7 +172,7 @@ def _prepare_target(env: EnvironmentConfig) -> None:
     if not state.aws_running():
         click.echo("the local target is not running; start it with `platformctl local up`", err=True)
         sys.exit(EXIT_FAILED)
-    target.apply_to_environ(state)
+    target.apply_to_environ(state, env)
 
 
 @click.command()

@@ -1,5 +1,8 @@
 """The local target's lifecycle: start, record, report and stop what *we* started.
 
+Three servers on loopback: the AWS emulator, PostgreSQL and OpenBao (a real Vault-API server with
+persistent storage under `.platform/local/openbao`, initialised once and unsealed on every `up`).
+
 Endpoints and process ids are recorded in `.platform/local/target.json`; `down` stops only
 processes recorded there (and only if they still look like ours), never anything else.
 """
@@ -12,15 +15,20 @@ import os
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from scripts.localtarget import emulator, postgres
+from scripts.localtarget import emulator, openbao, postgres
 from scripts.localtarget.procs import pid_alive, port_open, terminate
 from scripts.workspace import platform_home
+
+if TYPE_CHECKING:
+    from app.schema import EnvironmentConfig
 
 log = logging.getLogger(__name__)
 
 DEFAULT_AWS_PORT = 4566
 DEFAULT_PG_PORT = 54329
+DEFAULT_VAULT_PORT = 8200
 LOCAL_DB_NAME = "app"
 
 
@@ -41,6 +49,9 @@ class TargetState:
     aws_log: str | None = None
     pg_data_dir: str | None = None
     pg_port: int | None = None
+    vault_pid: int | None = None
+    vault_port: int | None = None
+    vault_dir: str | None = None
 
     @property
     def aws_endpoint(self) -> str | None:
@@ -55,6 +66,23 @@ class TargetState:
         if not (self.pg_data_dir and self.pg_port):
             return False
         return (Path(self.pg_data_dir) / "postmaster.pid").exists() and port_open(self.pg_port)
+
+    @property
+    def vault_address(self) -> str | None:
+        return f"http://127.0.0.1:{self.vault_port}" if self.vault_port else None
+
+    def vault_running(self) -> bool:
+        """Our process answers, initialised and unsealed."""
+        if not (self.vault_pid and self.vault_address and pid_alive(self.vault_pid)):
+            return False
+        status = openbao.seal_status(self.vault_address)
+        return bool(status and status.get("initialized") and not status.get("sealed", True))
+
+    def vault_root_token(self) -> str:
+        """The local OpenBao's root token, from its 0600 init file (never printed by platformctl)."""
+        if not self.vault_dir:
+            raise RuntimeError("the local OpenBao was never started; run `platformctl local up`")
+        return str(openbao.read_init(Path(self.vault_dir))["root_token"])
 
     def pg_password(self) -> str:
         assert self.pg_data_dir
@@ -80,7 +108,9 @@ def save(state: TargetState) -> None:
     tmp.replace(path)
 
 
-def up(aws_port: int = DEFAULT_AWS_PORT, pg_port: int = DEFAULT_PG_PORT) -> tuple[TargetState, list[str]]:
+def up(
+    aws_port: int = DEFAULT_AWS_PORT, pg_port: int = DEFAULT_PG_PORT, vault_port: int = DEFAULT_VAULT_PORT
+) -> tuple[TargetState, list[str]]:
     """Start whatever is not running yet; returns the state and what was done (for the user)."""
     state = load()
     done: list[str] = []
@@ -103,7 +133,23 @@ def up(aws_port: int = DEFAULT_AWS_PORT, pg_port: int = DEFAULT_PG_PORT) -> tupl
         _ensure_database(state)
         done.append(f"started PostgreSQL on 127.0.0.1:{server.port} (data in {server.data_dir})")
     _write_pgpass(state)
+    done.append(_vault_up(state, vault_port))
     return state, done
+
+
+def _vault_up(state: TargetState, port: int) -> str:
+    if state.vault_running():
+        return f"OpenBao already running at {state.vault_address} (pid {state.vault_pid})"
+    directory = target_dir() / "openbao"
+    if state.vault_pid and pid_alive(state.vault_pid) and state.vault_address and _looks_like_openbao(state.vault_pid):
+        openbao.ensure_ready(state.vault_address, directory)  # ours, but sealed (e.g. after a crash)
+        return f"unsealed OpenBao at {state.vault_address} (pid {state.vault_pid})"
+    fresh = not (directory / openbao.INIT_FILE).exists()
+    server = openbao.start(directory, port, port + 1)
+    state.vault_pid, state.vault_port, state.vault_dir = server.pid, server.port, server.directory
+    save(state)
+    what = "initialised and unsealed" if fresh else "unsealed (data kept)"
+    return f"started OpenBao at {server.address} (pid {server.pid}), {what}; audit log {server.audit_log}"
 
 
 def _ensure_database(state: TargetState) -> None:
@@ -136,10 +182,23 @@ def down() -> list[str]:
         done.append("stopped PostgreSQL")
     elif state.pg_data_dir:
         done.append("PostgreSQL was not running")
+    if state.vault_pid and pid_alive(state.vault_pid) and _looks_like_openbao(state.vault_pid):
+        terminate(state.vault_pid)
+        done.append(f"stopped OpenBao (pid {state.vault_pid}); its data stays in {state.vault_dir}")
+    elif state.vault_pid:
+        done.append("OpenBao was not running")
     if not done:
         done.append("nothing to stop: the local target was not started by platformctl")
-    save(TargetState(pg_data_dir=state.pg_data_dir, pg_port=state.pg_port))
+    save(TargetState(pg_data_dir=state.pg_data_dir, pg_port=state.pg_port, vault_dir=state.vault_dir))
     return done
+
+
+def _looks_like_openbao(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return True  # no /proc (macOS): trust the recorded pid
+    return "bao" in cmdline and " server " in f" {cmdline} "
 
 
 def _looks_like_emulator(pid: int) -> bool:
@@ -168,6 +227,8 @@ def shell_exports(state: TargetState) -> dict[str, str]:
         # The password stays in a 0600 file instead of the environment or the terminal.
         "PGPASSFILE": str(target_dir() / "pgpass"),
     }
+    if state.vault_address:
+        exports["VAULT_ADDR"] = state.vault_address  # never a token: that stays in its 0600 file
     tf_env = terraform_env({})
     for key in ("TF_CLI_CONFIG_FILE", "CDKTF_SKIP_PROVIDER_LOCK", "CHECKPOINT_DISABLE"):
         if key in tf_env:
@@ -182,16 +243,20 @@ def render_exports(exports: dict[str, str]) -> str:
 DATABASE_URL_ENV = "DATABASE_URL"
 
 
-def apply_to_environ(state: TargetState) -> None:
-    """For in-process use (deploys): the variables `local env` prints, plus `DATABASE_URL`.
+def apply_to_environ(state: TargetState, env: EnvironmentConfig | None = None) -> None:
+    """For in-process use (deploys): the variables `local env` prints, plus where the local
+    migration gate finds its credentials in the vault.
 
-    The local migration gate (a local-exec step of `<env>-service`) runs the migration against the
-    local Postgres and reads the URL from its environment, which it inherits from this process.
-    The URL holds the throwaway superuser password, so it is set only here, in the deploying
-    process tree, and never printed: `local env` keeps using PGPASSFILE. Any DATABASE_URL already
-    exported is replaced, so a stale one can never send the local migration elsewhere.
+    The gate (a local-exec step of `<env>-service`) inherits this process's environment. It gets no
+    database URL from here: it logs in to the local OpenBao with the migration role's AppRole
+    credentials (0600 file) and reads the migration login, as the migration task does in production
+    (scripts/vault/local.py). Any DATABASE_URL already exported is removed, so neither a stale URL
+    nor the superuser's can reach the migration.
     """
     os.environ.update(shell_exports(state))
-    if state.pg_data_dir and state.pg_port:
-        os.environ[DATABASE_URL_ENV] = state.database_url()
-        log.info("DATABASE_URL points the local migration gate at 127.0.0.1:%s/%s", state.pg_port, LOCAL_DB_NAME)
+    os.environ.pop(DATABASE_URL_ENV, None)
+    if env is not None and state.vault_address:
+        from scripts.vault.local import export_gate_environment
+
+        export_gate_environment(env, state.vault_address, os.environ)
+        log.info("the local migration gate reads its credentials from OpenBao at %s", state.vault_address)

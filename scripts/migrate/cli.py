@@ -187,7 +187,7 @@ def _run_local(
 
     if not command:
         _usage("local mode needs the migration command after `--` (or --environment)")
-    url = os.environ.get(url_env, "")
+    url = os.environ.get(url_env, "") or _url_from_vault()
     if not url:
         _usage(f"${url_env} is not set; export the local database URL (see `platformctl local up`)")
     return run_local_migration(
@@ -199,6 +199,17 @@ def _run_local(
         cwd=cwd,
         on_log=_echo_log,
     )
+
+
+def _url_from_vault() -> str:
+    """Local tier: the migration login from the vault (scripts/vault/local.py), if the deploy set it up."""
+    from scripts.vault.client import VaultError
+    from scripts.vault.local import migration_database_url
+
+    try:
+        return migration_database_url() or ""
+    except VaultError as exc:
+        _usage(f"cannot read the migration credentials from the vault: {exc}")
 
 
 def _run_ecs(

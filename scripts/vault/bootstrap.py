@@ -12,13 +12,14 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import hvac
 import hvac.exceptions
 import psycopg
 
-from scripts.vault import database
+from scripts.vault import capabilities, database
+from scripts.vault.capabilities import ServerCapabilities
 from scripts.vault.client import VaultError, connect, is_root_token, vault_errors
 from scripts.vault.plan import Action
 from scripts.vault.spec import VaultSpec
@@ -68,14 +69,34 @@ def _kv_writer(client: hvac.Client, mount: str) -> database.KvWrite:
 
 @contextlib.contextmanager
 def _database_connection(
-    target: database.DatabaseTarget | None, secretsmanager: Any
+    target: database.DatabaseTarget | None, secretsmanager: Any, master: database.MasterCredentials | None = None
 ) -> Iterator[psycopg.Connection | None]:
     if target is None:
         yield None
         return
-    creds = database.read_master_credentials(secretsmanager, target.master_secret_arn)
+    creds = master or database.read_master_credentials(secretsmanager, target.master_secret_arn)
     with database.master_connection(target, creds) as conn:
         yield conn
+
+
+def server_capabilities(vault: VaultTarget, aws_auth_path: str) -> ServerCapabilities:
+    """What the server offers (AWS IAM auth, API audit devices); reads only."""
+    client, _ = connect(vault.address, vault.token, vault.namespace, vault.ca_bundle)
+    with vault_errors(vault.address, "reading what the server offers (sys/auth, plugin catalog, sys/config)"):
+        return capabilities.detect(client, aws_auth_path)
+
+
+def choose_auth(caps: ServerCapabilities, tier: str, env_name: str) -> Literal["aws", "approle"]:
+    """AWS IAM auth where the server has it; AppRole only on the local tier; refuse otherwise."""
+    if caps.aws_auth:
+        return "aws"
+    if tier == "local":
+        log.info("the %s server has no AWS IAM auth: local workloads log in with AppRole", caps.product)
+        return "approle"
+    raise VaultError(
+        f"the {caps.product} server has no AWS IAM auth, which environment {env_name!r} (tier {tier}) needs for "
+        f"its workloads' logins; nothing was changed. {capabilities.AWS_PLUGIN_HINT}"
+    )
 
 
 def run(
@@ -85,14 +106,27 @@ def run(
     secretsmanager: Any = None,
     check: bool = False,
     revoke_root_token: bool = False,
+    caps: ServerCapabilities | None = None,
+    master: database.MasterCredentials | None = None,
 ) -> BootstrapReport:
-    """Apply (or with `check`, only compare) the spec; raises VaultError/DatabaseError on failure."""
+    """Apply (or with `check`, only compare) the spec; raises VaultError/DatabaseError on failure.
+
+    `master`: the database superuser's credentials when they do not come from Secrets Manager
+    (the local target's PostgreSQL). `caps`: what the server offers (detected when None).
+    """
     client, token_info = connect(vault.address, vault.token, vault.namespace, vault.ca_bundle)
-    if db_target is not None and secretsmanager is None:
+    if db_target is not None and secretsmanager is None and master is None:
         raise database.DatabaseError("a Secrets Manager client is needed to read the master secret")
-    with _database_connection(db_target, secretsmanager) as conn:
+    with vault_errors(vault.address, "reading what the server offers"):
+        caps = caps or capabilities.detect(client, spec.aws_auth.path)
+    if spec.login_auth == "aws" and not caps.aws_auth:
+        raise VaultError(
+            f"the {caps.product} server at {vault.address} has no AWS IAM auth; nothing was changed. "
+            + capabilities.AWS_PLUGIN_HINT
+        )
+    with _database_connection(db_target, secretsmanager, master) as conn:
         with vault_errors(vault.address, "reading the current configuration"):
-            actions = plan_vault(client, spec)
+            actions = plan_vault(client, spec, caps)
             if conn is not None and db_target is not None:
                 actions += database.plan_logins(
                     conn,

@@ -1,4 +1,4 @@
-"""platformctl command groups `vault` (init, bootstrap) and `secrets` (exec).
+"""platformctl command group `vault` (init, bootstrap); `secrets` (exec) lives in secrets_cli.py.
 
 Exit codes: 0 ok, 1 drift or failure, 2 usage/configuration error. Secret values are never echoed,
 except the init material with the explicit `vault init --show-once`.
@@ -6,9 +6,7 @@ except the init material with the explicit `vault init --show-once`.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,35 +15,21 @@ from typing import Any, TypeVar
 import boto3
 import click
 
-from app.config import ConfigError, load_environment
+from app.config import load_environment
 from app.schema import EnvironmentConfig
 from scripts.vault import bootstrap as bootstrap_mod
 from scripts.vault import init as init_mod
+from scripts.vault import local as local_mod
 from scripts.vault import outputs as outputs_mod
-from scripts.vault import secrets_exec
-from scripts.vault.client import VaultError, build_client
-from scripts.vault.database import DatabaseError, DatabaseTarget
-from scripts.vault.spec import SpecError, SpecOptions, build_spec
+from scripts.vault.client import build_client
+from scripts.vault.database import DatabaseTarget
+from scripts.vault.secrets_cli import errors_to_exit_codes as _errors_to_exit_codes
+from scripts.vault.secrets_cli import secrets
+from scripts.vault.spec import SpecOptions, build_spec
+
+__all__ = ["secrets", "vault"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def _errors_to_exit_codes(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ConfigError, SpecError, outputs_mod.OutputsError) as exc:
-            _fail(str(exc), 2)
-        except (VaultError, DatabaseError) as exc:
-            _fail(str(exc), 1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _load_env(name: str) -> EnvironmentConfig:
@@ -84,9 +68,9 @@ def vault() -> None:
 @click.option(
     "--token",
     envvar="VAULT_TOKEN",
-    required=True,
     show_envvar=True,
-    help="Vault token with admin rights (read from VAULT_TOKEN; never printed).",
+    help="Vault token with admin rights (read from VAULT_TOKEN; never printed). Local target: default "
+    "the local OpenBao's root token, read from its 0600 init file.",
 )
 @click.option("--namespace", help="Vault Enterprise/HCP namespace.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="CA bundle for Vault's TLS.")
@@ -129,9 +113,9 @@ def vault() -> None:
 @click.option("--aws-auth-mount", default="aws", show_default=True)
 @click.option(
     "--audit-file-path",
-    default="stdout",
-    show_default=True,
-    help="File audit device target; 'stdout' ends up in CloudWatch Logs through awslogs.",
+    default=None,
+    help="File audit device target  [default: 'stdout' (ends up in CloudWatch Logs through awslogs); "
+    "local target: the audit log declared in the local OpenBao's config]",
 )
 @click.option("--sts-endpoint", help="STS endpoint Vault forwards IAM logins to (default: AWS).")
 @click.option("--iam-endpoint", help="IAM endpoint Vault resolves bound role ARNs with (default: AWS).")
@@ -142,7 +126,7 @@ def vault() -> None:
 def bootstrap(
     env_name: str,
     address: str | None,
-    token: str,
+    token: str | None,
     namespace: str | None,
     ca_bundle: str | None,
     task_roles: tuple[str, ...],
@@ -157,15 +141,21 @@ def bootstrap(
     db_sslmode: str,
     master_secret_arn: str | None,
     aws_auth_mount: str,
-    audit_file_path: str,
+    audit_file_path: str | None,
     sts_endpoint: str | None,
     iam_endpoint: str | None,
     sts_region: str | None,
     iam_server_id_header: str | None,
     revoke_root_token: bool,
 ) -> None:
-    """Mounts, policies, AWS IAM auth roles, audit device and database logins; idempotent."""
+    """Mounts, policies, workload logins, audit device and database logins; idempotent.
+
+    Workloads log in with AWS IAM auth where the server has it; on the local tier of a server without
+    it (OpenBao) with AppRole (credentials in 0600 files). With `--env local` and no address, outputs
+    or database options, everything is read from the running local target (`platformctl local up`).
+    """
     env = _load_env(env_name)
+    local = local_mod.local_inputs(env) if local_mod.applies(env, address, outputs_file, from_state, db_host) else None
     roles, migration = _pairs(task_roles, "--task-role-arn"), _pairs(migration_roles, "--migration-role-arn")
     if outputs_file is not None and from_state:
         raise click.UsageError("--from-outputs and --from-state are alternatives; pass one")
@@ -182,16 +172,31 @@ def bootstrap(
         db_port = db_port or found.db_port
         db_name = db_name or found.db_name
         master_secret_arn = master_secret_arn or found.master_secret_arn
+    master = None
+    if local is not None:
+        # A VAULT_TOKEN exported for another Vault must not be sent to the local one: only an
+        # explicit --token overrides the local root token.
+        explicit = click.get_current_context().get_parameter_source("token") == click.core.ParameterSource.COMMANDLINE
+        address, token = local.address, token if explicit else local.token
+        db_host, db_port, db_name, db_sslmode = local.db_host, local.db_port, local.db_name, "disable"
+        master_secret_arn, master = "local-target-superuser", local.master
+        audit_file_path = audit_file_path or local.audit_file_path
+    if not token:
+        raise click.UsageError("no Vault token: set VAULT_TOKEN or pass --token")
     options = SpecOptions(
         aws_auth_mount=aws_auth_mount,
-        audit_file_path=audit_file_path,
+        audit_file_path=audit_file_path or "stdout",
         sts_endpoint=sts_endpoint,
         iam_endpoint=iam_endpoint,
         sts_region=sts_region,
         iam_server_id_header=iam_server_id_header,
         sts_role_arn=sts_role_arn,
     )
-    spec = build_spec(env, roles, migration, options)
+    if roles or migration:
+        build_spec(env, roles, migration, options)  # bad ARNs fail here, before Vault is contacted
+    target = bootstrap_mod.VaultTarget(_address(env, address), token, namespace, ca_bundle)
+    caps = bootstrap_mod.server_capabilities(target, aws_auth_mount)
+    spec = build_spec(env, roles, migration, options, auth=bootstrap_mod.choose_auth(caps, env.tier, env.name))
     if bool(db_host) != bool(master_secret_arn):
         raise click.UsageError("--db-host and --master-secret-arn go together (database logins need both)")
     db = None
@@ -201,14 +206,15 @@ def bootstrap(
         )
     else:
         click.echo("note: no --db-host/--master-secret-arn: database logins are not managed in this run", err=True)
-    target = bootstrap_mod.VaultTarget(_address(env, address), token, namespace, ca_bundle)
     report = bootstrap_mod.run(
         spec,
         target,
         db,
-        boto3.client("secretsmanager") if db else None,
+        boto3.client("secretsmanager") if db and master is None else None,
         check=check,
         revoke_root_token=revoke_root_token and not check,
+        caps=caps,
+        master=master,
     )
     if report.clean:
         click.echo("no changes: Vault matches the environment" if not check else "no drift")
@@ -247,7 +253,11 @@ def init(
     recovery_threshold: int,
     show_once: bool,
 ) -> None:
-    """Initialise a self-hosted Vault once; keep its recovery keys KMS-encrypted in S3."""
+    """Initialise a Vault/OpenBao server once; keep its keys and root token encrypted in S3.
+
+    A KMS data key is obtained before sys/init and the material is encrypted locally, so nothing after
+    sys/init needs KMS; a 0600 copy is kept in the platform home until the S3 upload succeeded.
+    """
     env = _load_env(env_name)
     if not show_once and not kms_key_id:
         raise click.UsageError("--kms-key-id is required (or --show-once to print the keys instead)")
@@ -263,51 +273,14 @@ def init(
     vault_address = _address(env, address)
     client = build_client(vault_address, None, namespace, ca_bundle)
     kms, s3 = (None, None) if show_once else (boto3.client("kms"), boto3.client("s3"))
-    result = init_mod.initialize(client, vault_address, req, kms, s3)
+    try:
+        result = init_mod.initialize(client, vault_address, req, kms, s3)
+    except init_mod.InitNotStored as exc:
+        if exc.envelope is not None:  # last resort: ciphertext only, useless without KMS decrypt
+            click.echo(exc.envelope.decode())
+        raise
     if result.secrets is not None:
         click.echo("Vault initialised. Shown ONCE - store these now, they are not saved anywhere:")
         click.echo(json.dumps(result.secrets, indent=2))
     else:
-        click.echo(f"Vault initialised; recovery keys and root token stored KMS-encrypted at {result.stored_at}")
-
-
-@click.group("secrets")
-def secrets() -> None:
-    """Read secrets from Vault for a workload."""
-
-
-@secrets.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--vault-addr", envvar="VAULT_ADDR", required=True, show_envvar=True, help="Vault address.")
-@click.option("--role", required=True, help="AWS auth role to log in as (the workload's role).")
-@click.option("--path", "paths", multiple=True, required=True, help="KV v2 path below the mount; repeatable.")
-@click.option("--mount", default="platform", show_default=True, help="KV v2 mount.")
-@click.option("--prefix", default="", help="Prefix for the exported variable names.")
-@click.option("--aws-auth-mount", default="aws", show_default=True)
-@click.option("--namespace", help="Vault namespace.")
-@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False))
-@click.option("--iam-server-id-header", help="X-Vault-AWS-IAM-Server-ID value the auth mount requires.")
-@click.option("--sts-region", default="us-east-1", show_default=True, help="Region the login is signed for.")
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@_errors_to_exit_codes
-def exec_(
-    vault_addr: str,
-    role: str,
-    paths: tuple[str, ...],
-    mount: str,
-    prefix: str,
-    aws_auth_mount: str,
-    namespace: str | None,
-    ca_bundle: str | None,
-    iam_server_id_header: str | None,
-    sts_region: str,
-    command: tuple[str, ...],
-) -> None:
-    """Log in with the task's AWS identity, export secrets as variables, then exec COMMAND.
-
-    Example: platformctl secrets exec --role prod-app --path app/database -- gunicorn app:wsgi
-    """
-    request = secrets_exec.ExecRequest(
-        vault_addr, role, paths, mount, prefix, aws_auth_mount, namespace, ca_bundle, iam_server_id_header, sts_region
-    )
-    env = secrets_exec.resolve_environment(request, os.environ)
-    secrets_exec.exec_child(command, env)
+        click.echo(f"Vault initialised; recovery keys and root token stored encrypted at {result.stored_at}")

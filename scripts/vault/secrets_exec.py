@@ -36,6 +36,9 @@ class ExecRequest:
     # Signed into the login when the auth mount requires X-Vault-AWS-IAM-Server-ID.
     iam_server_id_header: str | None = None
     sts_region: str = "us-east-1"
+    # "aws" (ECS tasks) or "approle" (local tier on a server without AWS IAM auth: OpenBao).
+    auth: str = "aws"
+    approle_file: str | None = None  # 0600 credentials file `vault bootstrap` wrote for the role
 
 
 def env_name(key: str, prefix: str = "") -> str:
@@ -87,6 +90,20 @@ def aws_login(request: ExecRequest, session: boto3.Session | None = None) -> hva
     return client
 
 
+def _login(request: ExecRequest, session: boto3.Session | None) -> hvac.Client:
+    if request.auth == "aws":
+        return aws_login(request, session)
+    from pathlib import Path
+
+    from scripts.vault import approle
+
+    path = Path(request.approle_file) if request.approle_file else approle.credentials_file(request.role)
+    creds = approle.read_credentials(path)
+    if creds.role != request.role:
+        raise VaultError(f"{path} holds credentials of role {creds.role!r}, not {request.role!r}")
+    return approle.login(request.address, creds, request.namespace, request.ca_bundle)
+
+
 def read_paths(client: hvac.Client, request: ExecRequest) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for path in request.paths:
@@ -115,7 +132,7 @@ def resolve_environment(
     """The child's full environment: `base_env` plus every secret; nothing is executed here."""
     if not request.paths:
         raise VaultError("give at least one --path to read")
-    client = aws_login(request, session)
+    client = _login(request, session)
     variables = secrets_to_env(read_paths(client, request), request.prefix)
     log.info("exporting %d variable(s): %s", len(variables), ", ".join(sorted(variables)))
     return {**base_env, **variables}

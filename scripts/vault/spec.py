@@ -4,6 +4,10 @@ Naming (stable, so reruns converge): policies `<env>-<workload>` and `<env>-migr
 roles `<env>-<workload>` (and `<env>-<workload>-migration` when a migration task role is given);
 database logins `<workload>_app` (DML) and `<workload>_migrator` (DDL, owns schema `<workload>`),
 stored in KV at `<workload>/database` and `<workload>/migration-database`.
+
+Workload logins: AWS IAM auth (`auth="aws"`, every real environment) or, on the local tier of a
+server without AWS IAM auth (OpenBao), AppRole roles of the same names and policies
+(`auth="approle"`, docs/adr/0010-vault-and-openbao.md).
 """
 
 from __future__ import annotations
@@ -49,6 +53,13 @@ class AwsRoleSpec:
 
 
 @dataclass(frozen=True)
+class AppRoleSpec:
+    name: str
+    policies: tuple[str, ...]
+    token_ttl: int = 3600  # seconds
+
+
+@dataclass(frozen=True)
 class AuditSpec:
     path: str
     type: str
@@ -77,6 +88,11 @@ class VaultSpec:
     # account id -> role Vault assumes for IAM lookups of that account's principals
     # (auth/<mount>/config/sts/<account>); the vault stack's `aws_auth_role_arn`.
     sts_roles: tuple[tuple[str, str], ...] = ()
+    login_auth: Literal["aws", "approle"] = "aws"
+    approle_auth: MountSpec | None = None
+    approle_roles: tuple[AppRoleSpec, ...] = ()
+    # Where each AppRole role's credentials file (0600) is kept; None: scripts.vault.approle's default.
+    approle_credentials_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,8 @@ class SpecOptions:
     # The AWS-auth role of the vault stack (ExternalVaultAwsAuth): Vault assumes it to resolve
     # bound role ARNs (the self-hosted task role itself has no IAM read).
     sts_role_arn: str | None = None
+    approle_mount: str = "approle"
+    approle_credentials_dir: str | None = None
 
 
 def policy_text(rules: list[tuple[str, list[str]]], comment: str) -> str:
@@ -148,8 +166,12 @@ def build_spec(
     task_role_arns: Mapping[str, str],
     migration_role_arns: Mapping[str, str] | None = None,
     options: SpecOptions | None = None,
+    auth: Literal["aws", "approle"] = "aws",
 ) -> VaultSpec:
-    """The whole desired state; raises SpecError listing every input problem at once."""
+    """The whole desired state; raises SpecError listing every input problem at once.
+
+    With `auth="approle"` no role ARNs are needed (and any given are ignored).
+    """
     options = options or SpecOptions()
     migration_role_arns = migration_role_arns or {}
     workloads = env.vault.workloads
@@ -162,8 +184,11 @@ def build_spec(
         for p in w.read_paths
         if not READ_PATH.match(p) or ".." in p.split("/")
     ]
-    problems += _check_arns("task role ARN", task_role_arns, names, required=True)
-    problems += _check_arns("migration role ARN", migration_role_arns, names, required=False)
+    if auth == "aws":
+        problems += _check_arns("task role ARN", task_role_arns, names, required=True)
+        problems += _check_arns("migration role ARN", migration_role_arns, names, required=False)
+    else:
+        task_role_arns, migration_role_arns = {}, {}
     if options.sts_role_arn is not None and not ROLE_ARN.match(options.sts_role_arn):
         problems.append(f"AWS auth STS role is not an IAM role ARN: {options.sts_role_arn!r}")
     if problems:
@@ -171,7 +196,11 @@ def build_spec(
 
     policies = [workload_policy(env.name, mount, w.name, w.read_paths) for w in workloads]
     policies.append(migration_policy(env.name, mount, names))
-    roles = [AwsRoleSpec(f"{env.name}-{n}", task_role_arns[n], (f"{env.name}-{n}",), options.token_ttl) for n in names]
+    roles = [
+        AwsRoleSpec(f"{env.name}-{n}", task_role_arns[n], (f"{env.name}-{n}",), options.token_ttl)
+        for n in names
+        if n in task_role_arns
+    ]
     roles += [
         AwsRoleSpec(f"{env.name}-{n}-migration", migration_role_arns[n], (f"{env.name}-migration",), options.token_ttl)
         for n in names
@@ -202,4 +231,16 @@ def build_spec(
         audit=AuditSpec(options.audit_path.strip("/"), "file", {"file_path": options.audit_file_path}),
         database_logins=tuple(logins),
         sts_roles=((options.sts_role_arn.split(":")[4], options.sts_role_arn),) if options.sts_role_arn else (),
+        login_auth=auth,
+        approle_auth=MountSpec(options.approle_mount.strip("/"), "approle", {}, "local workloads")
+        if auth == "approle"
+        else None,
+        approle_roles=_approle_roles(env.name, names, options.token_ttl) if auth == "approle" else (),
+        approle_credentials_dir=options.approle_credentials_dir,
     )
+
+
+def _approle_roles(env: str, names: list[str], ttl: int) -> tuple[AppRoleSpec, ...]:
+    roles = [AppRoleSpec(f"{env}-{n}", (f"{env}-{n}",), ttl) for n in names]
+    roles += [AppRoleSpec(f"{env}-{n}-migration", (f"{env}-migration",), ttl) for n in names]
+    return tuple(roles)

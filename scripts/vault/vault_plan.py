@@ -9,6 +9,7 @@ from typing import Any
 import hvac
 import hvac.exceptions
 
+from scripts.vault.capabilities import ServerCapabilities
 from scripts.vault.plan import Action
 from scripts.vault.spec import AuditSpec, AwsRoleSpec, MountSpec, PolicySpec, VaultSpec
 
@@ -139,9 +140,26 @@ def _role_actions(client: hvac.Client, mount: str, want: AwsRoleSpec, auth_exist
     return [Action(f"write AWS auth role {want.name} ({reason})", write)]
 
 
-def _audit_actions(client: hvac.Client, want: AuditSpec) -> list[Action]:
+def _declared_audit_conflict(want: AuditSpec, caps: ServerCapabilities, what: str) -> Action:
+    from scripts.localtarget.openbao import audit_block
+
+    return Action(
+        f"audit device at {want.path}/ is {what}, and this {caps.product} server only takes audit devices "
+        "declared in its configuration file: add this block to the server config and restart it:\n"
+        + audit_block(want.path, want.options.get("file_path", "stdout")),
+        None,
+    )
+
+
+def _audit_actions(client: hvac.Client, want: AuditSpec, caps: ServerCapabilities | None = None) -> list[Action]:
     devices = _listing(client.sys.list_enabled_audit_devices())
     have = devices.get(want.path + "/")
+    if caps is not None and not caps.api_audit:
+        if have is None:
+            return [_declared_audit_conflict(want, caps, "missing")]
+        if have.get("type") != want.type or (have.get("options") or {}) != want.options:
+            return [_declared_audit_conflict(want, caps, f"declared with other settings ({have.get('options')})")]
+        return []
 
     def enable() -> None:
         client.sys.enable_audit_device(want.type, path=want.path, options=want.options)
@@ -158,18 +176,29 @@ def _audit_actions(client: hvac.Client, want: AuditSpec) -> list[Action]:
     return [Action(f"replace audit device at {want.path}/ (type/options differ)", replace)]
 
 
-def plan_vault(client: hvac.Client, spec: VaultSpec) -> list[Action]:
-    """Every difference, in the order the writes must happen (mounts before what lives in them)."""
+def plan_vault(client: hvac.Client, spec: VaultSpec, caps: ServerCapabilities | None = None) -> list[Action]:
+    """Every difference, in the order the writes must happen (mounts before what lives in them).
+
+    `caps` (what the server offers) decides how audit devices are handled; None: through the API.
+    """
+    from scripts.vault.approle_plan import plan_approle
+
     mounts = _listing(client.sys.list_mounted_secrets_engines())
     auths = _listing(client.sys.list_auth_methods())
-    auth_exists = auths.get(spec.aws_auth.path + "/", {}).get("type") == "aws"
     actions = _mount_actions(client, spec.kv_mount, mounts, auth=False)
-    actions += _mount_actions(client, spec.aws_auth, auths, auth=True)
-    actions += _client_config_actions(client, spec, auth_exists)
-    actions += _sts_role_actions(client, spec, auth_exists)
+    if spec.login_auth == "aws":
+        auth_exists = auths.get(spec.aws_auth.path + "/", {}).get("type") == "aws"
+        actions += _mount_actions(client, spec.aws_auth, auths, auth=True)
+        actions += _client_config_actions(client, spec, auth_exists)
+        actions += _sts_role_actions(client, spec, auth_exists)
+    else:
+        assert spec.approle_auth is not None
+        actions += _mount_actions(client, spec.approle_auth, auths, auth=True)
     for policy in spec.policies:
         actions += _policy_actions(client, policy)
-    for role in spec.roles:
-        actions += _role_actions(client, spec.aws_auth.path, role, auth_exists)
-    actions += _audit_actions(client, spec.audit)
-    return actions
+    if spec.login_auth == "aws":
+        for role in spec.roles:
+            actions += _role_actions(client, spec.aws_auth.path, role, auth_exists)
+    else:
+        actions += plan_approle(client, spec, auths)
+    return actions + _audit_actions(client, spec.audit, caps)

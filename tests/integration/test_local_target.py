@@ -20,6 +20,16 @@ pytestmark = pytest.mark.integration
 _register()
 
 
+def vault_port() -> int:
+    """A free port whose successor (OpenBao's cluster port) is free too."""
+    from scripts.localtarget.procs import port_open
+
+    while True:
+        port = free_port()
+        if port < 65535 and not port_open(port + 1):
+            return port
+
+
 @pytest.fixture()
 def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # Directly below /tmp: pytest's tmp_path sits in a 0700 directory the postgres user cannot enter.
@@ -37,7 +47,8 @@ def test_postgres_in_a_private_directory_fails_with_what_to_do(tmp_path: Path, m
         pytest.skip("only root hands the server over to the postgres OS user")
     tmp_path.parent.chmod(0o700)
     monkeypatch.setenv("PLATFORM_HOME", str(tmp_path / "home"))
-    result = CliRunner().invoke(cli, ["local", "up", "--aws-port", str(free_port()), "--pg-port", str(free_port())])
+    result = CliRunner().invoke(cli, ["local", "up", "--aws-port", str(free_port()), "--pg-port", str(free_port()),
+                                      "--vault-port", str(vault_port())])
     target.down()
     assert result.exit_code == 1
     assert "the 'postgres' OS user cannot reach" in result.output and "PLATFORM_HOME" in result.output
@@ -45,14 +56,15 @@ def test_postgres_in_a_private_directory_fails_with_what_to_do(tmp_path: Path, m
 
 def test_up_is_idempotent_env_points_at_it_and_down_stops_it(home: Path) -> None:
     runner = CliRunner()
-    aws_port, pg_port = free_port(), free_port()
-    first = runner.invoke(cli, ["local", "up", "--aws-port", str(aws_port), "--pg-port", str(pg_port)])
+    aws_port, pg_port, bao_port = free_port(), free_port(), vault_port()
+    up_args = ["local", "up", "--aws-port", str(aws_port), "--pg-port", str(pg_port), "--vault-port", str(bao_port)]
+    first = runner.invoke(cli, up_args)
     assert first.exit_code == 0, first.output
     assert f"started AWS emulator at http://127.0.0.1:{aws_port}" in first.output
     assert f"started PostgreSQL on 127.0.0.1:{pg_port}" in first.output
     pids = target.load().aws_pid
 
-    second = runner.invoke(cli, ["local", "up", "--aws-port", str(aws_port), "--pg-port", str(pg_port)])
+    second = runner.invoke(cli, up_args)
     assert second.exit_code == 0
     assert "already running" in second.output and "started" not in second.output
     assert target.load().aws_pid == pids
@@ -96,7 +108,8 @@ def test_up_refuses_a_port_taken_by_someone_else(home: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = CliRunner().invoke(cli, ["local", "up", "--aws-port", str(port), "--pg-port", str(free_port())])
+        result = CliRunner().invoke(cli, ["local", "up", "--aws-port", str(port), "--pg-port", str(free_port()),
+                                          "--vault-port", str(vault_port())])
     assert result.exit_code == 1
     assert f"port {port} is already in use" in result.output
     assert target.load().aws_pid is None  # nothing recorded as ours

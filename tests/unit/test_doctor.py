@@ -31,18 +31,40 @@ def _path_without(tool: str, tmp_path: Path) -> str:
 
 
 @pytest.fixture()
-def local_target_recorded(aws_emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Record the session emulator as the running local target in an isolated PLATFORM_HOME."""
+def local_target_recorded(aws_emulator, openbao_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Record the session emulator and OpenBao as the running local target in an isolated PLATFORM_HOME."""
+    from scripts.localtarget import target
+
+    monkeypatch.setenv("PLATFORM_HOME", str(tmp_path / "home"))
+    target.save(
+        target.TargetState(
+            aws_pid=aws_emulator.pid,
+            aws_port=aws_emulator.port,
+            vault_pid=openbao_server.pid,
+            vault_port=openbao_server.port,
+            vault_dir=openbao_server.directory,
+        )
+    )
+
+
+def test_doctor_fails_with_the_fix_when_the_local_vault_is_down(
+    aws_emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from scripts.localtarget import target
 
     monkeypatch.setenv("PLATFORM_HOME", str(tmp_path / "home"))
     target.save(target.TargetState(aws_pid=aws_emulator.pid, aws_port=aws_emulator.port))
+    result = CliRunner().invoke(cli, ["doctor", "--env", "local"])
+    assert result.exit_code == 1
+    assert "[FAIL] openbao" in result.output and "the local OpenBao is not running or sealed" in result.output
+    assert "fix: run `platformctl local up`" in result.output
 
 
 def test_doctor_passes_here(local_target_recorded: None) -> None:
     result = CliRunner().invoke(cli, ["doctor", "--env", "local"])
     assert result.exit_code == 0, result.output
     assert "[ok  ] terraform" in result.output and "[ok  ] cdktf-cli" in result.output
+    assert "[ok  ] openbao       OpenBao v2.7.2" in result.output
     assert "all required checks passed" in result.output
 
 

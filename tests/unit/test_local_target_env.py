@@ -1,5 +1,6 @@
-"""What the local target exports: the shell gets PGPASSFILE (never the password); only the
-in-process deploy path sets DATABASE_URL for the local migration gate."""
+"""What the local target exports: the shell gets PGPASSFILE and VAULT_ADDR (never a password or
+token); the in-process deploy path tells the local migration gate where in the vault its login is,
+and never hands it a database URL."""
 
 from __future__ import annotations
 
@@ -45,10 +46,30 @@ def test_local_env_command_does_not_print_the_password(
     assert PASSWORD not in result.output and "DATABASE_URL" not in result.output
 
 
-def test_deploy_path_exports_the_local_database_url(state: TargetState, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deploy_path_points_the_gate_at_the_vault_and_drops_any_database_url(
+    state: TargetState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.config import load_environment
+    from scripts.vault import local
+
     monkeypatch.setenv("DATABASE_URL", "postgresql://someone@prod-db.example.com/app")  # stale, from a shell
-    for key in target.shell_exports(state):
-        monkeypatch.delenv(key, raising=False)
-    target.apply_to_environ(state)
-    assert os.environ["DATABASE_URL"] == f"postgresql://postgres:{PASSWORD}@127.0.0.1:54329/app"
+    state.vault_port = 8299
+    # setenv (not delenv) so that monkeypatch removes what apply_to_environ sets: nothing leaks into
+    # later tests of the session.
+    for key in [*target.shell_exports(state), local.ROLE_ENV, local.PATH_ENV, local.MOUNT_ENV]:
+        monkeypatch.setenv(key, "stale")
+    target.apply_to_environ(state, load_environment("local"))
+    assert "DATABASE_URL" not in os.environ
+    assert not [k for k, v in os.environ.items() if PASSWORD in v]
     assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:45666"
+    assert os.environ["VAULT_ADDR"] == "http://127.0.0.1:8299" and "VAULT_TOKEN" not in target.shell_exports(state)
+    assert os.environ[local.ROLE_ENV] == "local-app-migration"
+    assert os.environ[local.PATH_ENV] == "app/migration-database"
+    assert os.environ[local.MOUNT_ENV] == "platform"
+
+
+def test_the_gate_uses_the_service_stacks_workload() -> None:
+    from scripts.vault.local import MIGRATION_WORKLOAD
+    from stacks.service import WORKLOAD
+
+    assert MIGRATION_WORKLOAD == WORKLOAD

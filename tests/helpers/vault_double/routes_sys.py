@@ -101,6 +101,12 @@ def handle(state: DoubleState, req: Request) -> dict[str, Any] | None:
         return _auth(state, req, rest)
     if section == "audit":
         return _audit(state, req, rest)
+    if section == "plugins" and req.method == "GET" and rest.startswith("catalog/auth/"):
+        # HashiCorp Vault's catalog: AWS IAM auth is built in (what OpenBao lacks).
+        name = rest[len("catalog/auth/"):]
+        if name not in AUTH_TYPES:
+            raise ApiError(404, "")
+        return {"data": {"name": name, "builtin": True, "type": "auth"}}
     if section == "policies" and rest.startswith("acl"):
         return _policies(state, req, rest[len("acl"):].strip("/"))
     if section == "policy":  # the legacy endpoint hvac's sys.*_policy methods use

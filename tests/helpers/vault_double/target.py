@@ -1,12 +1,16 @@
-"""Which Vault the tests talk to: the double (default) or a real server.
+"""Which Vault the AWS-IAM-auth tests talk to: the double (default) or a real HashiCorp Vault.
 
-To run the same tests against a real Vault (dev server is fine), export both
+The double stays for what no obtainable server does: AWS IAM auth logins and Vault-only behaviour
+(docs/adr/0010 lists those tests). Everything else runs on the real OpenBao of the `openbao_server`
+session fixture, and tests/integration/vault/test_double_matches_openbao.py keeps the double's
+shared API subset equal to OpenBao's.
+
+To run these tests against a real Vault (dev server is fine), export both
     VAULT_ADDR=http://127.0.0.1:8200  VAULT_TOKEN=<a root token>
 before pytest. The real Vault's AWS auth forwards logins to STS itself, so it must reach the
 local AWS emulator: the tests configure `sts_endpoint`/`iam_endpoint` on their own auth mounts to
 the emulator's address, which must therefore be reachable from the Vault server. Every test uses
-its own environment name, KV mount, auth mount and audit path, so runs do not collide; the tests
-that need an *uninitialised* Vault (`vault init` success) only run against the double.
+its own environment name, KV mount, auth mount and audit path, so runs do not collide.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Fixtures for the Vault integration tests: a Vault (double or real), the AWS emulator's IAM/STS
-with one task role per workload, and a fresh database on the session's PostgreSQL server."""
+"""Fixtures for the Vault integration tests: the API double (AWS IAM auth, Vault-only behaviour) or
+the session's real OpenBao, the AWS emulator's IAM/STS with one task role per workload, and a fresh
+database on the session's PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import secrets
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,9 +20,11 @@ from psycopg import sql
 
 from app.config import DEFAULT_CONFIG_DIR, parse_environment
 from app.schema import EnvironmentConfig
+from scripts.localtarget import openbao
+from scripts.localtarget.openbao import OpenBaoServer
 from scripts.localtarget.postgres import PostgresServer
 from scripts.vault.bootstrap import VaultTarget
-from scripts.vault.database import DatabaseTarget
+from scripts.vault.database import DatabaseTarget, MasterCredentials
 from scripts.vault.spec import SpecOptions
 from tests.helpers.vault_double.target import VaultUnderTest, vault_under_test
 
@@ -96,4 +100,27 @@ def scenario(vault: VaultUnderTest, aws_env: dict[str, str], postgres_server: Po
                             iam_endpoint=aws_env["AWS_ENDPOINT_URL"]),
         vault=VaultTarget(vault.address, vault.root_token),
         aws=aws_env,
+    )
+
+
+@pytest.fixture()
+def bao_scenario(openbao_server: OpenBaoServer, aws_env: dict[str, str], postgres_server: PostgresServer,
+                 tmp_path: Path) -> Scenario:
+    """A local-tier world on the real OpenBao: own env name, KV/AppRole mounts, database; the audit
+    device is the one declared in the server's config; AppRole credentials go below tmp_path."""
+    uid = secrets.token_hex(3)
+    workloads = {f"app{uid}": [f"app{uid}/*"], f"jobs{uid}": [f"jobs{uid}/*"]}
+    env = make_env(f"t{uid}", f"kv{uid}", workloads)
+    dbname = f"db{uid}"
+    with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    return Scenario(
+        env=env, workloads=list(workloads), role_arns={},
+        db=DatabaseTarget(postgres_server.host, postgres_server.port, dbname, "local-superuser", "disable"),
+        options=SpecOptions(approle_mount=f"approle{uid}", audit_path=openbao.AUDIT_PATH,
+                            audit_file_path=openbao_server.audit_log,
+                            approle_credentials_dir=str(tmp_path / "approle")),
+        vault=VaultTarget(openbao_server.address, openbao_server.root_token),
+        aws=aws_env,
+        extra={"master": MasterCredentials(postgres_server.user, postgres_server.password), "uid": uid},
     )

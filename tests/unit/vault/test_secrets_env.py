@@ -29,3 +29,15 @@ def test_key_that_cannot_be_a_variable_is_refused() -> None:
 def test_exec_of_a_missing_program_is_a_clear_error() -> None:
     with pytest.raises(VaultError, match="cannot run 'no-such-program-xyz'"):
         exec_child(["no-such-program-xyz"], {})
+
+
+def test_choose_auth_prefers_aws_uses_approle_only_locally_and_refuses_elsewhere() -> None:
+    from scripts.vault.bootstrap import choose_auth
+    from scripts.vault.capabilities import ServerCapabilities
+
+    vault = ServerCapabilities(aws_auth=True, api_audit=True, product="vault")
+    bao = ServerCapabilities(aws_auth=False, api_audit=False, product="openbao")
+    assert choose_auth(vault, "local", "local") == "aws" and choose_auth(vault, "production", "prod") == "aws"
+    assert choose_auth(bao, "local", "local") == "approle"
+    with pytest.raises(VaultError, match="register the external `aws` auth plugin"):
+        choose_auth(bao, "non-production", "staging")

@@ -53,3 +53,18 @@ def test_migration_role_gets_the_migration_policy_and_client_config_only_when_se
     assert spec.roles[1].name == "local-app-migration" and spec.roles[1].policies == ("local-migration",)
     assert spec.aws_client_config == {"sts_endpoint": "http://127.0.0.1:5000"}
     assert build_spec(local_env, {"app": APP_ARN}).aws_client_config == {}
+
+
+def test_approle_spec_needs_no_role_arns_and_binds_the_same_policies(local_env: EnvironmentConfig) -> None:
+    spec = build_spec(local_env, {}, options=SpecOptions(approle_mount="approle"), auth="approle")
+    assert spec.login_auth == "approle" and spec.roles == ()
+    assert spec.approle_auth is not None and spec.approle_auth.type == "approle"
+    assert [(r.name, r.policies) for r in spec.approle_roles] == [
+        ("local-app", ("local-app",)), ("local-app-migration", ("local-migration",))]
+    # The policies are the very ones AWS IAM auth would bind.
+    assert spec.policies == build_spec(local_env, {"app": APP_ARN}).policies
+
+
+def test_aws_spec_still_requires_a_task_role_per_workload(local_env: EnvironmentConfig) -> None:
+    with pytest.raises(SpecError, match="no task role ARN given for workload 'app'"):
+        build_spec(local_env, {})

@@ -1,0 +1,113 @@
+"""The local target's vault: bootstrap inputs and the local migration gate's credentials.
+
+- `local_inputs`: what `vault bootstrap --env local` reads from the running local target instead of
+  stack outputs: the OpenBao address and root token (0600 init file), the local PostgreSQL and its
+  superuser (0600 password file), the declared audit log.
+- `gate_environment` / `migration_database_url`: the local migration gate takes the *migration*
+  credentials from the vault, as the migration task does in production (`secrets exec` with the
+  migration role and `<workload>/migration-database`). The deploy exports only where to look
+  (non-secret names); the runner logs in with the role's AppRole credentials file and builds the
+  migration's DATABASE_URL from the KV secret. The superuser password reaches no migration process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from app.schema import EnvironmentConfig
+from scripts.vault import approle
+from scripts.vault.client import VaultError
+from scripts.vault.database import MasterCredentials
+from scripts.vault.secrets_exec import ExecRequest, read_paths
+from scripts.vault.spec import MIGRATION_KV_SUFFIX
+
+# The workload whose migration login the local gate uses: stacks/service.py's WORKLOAD.
+MIGRATION_WORKLOAD = "app"
+ROLE_ENV = "PLATFORM_MIGRATION_VAULT_ROLE"
+PATH_ENV = "PLATFORM_MIGRATION_VAULT_PATH"
+MOUNT_ENV = "PLATFORM_MIGRATION_VAULT_MOUNT"
+ADDR_ENV = "VAULT_ADDR"
+
+
+@dataclass(frozen=True)
+class LocalInputs:
+    address: str
+    token: str = field(repr=False)
+    db_host: str = "127.0.0.1"
+    db_port: int = 5432
+    db_name: str = "app"
+    master: MasterCredentials | None = None
+    audit_file_path: str = "stdout"
+
+
+def applies(
+    env: EnvironmentConfig, address: str | None, outputs: Path | None, from_state: bool, db: str | None
+) -> bool:
+    """`--env local` with nothing pointing elsewhere: use the running local target."""
+    return env.tier == "local" and env.aws.emulator and not (address or outputs or from_state or db)
+
+
+def local_inputs(env: EnvironmentConfig) -> LocalInputs:
+    from scripts.localtarget import postgres, target
+
+    state = target.load()
+    if not (state.vault_address and state.vault_running()):
+        raise VaultError("the local OpenBao is not running; start the local target with `platformctl local up`")
+    if not (state.pg_port and state.pg_running()):
+        raise VaultError("the local PostgreSQL is not running; start the local target with `platformctl local up`")
+    assert state.vault_dir
+    from scripts.localtarget.openbao import AUDIT_FILE
+
+    return LocalInputs(
+        address=state.vault_address,
+        token=state.vault_root_token(),
+        db_port=state.pg_port,
+        db_name=target.LOCAL_DB_NAME,
+        master=MasterCredentials(postgres.SUPERUSER, state.pg_password()),
+        audit_file_path=str(Path(state.vault_dir) / AUDIT_FILE),
+    )
+
+
+def gate_environment(env: EnvironmentConfig, vault_address: str) -> dict[str, str]:
+    """Where the local migration gate finds its credentials (names only, nothing secret)."""
+    return {
+        ADDR_ENV: vault_address,
+        ROLE_ENV: f"{env.name}-{MIGRATION_WORKLOAD}-migration",
+        PATH_ENV: f"{MIGRATION_WORKLOAD}/{MIGRATION_KV_SUFFIX}",
+        MOUNT_ENV: env.vault.kv_mount.strip("/"),
+    }
+
+
+def database_url(secret: Mapping[str, Any]) -> str:
+    """libpq URL of a database login stored by `vault bootstrap` (username/password/host/port/dbname)."""
+    try:
+        user, password = quote(str(secret["username"]), safe=""), quote(str(secret["password"]), safe="")
+        return f"postgresql://{user}:{password}@{secret['host']}:{int(secret['port'])}/{quote(str(secret['dbname']))}"
+    except (KeyError, TypeError, ValueError):
+        raise VaultError(
+            "the migration secret lacks username/password/host/port/dbname; rerun `vault bootstrap`"
+        ) from None
+
+
+def migration_database_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """The migration login's URL read from the vault, or None when the gate is not configured for it."""
+    environ = os.environ if environ is None else environ
+    role = environ.get(ROLE_ENV)
+    if not role:
+        return None
+    address, path = environ.get(ADDR_ENV, ""), environ.get(PATH_ENV, "")
+    if not address or not path:
+        raise VaultError(f"{ROLE_ENV} is set but {ADDR_ENV} or {PATH_ENV} is not")
+    creds = approle.read_credentials(approle.credentials_file(role))
+    client = approle.login(address, creds)
+    request = ExecRequest(address, role, (path,), environ.get(MOUNT_ENV, "platform"))
+    return database_url(read_paths(client, request)[path])
+
+
+def export_gate_environment(env: EnvironmentConfig, vault_address: str, environ: MutableMapping[str, str]) -> None:
+    environ.update(gate_environment(env, vault_address))

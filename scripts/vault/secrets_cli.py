@@ -1,0 +1,109 @@
+"""platformctl command group `secrets` (exec) and the exit-code contract shared with `vault`.
+
+Exit codes: 0 ok, 1 drift or failure, 2 usage/configuration error. Secret values are never echoed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from app.config import ConfigError
+from scripts.vault import outputs as outputs_mod
+from scripts.vault import secrets_exec
+from scripts.vault.client import VaultError
+from scripts.vault.database import DatabaseError
+from scripts.vault.spec import SpecError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def errors_to_exit_codes(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, SpecError, outputs_mod.OutputsError) as exc:
+            _fail(str(exc), 2)
+        except (VaultError, DatabaseError) as exc:
+            _fail(str(exc), 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group("secrets")
+def secrets() -> None:
+    """Read secrets from Vault for a workload."""
+
+
+@secrets.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--vault-addr", envvar="VAULT_ADDR", required=True, show_envvar=True, help="Vault address.")
+@click.option("--role", required=True, help="Role to log in as (the workload's role, e.g. prod-app).")
+@click.option(
+    "--auth",
+    type=click.Choice(["aws", "approle"]),
+    default="aws",
+    show_default=True,
+    help="aws: the task's AWS identity (every real environment); approle: the local tier on a server "
+    "without AWS IAM auth (OpenBao), with the role's 0600 credentials file.",
+)
+@click.option(
+    "--approle-file",
+    type=click.Path(dir_okay=False),
+    help="AppRole credentials file  [default: .platform/local/approle/<role>.json]",
+)
+@click.option("--path", "paths", multiple=True, required=True, help="KV v2 path below the mount; repeatable.")
+@click.option("--mount", default="platform", show_default=True, help="KV v2 mount.")
+@click.option("--prefix", default="", help="Prefix for the exported variable names.")
+@click.option("--aws-auth-mount", default="aws", show_default=True)
+@click.option("--namespace", help="Vault namespace.")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False))
+@click.option("--iam-server-id-header", help="X-Vault-AWS-IAM-Server-ID value the auth mount requires.")
+@click.option("--sts-region", default="us-east-1", show_default=True, help="Region the login is signed for.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@errors_to_exit_codes
+def exec_(
+    vault_addr: str,
+    role: str,
+    auth: str,
+    approle_file: str | None,
+    paths: tuple[str, ...],
+    mount: str,
+    prefix: str,
+    aws_auth_mount: str,
+    namespace: str | None,
+    ca_bundle: str | None,
+    iam_server_id_header: str | None,
+    sts_region: str,
+    command: tuple[str, ...],
+) -> None:
+    """Log in (the task's AWS identity, or AppRole locally), export secrets as variables, exec COMMAND.
+
+    Example: platformctl secrets exec --role prod-app --path app/database -- gunicorn app:wsgi
+    """
+    request = secrets_exec.ExecRequest(
+        vault_addr,
+        role,
+        paths,
+        mount,
+        prefix,
+        aws_auth_mount,
+        namespace,
+        ca_bundle,
+        iam_server_id_header,
+        sts_region,
+        auth,
+        approle_file,
+    )
+    env = secrets_exec.resolve_environment(request, os.environ)
+    secrets_exec.exec_child(command, env)
