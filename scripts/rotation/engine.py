@@ -188,20 +188,27 @@ class Rotator:
         self._advance(journal, lock, Step.ROLLED_OUT, deployments=dict(journal.deployments))
 
     def retire(self, journal: Journal, lock: EnvLock) -> None:
+        """Disable the old slot — and any other login role of the credential an aborted rotation left
+        enabled: after the rollout no task may use anything but the new slot."""
         with self.admin_connect() as conn:
             for state in journal.logins:
-                if pgslots.can_login_attr(conn, state.old_user):
-                    gone = pgslots.retire(conn, state.old_user, self.grace, progress=self.progress)
-                else:  # disabled before a crash; end what is left
-                    gone = pgslots.sessions(conn, state.old_user)
-                    for s in gone:
-                        conn.execute("SELECT pg_terminate_backend(%s)", (s.pid,))
-                crash_point(f"db:retire:{state.kind}")
-                if gone:
-                    self.progress(
-                        f"retired {state.old_user}: terminated {len(gone)} session(s): " + "; ".join(map(str, gone))
-                    )
-                self.store.record(journal, "slot_retired", slot=state.old_user, terminated=[str(s) for s in gone])
+                login = self.logins[state.kind]
+                others = [r for r in (login.group, *login.slots) if r not in (state.old_user, state.new_user)]
+                for role in [state.old_user, *others]:
+                    if pgslots.can_login_attr(conn, role):
+                        gone = pgslots.retire(conn, role, self.grace, progress=self.progress)
+                    elif role == state.old_user:  # disabled before a crash; end what is left
+                        gone = pgslots.sessions(conn, role)
+                        for session in gone:
+                            conn.execute("SELECT pg_terminate_backend(%s)", (session.pid,))
+                    else:
+                        continue
+                    crash_point(f"db:retire:{state.kind}")
+                    if gone:
+                        self.progress(
+                            f"retired {role}: terminated {len(gone)} session(s): " + "; ".join(map(str, gone))
+                        )
+                    self.store.record(journal, "slot_retired", slot=role, terminated=[str(x) for x in gone])
         for state in journal.logins:
             self.kv.delete_latest(self.target.pending_path(self.logins[state.kind]))
         self._advance(journal, lock, Step.RETIRED, slots=[s.old_user for s in journal.logins])
