@@ -240,4 +240,6 @@ class Rotator:
             steps[journal.step](journal, lock)
         if journal.step is Step.RETIRED:
             journal.finished_at = time.time()
+            journal.step = Step.DONE
+            self.store.archive(journal)
             self._advance(journal, lock, Step.DONE, rotation_id=journal.rotation_id)

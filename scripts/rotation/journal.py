@@ -7,6 +7,7 @@ itself a record of every step; the `events` list inside only ever grows (append-
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import logging
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scripts.rotation.kvstore import KvStore
+from scripts.rotation.kvstore import CasConflict, KvStore
 from scripts.rotation.model import Journal
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,12 @@ class JournalStore:
 
     def save(self, journal: Journal) -> None:
         self.version = self.kv.write(self.path, journal.to_dict(), cas=self.version)
+
+    def archive(self, journal: Journal) -> None:
+        """Write-once copy of a finished rotation at `<journal dir>/history/<rotation id>` (append-only)."""
+        path = self.path.rsplit("/", 1)[0] + f"/history/{journal.rotation_id}"
+        with contextlib.suppress(CasConflict):  # archived before a crash: never rewritten
+            self.kv.write(path, journal.to_dict(), cas=0)
 
     def record(self, journal: Journal, event: str, **details: Any) -> None:
         """Append an audit event (who, step, versions, deployment ids; never secrets) and save."""

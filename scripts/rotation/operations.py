@@ -142,6 +142,7 @@ def abort(r: Rotator) -> Outcome:
                     notes.append(f"{state.kind}: new slot {state.new_user} disabled; tasks keep using {state.old_user}")
                 r.kv.delete_latest(t.pending_path(login))
         journal.step, journal.finished_at = Step.ABORTED, time.time()
+        r.store.archive(journal)
         r.store.record(journal, "aborted", notes=notes)
         bad = _current_logs_in(r)
         if bad:
