@@ -12,10 +12,10 @@ import os
 import re
 import sys
 
-import boto3
 import click
 
 from app.config import ConfigError, load_environment
+from scripts import awsclients
 from scripts.rotation import operations
 from scripts.rotation.adapter import ADMIN_KV_PATH, ADMIN_WORKLOAD, TargetError, build_target, workload_names
 from scripts.rotation.ecs import EcsRestarter
@@ -122,9 +122,9 @@ def rotate(
     codes: list[ExitCode] = []
     try:
         kv = _kv(address, env.vault.kv_mount, ca_bundle)
-        sm = boto3.client("secretsmanager") if master_secret_arn else None
+        sm = awsclients.client("secretsmanager", env) if master_secret_arn else None
         restarter = EcsRestarter(
-            boto3.client("ecs"), poll=parse_duration(poll), timeout=parse_duration(rollout_timeout)
+            awsclients.client("ecs", env), poll=parse_duration(poll), timeout=parse_duration(rollout_timeout)
         )
         for name in names:
             target = build_target(env, kv, name, master_secret_arn, db_sslmode)
@@ -170,7 +170,12 @@ def rotate_master(
         kv = _kv(vault_addr or env.vault.address or "", env.vault.kv_mount, ca_bundle)
         db = database_of(kv, admin_login(), db_sslmode)
         report = run(
-            boto3.client("secretsmanager"), master_secret_arn, db, kv, ADMIN_KV_PATH, timeout=parse_duration(timeout)
+            awsclients.client("secretsmanager", env),
+            master_secret_arn,
+            db,
+            kv,
+            ADMIN_KV_PATH,
+            timeout=parse_duration(timeout),
         )
     except (ConfigError, TargetError) as exc:
         click.echo(f"error: {exc}", err=True)

@@ -54,6 +54,7 @@ class Scenario:
             VAULT_TOKEN=self.token,
             PLATFORM_CONFIG_DIR=str(self.config_dir),
             AWS_ENDPOINT_URL=self.fake.endpoint,
+            PLATFORM_LOCAL_AWS_ENDPOINT=self.fake.endpoint,  # the `local`-tier emulator endpoint
             AWS_DEFAULT_REGION="us-east-1",
             AWS_ACCESS_KEY_ID="test",
             AWS_SECRET_ACCESS_KEY="test",
