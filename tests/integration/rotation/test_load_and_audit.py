@@ -9,8 +9,8 @@ from pathlib import Path
 
 import psycopg
 
+from tests.helpers.openbao import OpenBao
 from tests.helpers.rotation_load import LoadGenerator
-from tests.integration.rotation.conftest import OpenBao
 from tests.integration.rotation.scenario import Scenario
 
 
