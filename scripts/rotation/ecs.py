@@ -71,8 +71,14 @@ class EcsRestarter:
         )
 
     def wait_for(
-        self, cluster: str, service: str, deployment_id: str, progress: Callable[[str], None] = log.info
+        self,
+        cluster: str,
+        service: str,
+        deployment_id: str,
+        progress: Callable[[str], None] = log.info,
+        tick: Callable[[], None] | None = None,
     ) -> RolloutResult:
+        """`tick` runs at every poll (the rotation renews its lock there)."""
         deadline = self.clock() + self.timeout
         last = ""
         while True:
@@ -86,4 +92,6 @@ class EcsRestarter:
                 return RolloutResult(
                     service, deployment_id, "timeout", f"not completed after {int(self.timeout)}s: {state}"
                 )
+            if tick is not None:
+                tick()
             self.sleep(self.poll)

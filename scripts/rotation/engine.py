@@ -59,6 +59,18 @@ class Rotator:
         self.progress(f"{self.target.env}/{self.target.workload}: {step.value}")
         crash_point(f"after:{step.value}")
 
+    @staticmethod
+    def _renewer(lock: EnvLock, every: float = 60.0) -> Callable[[], None]:
+        """Renews the lock at most every `every` seconds during long waits (rollouts can take an hour)."""
+        last = [time.monotonic()]
+
+        def tick() -> None:
+            if time.monotonic() - last[0] >= every:
+                lock.renew()
+                last[0] = time.monotonic()
+
+        return tick
+
     def _pending(self, login: Login) -> dict[str, object]:
         found = self.kv.read(self.target.pending_path(login))
         if found is None:
@@ -173,7 +185,7 @@ class Rotator:
                 journal.deployments[service] = deployment
                 self.store.record(journal, "deployment_started", service=service, deployment_id=deployment)
             self.progress(f"waiting for {cluster}/{service} deployment {deployment} to replace every task")
-            done = self.restarter.wait_for(cluster, service, deployment, self.progress)
+            done = self.restarter.wait_for(cluster, service, deployment, self.progress, self._renewer(lock))
             if done.outcome != "completed":
                 journal.stopped_reason = f"{service}: {done.outcome}: {done.detail}"
                 self.store.record(journal, "stopped", service=service, deployment_id=deployment, outcome=done.outcome)

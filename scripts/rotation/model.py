@@ -25,7 +25,6 @@ class Step(enum.StrEnum):
     ABORTED = "aborted"
 
 
-ORDER = [s for s in Step if s is not Step.ABORTED]
 FINISHED = (Step.DONE, Step.ABORTED)
 
 
