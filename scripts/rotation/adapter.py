@@ -37,6 +37,16 @@ def admin_login() -> Login:
     return Login("admin", ADMIN_GROUP, ADMIN_KV_PATH)
 
 
+def stored_login_matches(group: str, stored_username: str) -> bool:
+    """For `vault bootstrap`'s drift check: after a rotation the KV holds a slot, not the group.
+
+    scripts/vault/database.plan_logins compares the stored username with `<w>_app`; once slots
+    exist it must accept `<w>_app_a`/`<w>_app_b` too (and never re-enable the NOLOGIN group),
+    or a bootstrap re-run would undo a rotation.
+    """
+    return stored_username in (group, f"{group}_a", f"{group}_b")
+
+
 def services_reading(env: EnvironmentConfig, workload: str) -> tuple[str | None, tuple[str, ...]]:
     """(cluster, services) whose tasks read this workload's secrets at start."""
     if workload == SERVICE_WORKLOAD:

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from scripts.platformctl import _register, cli
+from scripts.rotation.adapter import stored_login_matches
 from scripts.rotation.cli import SEVERITY, parse_duration
 from scripts.rotation.ecs import EcsRestarter, RolloutResult
 from scripts.rotation.model import ExitCode, Journal, Login, LoginState, Step
@@ -20,6 +21,12 @@ def test_the_inactive_slot_is_chosen_also_for_the_single_login_of_before() -> No
     assert login.other_slot("orders_app") == "orders_app_a"  # first rotation after the bootstrap
     assert login.other_slot("orders_app_a") == "orders_app_b"
     assert login.other_slot("orders_app_b") == "orders_app_a"
+
+
+def test_bootstrap_drift_check_accepts_either_slot() -> None:
+    assert stored_login_matches("orders_app", "orders_app_b")
+    assert stored_login_matches("orders_app", "orders_app")
+    assert not stored_login_matches("orders_app", "orders_migrator_a")
 
 
 def test_journal_round_trips_and_holds_no_password_field() -> None:
