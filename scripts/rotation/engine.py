@@ -227,17 +227,32 @@ class Rotator:
 
     # --- driving ------------------------------------------------------------------------------
     def reconcile(self, journal: Journal) -> None:
-        """Where is the database really? Try the pending and the published credential of each login."""
-        if journal.step not in (Step.PENDING_STORED, Step.DATABASE_SET, Step.VERIFIED):
+        """Where is the database really? Try the pending, published and previous credential of each login.
+
+        Before publishing, the pending credential decides whether the database must be set (again).
+        After publishing, the published credential must log in — tasks start with it — so a new slot
+        that lost its password (e.g. a database restored from a snapshot) gets it set again; the
+        previous slot only matters to running tasks and is reported when it no longer logs in.
+        """
+        if journal.step in (Step.PENDING_STORED, Step.DATABASE_SET, Step.VERIFIED):
+            pending_ok = [self._pending_logs_in(self.logins[s.kind]) for s in journal.logins]
+            if journal.step is Step.PENDING_STORED and all(pending_ok):
+                self.progress("resume: every new slot already logs in with its pending password (database ahead)")
+            elif journal.step is not Step.PENDING_STORED and not all(pending_ok):
+                self.progress("resume: a new slot does not log in with its pending password; setting it again")
+                journal.step = Step.PENDING_STORED
             return
-        pending_ok = [self._pending_logs_in(self.logins[s.kind]) for s in journal.logins]
-        if journal.step is Step.PENDING_STORED and all(pending_ok):
-            self.progress(
-                "resume: every new slot already logs in with its pending password (database ahead of the journal)"
-            )
-        elif journal.step is not Step.PENDING_STORED and not all(pending_ok):
-            self.progress("resume: a new slot does not log in with its pending password; setting the database again")
-            journal.step = Step.PENDING_STORED
+        if journal.step not in (Step.PUBLISHED, Step.ROLLED_OUT):
+            return
+        with self.admin_connect() as conn:
+            for state in journal.logins:
+                published = self.kv.read(self.logins[state.kind].kv_path)
+                doc = published.data if published else None
+                if doc and doc.get("username") == state.new_user and not self._logs_in(doc):
+                    self.progress(f"resume: the published {state.new_user} does not log in; setting its password again")
+                    pgslots.set_password(conn, state.new_user, str(doc["password"]))
+                if not pgslots.can_login_attr(conn, state.old_user):
+                    self.progress(f"resume: the previous slot {state.old_user} is already disabled")
 
     def run(self, journal: Journal, lock: EnvLock) -> None:
         steps = {

@@ -11,6 +11,7 @@ import signal
 from collections.abc import Iterator
 
 import pytest
+from psycopg import sql
 
 from tests.helpers.rotation_load import LoadGenerator
 from tests.integration.rotation.scenario import Scenario
@@ -49,3 +50,20 @@ def test_resume_after_sigkill(scenario: Scenario, load: LoadGenerator, point: st
     journal = scenario.journal()
     assert journal is not None and journal.step.value == "done"
     assert "resumed" in [e["event"] for e in journal.events]
+
+
+def _break_password(scenario: Scenario, role: str) -> None:
+    """What a database restored from an older snapshot looks like to the rotation."""
+    with scenario.superuser() as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), "restored-from-snapshot"))
+
+
+@pytest.mark.parametrize("step", ["database_set", "verified", "published", "rolled_out"])
+def test_resume_finds_where_the_database_really_is(scenario: Scenario, step: str) -> None:
+    """The journal says the new slot was set, but the database lost it: resume tries and sets it again."""
+    assert scenario.cli(crash_at=f"after:{step}").returncode == -signal.SIGKILL
+    _break_password(scenario, "app_app_a")
+    resumed = scenario.cli("--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "does not log in" in resumed.stderr
+    assert_rotated(scenario, {"app": "app_app_a", "migration": "app_migrator_a"})
