@@ -96,9 +96,12 @@ class Scenario:
             check=False,
         )
 
-    def spawn(self, *extra: str) -> subprocess.Popen[str]:
+    def spawn(self, *extra: str, verbose: bool = False) -> subprocess.Popen[str]:
+        argv = self.argv(*extra)
+        if verbose:  # `platformctl -v secrets rotate ...`: debug logging of the project's own loggers
+            argv.insert(argv.index("scripts.platformctl") + 1, "-v")
         return subprocess.Popen(
-            self.argv(*extra), cwd=ROOT, env=self.child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            argv, cwd=ROOT, env=self.child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
 
     def published(self, login: Login) -> dict[str, Any]:

@@ -61,11 +61,11 @@ def test_a_straggler_on_the_old_slot_is_terminated_after_the_grace_period(scenar
 
 def test_no_secret_in_output_logs_argv_journal_or_audit(scenario: Scenario, openbao: OpenBao) -> None:
     before = [scenario.published(lg)["password"] for lg in scenario.logins]
-    proc = scenario.spawn("--grace", "1s")
+    proc = scenario.spawn("--grace", "1s", verbose=True)
     argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode(errors="replace")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, out + err
-    verbose = scenario.cli("--status")
+    status = scenario.cli("--status")
     after = [scenario.published(lg)["password"] for lg in scenario.logins]
     journal = scenario.kv.read(f"rotation/{scenario.env}/app/journal")
     assert journal is not None
@@ -91,7 +91,7 @@ def test_no_secret_in_output_logs_argv_journal_or_audit(scenario: Scenario, open
     for text, where in [
         (out, "stdout"),
         (err, "stderr"),
-        (verbose.stdout + verbose.stderr, "status"),
+        (status.stdout + status.stderr, "status"),
         (argv, "argv"),
         (audit, "vault audit log"),
         *[(h, "journal") for h in history],
