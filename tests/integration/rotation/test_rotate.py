@@ -36,3 +36,16 @@ def test_min_age_makes_a_recent_rotation_nothing_due(scenario: Scenario) -> None
     again = scenario.cli("--min-age", "30d")
     assert again.returncode == 3, again.stdout + again.stderr
     assert "nothing due" in again.stdout
+
+
+def test_all_workloads_and_the_nothing_to_do_answers(scenario: Scenario) -> None:
+    nothing = scenario.cli("--resume")
+    assert nothing.returncode == 3 and "nothing to resume" in nothing.stdout
+    assert scenario.cli("--abort").returncode == 3
+    status = scenario.cli("--status")
+    assert status.returncode == 0 and "never rotated" in status.stdout
+    every = scenario.cli(workload="--all")
+    assert every.returncode == 0, every.stdout + every.stderr
+    assert_rotated(scenario, {"app": "app_app_a", "migration": "app_migrator_a"})
+    status = scenario.cli("--status")
+    assert "step done" in status.stdout and "app: app_app -> app_app_a" in status.stdout
