@@ -158,11 +158,10 @@ class Rotator:
         for state in journal.logins:
             login = self.logins[state.kind]
             pending = self._pending(login)
-            current = self.kv.read(login.kv_path)
+            current, cas = self.kv.read_versioned(login.kv_path)
             if current and all(current.data.get(k) == pending.get(k) for k in ("username", "password")):
                 state.published_version = current.version  # published before a crash
                 continue
-            cas = current.version if current else self.kv.current_version(login.kv_path)
             state.published_version = self.kv.write(
                 login.kv_path, {**(current.data if current else {}), **pending}, cas=cas
             )

@@ -43,8 +43,7 @@ class JournalStore:
     version: int = 0  # of the last read/write, the CAS for the next write
 
     def load(self) -> Journal | None:
-        found = self.kv.read(self.path)
-        self.version = found.version if found else self.kv.current_version(self.path)
+        found, self.version = self.kv.read_versioned(self.path)
         return Journal.from_dict(found.data) if found else None
 
     def save(self, journal: Journal) -> None:
@@ -102,15 +101,22 @@ class EnvLock:
         return None
 
     def acquire(self) -> None:
-        found = self.kv.read(self.path)
-        self.version = found.version if found else self.kv.current_version(self.path)
+        found, self.version = self.kv.read_versioned(self.path)
         if found and found.data.get("held"):
             why = self._stale(found.data)
             if why is None:
                 raise LockHeld(f"another rotation holds the lock of this environment: {self.describe(found.data)}")
             log.warning("taking over the rotation lock of %s: %s", found.data.get("owner"), why)
         self.token = uuid.uuid4().hex
-        self._write(held=True)
+        try:
+            self._write(held=True)
+        except CasConflict:  # another runner took it between our read and our write
+            self.token = ""
+            won = self.kv.read(self.path)
+            raise LockHeld(
+                "another rotation holds the lock of this environment: "
+                + (self.describe(won.data) if won else "(just taken)")
+            ) from None
 
     def _write(self, held: bool) -> None:
         now = self.clock()

@@ -33,6 +33,11 @@ class KvStore:
 
     def read(self, path: str) -> Versioned | None:
         """The current version, or None when the path was never written or its last version is deleted."""
+        return self.read_versioned(path)[0]
+
+    def read_versioned(self, path: str) -> tuple[Versioned | None, int]:
+        """(current data or None, latest version number) from ONE request: the number is the `cas`
+        for a write that must fail if anyone wrote after this read (0: never written)."""
         try:
             with vault_errors(self.address, f"reading {self.mount}/{path}"):
                 resp = self.client.secrets.kv.v2.read_secret_version(
@@ -40,13 +45,14 @@ class KvStore:
                 )
         except Exception as exc:
             if isinstance(exc.__cause__, hvac.exceptions.InvalidPath):
-                return None
+                return None, 0
             raise
         body = resp.get("data") or {}
         meta = body.get("metadata") or {}
+        version = int(meta.get("version") or 0)
         if body.get("data") is None or meta.get("deletion_time"):
-            return None
-        return Versioned(dict(body["data"]), int(meta["version"]))
+            return None, version
+        return Versioned(dict(body["data"]), version), version
 
     def current_version(self, path: str) -> int:
         """The latest version number (0 when never written), also when that version is deleted."""

@@ -25,12 +25,12 @@ from scripts.vault.database import read_master_credentials
 def prepare_slots(master: psycopg.Connection, kv: KvStore, db: Database, workloads: list[str]) -> list[str]:
     admin = admin_login()
     changes = pgslots.ensure_slots(master, admin)
-    stored = kv.read(admin.kv_path)
+    stored, version = kv.read_versioned(admin.kv_path)
     if stored is None or not pgslots.can_log_in(db, str(stored.data.get("username")), str(stored.data.get("password"))):
         slot, password = admin.slots[0], pgslots.new_password()
         pgslots.set_password(master, slot, password)
         doc = {"username": slot, "password": password, "host": db.host, "port": db.port, "dbname": db.dbname}
-        kv.write(admin.kv_path, doc, cas=stored.version if stored else kv.current_version(admin.kv_path))
+        kv.write(admin.kv_path, doc, cas=version)
         changes.append(f"enabled admin slot {slot} and stored it at {kv.mount}/{admin.kv_path}")
     for workload in workloads:
         for login in workload_logins(workload):

@@ -54,6 +54,22 @@ def test_lock_is_refused_while_held_and_taken_over_when_expired_or_its_process_d
     EnvLock(kv, "rotation/e/lock", "orders", ttl=60, clock=lambda: now[0]).acquire()
 
 
+def test_lock_race_between_read_and_write_is_refused_not_overwritten(kv: KvStore) -> None:
+    slow = EnvLock(kv, "rotation/r/lock", "orders")
+    real_read = kv.read_versioned
+
+    # The other runner writes the lock right after `slow` has read it (empty).
+    def read_then_lose(path: str):  # type: ignore[no-untyped-def]
+        found = real_read(path)
+        kv.read_versioned = real_read  # type: ignore[method-assign]
+        EnvLock(kv, "rotation/r/lock", "billing").acquire()
+        return found
+
+    kv.read_versioned = read_then_lose  # type: ignore[method-assign]
+    with pytest.raises(LockHeld, match="rotating workload 'billing'"):
+        slow.acquire()
+
+
 def test_rolling_restart_completes_on_the_local_targets_emulator(aws_env: dict[str, str]) -> None:
     """Item 8: on the local tier the restart step drives the emulator's ECS service over HTTP."""
     ecs = boto3.client(
