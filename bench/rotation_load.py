@@ -25,7 +25,7 @@ import hvac
 
 from scripts.localtarget import postgres
 from scripts.localtarget.procs import free_port
-from tests.helpers import openbao
+from tests.helpers import openbao_dev as openbao
 from tests.helpers.rotation_load import LoadGenerator
 from tests.integration.migrate.ecs_faults import FakeEcs
 from tests.integration.rotation.ecs_rollouts import Rollouts

@@ -16,8 +16,8 @@ import hvac
 import pytest
 
 from scripts.localtarget.postgres import PostgresServer
-from tests.helpers import openbao as openbao_helper
-from tests.helpers.openbao import OpenBao
+from tests.helpers import openbao_dev as openbao_helper
+from tests.helpers.openbao_dev import OpenBao
 from tests.integration.migrate.ecs_faults import FakeEcs
 from tests.integration.rotation.ecs_rollouts import Rollouts
 from tests.integration.rotation.scenario import Scenario, build_scenario

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.helpers.openbao import OpenBao
+from tests.helpers.openbao_dev import OpenBao
 from tests.helpers.rotation_load import LoadGenerator
 from tests.integration.rotation.scenario import Scenario
 

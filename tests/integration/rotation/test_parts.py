@@ -15,7 +15,7 @@ import pytest
 from scripts.rotation.ecs import EcsRestarter
 from scripts.rotation.journal import EnvLock, LockHeld
 from scripts.rotation.kvstore import CasConflict, KvStore
-from tests.helpers.openbao import OpenBao
+from tests.helpers.openbao_dev import OpenBao
 
 _n = itertools.count()
 
