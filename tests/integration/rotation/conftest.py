@@ -20,7 +20,7 @@ from tests.helpers import openbao_dev as openbao_helper
 from tests.helpers.openbao_dev import OpenBao
 from tests.integration.migrate.ecs_faults import FakeEcs
 from tests.integration.rotation.ecs_rollouts import Rollouts
-from tests.integration.rotation.scenario import Scenario, build_scenario
+from tests.integration.rotation.scenario import Scenario, build_scenario, drop_leftovers
 
 _ids = itertools.count(1)
 
@@ -36,6 +36,12 @@ def openbao(session_tmp: Path) -> Iterator[OpenBao]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _clean_up_after_the_package(postgres_server: PostgresServer) -> Iterator[None]:
+    yield
+    drop_leftovers(postgres_server)  # the session's PostgreSQL is shared with other packages
 
 
 @pytest.fixture()

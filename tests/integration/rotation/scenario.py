@@ -142,18 +142,20 @@ class Scenario:
         return self.published(self.logins[0])
 
 
-def _reset_database(pg: PostgresServer, dbname: str) -> None:
+# Every role a scenario creates (named, not a LIKE pattern: other packages share the server).
+ROLES = [name for login in (*workload_logins(WORKLOAD), admin_login()) for name in (login.group, *login.slots)]
+
+
+def drop_leftovers(pg: PostgresServer) -> None:
+    """Remove the databases `rot*` and the roles of earlier scenarios (also at the package's end)."""
     with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-        for (old,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'rot%'").fetchall():
+        for (old,) in conn.execute("SELECT datname FROM pg_database WHERE datname ~ '^rot[0-9]+$'").fetchall():
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(old)))
-        roles = conn.execute(
-            "SELECT rolname FROM pg_roles WHERE rolname LIKE 'app\\_%' OR rolname LIKE 'platform\\_vault\\_admin%'"
-        ).fetchall()
-        for (role,) in roles:
+        roles = [r for (r,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (ROLES,))]
+        for role in roles:
             conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        for (role,) in roles:
+        for role in roles:
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
 
 
 def build_scenario(
@@ -163,7 +165,9 @@ def build_scenario(
     client.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
     kv = KvStore(client, mount)
     db = Database(pg.host, pg.port, env)
-    _reset_database(pg, env)
+    drop_leftovers(pg)
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(env)))
     # What `platformctl vault bootstrap` does today: the two single logins and their KV copies.
     specs = (
         DatabaseLoginSpec(WORKLOAD, "app", "app_app", "app", f"{WORKLOAD}/database"),
