@@ -21,24 +21,9 @@ def run_checkov(stack_dir: Path) -> tuple[list[tuple[str, str, str]], int]:
     """(failed checks as (id, resource, name), number of passed checks) with the repo's skip list."""
     assert CHECKOV.exists(), f"checkov not found at {CHECKOV}; run `make setup` (installs it in .venv-checkov)"
     proc = subprocess.run(
-        [
-            str(CHECKOV),
-            "-d",
-            str(stack_dir),
-            "--framework",
-            "terraform_json",
-            "-o",
-            "json",
-            "--quiet",
-            "--skip-download",
-            "--config-file",
-            str(CONFIG),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=stack_dir,
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+        [str(CHECKOV), "-d", str(stack_dir), "--framework", "terraform_json", "-o", "json", "--quiet",
+         "--skip-download", "--config-file", str(CONFIG)],
+        capture_output=True, text=True, timeout=600, cwd=stack_dir, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
     )
     try:
         parsed: Any = json.loads(proc.stdout)

@@ -156,7 +156,9 @@ def test_db_lives_in_the_isolated_subnets_without_internet_route(
     assert {s["SubnetIdentifier"] for s in group["Subnets"]} == isolated
     assert group["VpcId"] == applied.out(f"{ENV}-network", "vpc_id")
     ec2 = _client("ec2", aws_env)
-    tables = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": sorted(isolated)}])
+    tables = ec2.describe_route_tables(
+        Filters=[{"Name": "association.subnet-id", "Values": sorted(isolated)}]
+    )
     assert tables["RouteTables"], "isolated subnets must have an explicit route table"
     for table in tables["RouteTables"]:
         destinations = {r.get("DestinationCidrBlock") for r in table["Routes"]}
@@ -208,7 +210,8 @@ def test_no_password_in_synth_output_or_state(applied: Applied, aws_env: dict[st
     synthesized = [p.read_text() for p in applied.outdir.rglob("*.tf.json")]
     s3 = _client("s3", aws_env)
     states = [
-        s3.get_object(Bucket=STATE_BUCKET, Key=f"{ENV}/{stack}.tfstate")["Body"].read().decode() for stack in STACKS
+        s3.get_object(Bucket=STATE_BUCKET, Key=f"{ENV}/{stack}.tfstate")["Body"].read().decode()
+        for stack in STACKS
     ]
     for text in synthesized + states:
         assert password not in text

@@ -65,7 +65,9 @@ def test_no_failed_checks_with_the_repository_config(prod_synth: Path) -> None:
     reports = run_checkov(dirs, "--config-file", str(REPO / ".checkov.yaml"))
     assert len(reports) == len(STACKS)
     failed = [
-        f"{c['check_id']} {c['resource']} ({c['check_name']})" for r in reports for c in r["results"]["failed_checks"]
+        f"{c['check_id']} {c['resource']} ({c['check_name']})"
+        for r in reports
+        for c in r["results"]["failed_checks"]
     ]
     assert failed == []
     passed = sum(r["summary"]["passed"] for r in reports)

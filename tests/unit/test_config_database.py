@@ -148,7 +148,9 @@ def test_default_availability_zones_follow_region_and_count() -> None:
 def test_synth_entry_point_refuses_bad_database_config(tmp_path: Path) -> None:
     """`python -m app` (what cdktf runs) stops before synthesizing anything, naming file and field."""
     (tmp_path / "dev.toml").write_text(
-        (DEFAULT_CONFIG_DIR / "dev.toml").read_text().replace("allocated_storage = 20", "allocated_storage = 5")
+        (DEFAULT_CONFIG_DIR / "dev.toml")
+        .read_text()
+        .replace("allocated_storage = 20", "allocated_storage = 5")
     )
     outdir = tmp_path / "out"
     proc = subprocess.run(

@@ -33,7 +33,9 @@ def test_shell_exports_carry_no_password_and_no_database_url(state: TargetState)
     assert not [k for k, v in exports.items() if PASSWORD in v]
 
 
-def test_local_env_command_does_not_print_the_password(state: TargetState, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_env_command_does_not_print_the_password(
+    state: TargetState, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from scripts.commands.core import env_cmd
 
     monkeypatch.setattr(TargetState, "aws_running", lambda self: True)

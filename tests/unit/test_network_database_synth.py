@@ -156,7 +156,9 @@ def test_flow_logs_only_in_prod_encrypted(prod_net: Doc, dev_net: Doc) -> None:
 
 
 def test_network_outputs_for_consumers(prod_net: Doc) -> None:
-    assert {"vpc_id", "public_subnet_ids", "private_subnet_ids", "isolated_subnet_ids"} <= set(prod_net["output"])
+    assert {"vpc_id", "public_subnet_ids", "private_subnet_ids", "isolated_subnet_ids"} <= set(
+        prod_net["output"]
+    )
 
 
 # --- database --------------------------------------------------------------------------------------
@@ -228,7 +230,9 @@ def test_db_subnet_group_uses_isolated_subnets_by_cross_stack_reference(prod_db:
     group = one(prod_db, "aws_db_subnet_group")
     assert len(group["subnet_ids"]) == 3
     for ref in group["subnet_ids"]:
-        assert ref.startswith("${data.terraform_remote_state.cross-stack-reference-input-prod-network.outputs.")
+        assert ref.startswith(
+            "${data.terraform_remote_state.cross-stack-reference-input-prod-network.outputs."
+        )
         output = ref.split(".outputs.")[1].rstrip("}")
         assert "isolated" in output and output in prod_net["output"]
     remote = prod_db["data"]["terraform_remote_state"]["cross-stack-reference-input-prod-network"]
@@ -239,7 +243,9 @@ def test_db_ingress_only_from_client_security_groups(prod_db: Doc) -> None:
     rules = resources(prod_db, "aws_vpc_security_group_ingress_rule")
     assert len(rules) == 2
     client_refs = {
-        "${aws_security_group." + k + ".id}" for k in prod_db["resource"]["aws_security_group"] if "client" in k
+        "${aws_security_group." + k + ".id}"
+        for k in prod_db["resource"]["aws_security_group"]
+        if "client" in k
     }
     assert {r["referenced_security_group_id"] for r in rules} == client_refs
     for rule in rules:
@@ -287,6 +293,8 @@ def test_existing_vpc_mode_creates_no_network_and_passes_ids_through(synth_dir: 
     db = load(synth_dir, "byo-database")
     assert one(db, "aws_db_subnet_group")["subnet_ids"] == BYO_SUBNETS["isolated_subnet_ids"]
     for sg in resources(db, "aws_security_group"):
-        assert sg["vpc_id"].startswith("${data.terraform_remote_state.cross-stack-reference-input-byo-network")
+        assert sg["vpc_id"].startswith(
+            "${data.terraform_remote_state.cross-stack-reference-input-byo-network"
+        )
     manifest = json.loads((synth_dir / "manifest.json").read_text())
     assert "byo-network" in manifest["stacks"]["byo-database"]["dependencies"]

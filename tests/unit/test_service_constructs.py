@@ -26,50 +26,17 @@ REPO = Path(__file__).resolve().parents[2]
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.2.3"
 CERT = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
 WAF = "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/web/abc"
-GATE = [
-    "platformctl",
-    "migrate",
-    "run",
-    "--environment",
-    "prod",
-    "--cluster",
-    "web",
-    "--service",
-    "web",
-    "--task-definition",
-    "{task_definition}",
-    "--container",
-    "app",
-    "--region",
-    "eu-west-1",
-]
-VERIFY = [
-    "platformctl",
-    "migrate",
-    "verify-rollout",
-    "--cluster",
-    "web",
-    "--service",
-    "web",
-    "--task-definition",
-    "{task_definition}",
-    "--timeout",
-    "900",
-    "--region",
-    "eu-west-1",
-]
+GATE = ["platformctl", "migrate", "run", "--environment", "prod", "--cluster", "web", "--service", "web",
+        "--task-definition", "{task_definition}", "--container", "app", "--region", "eu-west-1"]
+VERIFY = ["platformctl", "migrate", "verify-rollout", "--cluster", "web", "--service", "web",
+          "--task-definition", "{task_definition}", "--timeout", "900", "--region", "eu-west-1"]
 
 
 def service_props(**overrides: Any) -> FargateServiceProps:
     values: dict[str, Any] = dict(
-        name="web",
-        image=IMAGE,
-        vpc_id="vpc-0abc",
-        public_subnet_ids=["subnet-pub-a", "subnet-pub-b"],
-        private_subnet_ids=["subnet-prv-a", "subnet-prv-b"],
-        environment={"LOG_LEVEL": "info"},
-        vault_address="https://vault.internal:8200",
-        vault_secret_paths=["web/database"],
+        name="web", image=IMAGE, vpc_id="vpc-0abc", public_subnet_ids=["subnet-pub-a", "subnet-pub-b"],
+        private_subnet_ids=["subnet-prv-a", "subnet-prv-b"], environment={"LOG_LEVEL": "info"},
+        vault_address="https://vault.internal:8200", vault_secret_paths=["web/database"],
         task_security_group_ids=["sg-dbclient"],
     )
     values.update(overrides)
@@ -78,11 +45,8 @@ def service_props(**overrides: Any) -> FargateServiceProps:
 
 def gate_props(**overrides: Any) -> MigrationGateProps:
     values: dict[str, Any] = dict(
-        migration_command=["alembic", "upgrade", "head"],
-        gate_command=GATE,
-        verify_command=VERIFY,
-        security_group_id="sg-migrate",
-        vault_address="https://vault.internal:8200",
+        migration_command=["alembic", "upgrade", "head"], gate_command=GATE, verify_command=VERIFY,
+        security_group_id="sg-migrate", vault_address="https://vault.internal:8200",
         vault_secret_paths=["web/migration-database"],
     )
     values.update(overrides)
@@ -98,9 +62,8 @@ class Synth:
         return self.doc.get("resource", {}).get(rtype, {})
 
     def one(self, rtype: str, path_suffix: str) -> tuple[str, dict[str, Any]]:
-        found = [
-            (name, r) for name, r in self.resources(rtype).items() if r["//"]["metadata"]["path"].endswith(path_suffix)
-        ]
+        found = [(name, r) for name, r in self.resources(rtype).items()
+                 if r["//"]["metadata"]["path"].endswith(path_suffix)]
         assert len(found) == 1, f"{rtype} at */{path_suffix}: {[n for n, _ in found]}"
         return found[0]
 
@@ -111,16 +74,14 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Synth]
     app = App(outdir=str(outdir))
     full = TerraformStack(app, "full")
     aws.provider.AwsProvider(full, "aws", region="eu-west-1")
-    svc = FargateService(
-        full, "web", service_props(certificate_arn=CERT, waf_web_acl_arn=WAF, alb_access_logs_bucket="alb-logs")
-    )
+    svc = FargateService(full, "web", service_props(certificate_arn=CERT, waf_web_acl_arn=WAF,
+                                                    alb_access_logs_bucket="alb-logs"))
     MigrationGate(full, "migrate", gate_props(), svc)
 
     minimal = TerraformStack(app, "minimal")
     aws.provider.AwsProvider(minimal, "aws", region="eu-west-1")
-    small = FargateService(
-        minimal, "web", service_props(autoscaling_enabled=False, alb_deletion_protection=False, desired_count=1)
-    )
+    small = FargateService(minimal, "web", service_props(autoscaling_enabled=False, alb_deletion_protection=False,
+                                                         desired_count=1))
     MigrationGate(minimal, "migrate", gate_props(verify_command=None), small)
     app.synth()
     yield {"full": Synth(outdir, "full"), "minimal": Synth(outdir, "minimal")}
@@ -291,11 +252,8 @@ def test_plain_http_forwarding_only_without_a_certificate(synth: dict[str, Synth
     (listener,) = synth["minimal"].resources("aws_lb_listener").values()
     assert (listener["port"], listener["protocol"]) == (80, "HTTP")
     assert listener["default_action"][0]["type"] == "forward"
-    ports = sorted(
-        r["from_port"]
-        for r in synth["minimal"].resources("aws_vpc_security_group_ingress_rule").values()
-        if r.get("cidr_ipv4") == "0.0.0.0/0"
-    )
+    ports = sorted(r["from_port"] for r in synth["minimal"].resources("aws_vpc_security_group_ingress_rule").values()
+                   if r.get("cidr_ipv4") == "0.0.0.0/0")
     assert ports == [80]
 
 
@@ -303,29 +261,21 @@ def test_tasks_are_reachable_only_from_the_alb(synth: dict[str, Synth]) -> None:
     s = synth["full"]
     alb_sg, _ = s.one("aws_security_group", "web/alb-sg")
     task_sg, _ = s.one("aws_security_group", "web/task-sg")
-    ingress = [
-        r for r in s.resources("aws_vpc_security_group_ingress_rule").values() if task_sg in r["security_group_id"]
-    ]
+    ingress = [r for r in s.resources("aws_vpc_security_group_ingress_rule").values()
+               if task_sg in r["security_group_id"]]
     assert len(ingress) == 1
     assert alb_sg in ingress[0]["referenced_security_group_id"]
     assert (ingress[0]["from_port"], ingress[0]["to_port"]) == (8000, 8000)
-    alb_egress = [
-        r for r in s.resources("aws_vpc_security_group_egress_rule").values() if alb_sg in r["security_group_id"]
-    ]
+    alb_egress = [r for r in s.resources("aws_vpc_security_group_egress_rule").values()
+                  if alb_sg in r["security_group_id"]]
     assert len(alb_egress) == 1
     assert task_sg in alb_egress[0]["referenced_security_group_id"]
     assert "cidr_ipv4" not in alb_egress[0]
-    public = sorted(
-        r["from_port"]
-        for r in s.resources("aws_vpc_security_group_ingress_rule").values()
-        if r.get("cidr_ipv4") == "0.0.0.0/0"
-    )
+    public = sorted(r["from_port"] for r in s.resources("aws_vpc_security_group_ingress_rule").values()
+                    if r.get("cidr_ipv4") == "0.0.0.0/0")
     assert public == [80, 443]
-    task_egress = sorted(
-        r["from_port"]
-        for r in s.resources("aws_vpc_security_group_egress_rule").values()
-        if task_sg in r["security_group_id"]
-    )
+    task_egress = sorted(r["from_port"] for r in s.resources("aws_vpc_security_group_egress_rule").values()
+                         if task_sg in r["security_group_id"])
     assert task_egress == [443, 5432, 8200]  # 8200: the port of vault_address
 
 
@@ -381,9 +331,7 @@ def test_terraform_accepts_both_stacks(synth: dict[str, Synth], tmp_path: Path) 
     env = tfmirror.terraform_env()
     for name in synth:
         cwd = tmp_path / "stacks" / name
-        for cmd in (
-            ["terraform", "init", "-backend=false", "-input=false", "-no-color"],
-            ["terraform", "validate", "-no-color"],
-        ):
+        for cmd in (["terraform", "init", "-backend=false", "-input=false", "-no-color"],
+                    ["terraform", "validate", "-no-color"]):
             proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
             assert proc.returncode == 0, f"{name}: {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}"

@@ -15,30 +15,17 @@ from tests.helpers.vault_double.request import NO_CONTENT, Request, string_list
 from tests.helpers.vault_double.state import ApiError, AwsAuthBackend, DoubleState, Token
 
 DEFAULT_STS_ENDPOINT = "https://sts.amazonaws.com"
-CLIENT_CONFIG_KEYS = (
-    "sts_endpoint",
-    "iam_endpoint",
-    "sts_region",
-    "iam_server_id_header_value",
-    "access_key",
-    "secret_key",
-    "max_retries",
-    "endpoint",
-)
+CLIENT_CONFIG_KEYS = ("sts_endpoint", "iam_endpoint", "sts_region", "iam_server_id_header_value",
+                      "access_key", "secret_key", "max_retries", "endpoint")
 _ASSUMED_ROLE = re.compile(r"^arn:(?P<part>[^:]+):sts::(?P<acct>\d{12}):assumed-role/(?P<role>[^/]+)/.+$")
 
 
 def _auth_answer(token: Token, metadata: dict[str, str]) -> dict[str, Any]:
     return {
         "auth": {
-            "client_token": token.id,
-            "accessor": token.accessor,
-            "policies": token.policies,
-            "token_policies": token.policies,
-            "metadata": metadata,
-            "lease_duration": token.ttl,
-            "renewable": True,
-            "entity_id": "",
+            "client_token": token.id, "accessor": token.accessor, "policies": token.policies,
+            "token_policies": token.policies, "metadata": metadata, "lease_duration": token.ttl,
+            "renewable": True, "entity_id": "",
         }
     }
 
@@ -47,16 +34,8 @@ def handle_token(state: DoubleState, req: Request, rest: str) -> dict[str, Any] 
     assert req.token is not None
     if rest == "lookup-self" and req.method in ("GET", "POST", "PUT"):
         t = req.token
-        return {
-            "data": {
-                "id": t.id,
-                "accessor": t.accessor,
-                "policies": t.policies,
-                "display_name": t.display_name,
-                "meta": t.meta or None,
-                "ttl": t.ttl,
-            }
-        }
+        return {"data": {"id": t.id, "accessor": t.accessor, "policies": t.policies,
+                         "display_name": t.display_name, "meta": t.meta or None, "ttl": t.ttl}}
     if rest == "revoke-self" and req.is_write:
         state.tokens.pop(req.token.id, None)
         return NO_CONTENT
@@ -85,7 +64,7 @@ def handle_aws(state: DoubleState, backend: AwsAuthBackend, req: Request, rest: 
             backend.client_config.clear()
             return NO_CONTENT
     if rest.startswith("config/sts/"):
-        account = rest[len("config/sts/") :]
+        account = rest[len("config/sts/"):]
         if req.method == "GET":
             if account not in backend.sts_roles:
                 raise ApiError(404)
@@ -101,7 +80,7 @@ def handle_aws(state: DoubleState, backend: AwsAuthBackend, req: Request, rest: 
             raise ApiError(404)
         return {"data": {"keys": sorted(backend.roles)}}
     if rest.startswith("role/"):
-        return _role(backend, req, rest[len("role/") :].lower())
+        return _role(backend, req, rest[len("role/"):].lower())
     raise ApiError(404, f"no handler for route {req.path!r}. route entry not found.")
 
 
@@ -173,7 +152,8 @@ def login(state: DoubleState, backend: AwsAuthBackend, req: Request) -> dict[str
 
 
 def _caller_arn(endpoint: str, method: str, headers: dict[str, str], body: str) -> str:
-    request = urllib.request.Request(endpoint.rstrip("/") + "/", data=body.encode(), method=method, headers=headers)
+    request = urllib.request.Request(endpoint.rstrip("/") + "/", data=body.encode(), method=method,
+                                     headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             payload = resp.read()

@@ -9,13 +9,8 @@ from tests.helpers.vault_double.state import ApiError, KvEntry, KvVersion, now_i
 
 
 def _version_meta(number: int, v: KvVersion) -> dict[str, Any]:
-    return {
-        "version": number,
-        "created_time": v.created_time,
-        "deletion_time": v.deletion_time,
-        "destroyed": False,
-        "custom_metadata": None,
-    }
+    return {"version": number, "created_time": v.created_time, "deletion_time": v.deletion_time,
+            "destroyed": False, "custom_metadata": None}
 
 
 def handle(store: dict[str, KvEntry], req: Request, rest: str) -> dict[str, Any] | None:
@@ -63,7 +58,7 @@ def _data(store: dict[str, KvEntry], req: Request, path: str) -> dict[str, Any] 
 def _metadata(store: dict[str, KvEntry], req: Request, path: str) -> dict[str, Any] | None:
     if req.method == "LIST":
         prefix = path.rstrip("/") + "/" if path.strip("/") else ""
-        keys = sorted({_child(p[len(prefix) :]) for p in store if p.startswith(prefix)})
+        keys = sorted({_child(p[len(prefix):]) for p in store if p.startswith(prefix)})
         if not keys:
             raise ApiError(404)
         return {"data": {"keys": keys}}
@@ -71,19 +66,12 @@ def _metadata(store: dict[str, KvEntry], req: Request, path: str) -> dict[str, A
     if req.method == "GET":
         if entry is None:
             raise ApiError(404)
-        return {
-            "data": {
-                "current_version": entry.current_version,
-                "oldest_version": min(entry.versions, default=0),
-                "created_time": entry.created_time,
-                "updated_time": entry.updated_time,
-                "max_versions": 0,
-                "cas_required": False,
-                "delete_version_after": "0s",
-                "custom_metadata": None,
-                "versions": {str(n): _version_meta(n, v) for n, v in entry.versions.items()},
-            }
-        }
+        return {"data": {
+            "current_version": entry.current_version, "oldest_version": min(entry.versions, default=0),
+            "created_time": entry.created_time, "updated_time": entry.updated_time,
+            "max_versions": 0, "cas_required": False, "delete_version_after": "0s", "custom_metadata": None,
+            "versions": {str(n): _version_meta(n, v) for n, v in entry.versions.items()},
+        }}
     if req.method == "DELETE":
         store.pop(path, None)
         return NO_CONTENT

@@ -25,14 +25,8 @@ def handle_unauthenticated(state: DoubleState, req: Request) -> dict[str, Any] |
         raise ApiError(405, "unsupported operation")
     if req.path == "sys/seal-status" and req.method == "GET":
         return {
-            "type": state.seal_type,
-            "initialized": state.initialized,
-            "sealed": False,
-            "t": 1,
-            "n": 1,
-            "progress": 0,
-            "version": "1.17.6+double",
-            "recovery_seal": state.seal_type != "shamir",
+            "type": state.seal_type, "initialized": state.initialized, "sealed": False, "t": 1, "n": 1,
+            "progress": 0, "version": "1.17.6+double", "recovery_seal": state.seal_type != "shamir",
         }
     if req.path == "sys/health" and req.method == "GET":
         if not state.initialized:
@@ -92,9 +86,8 @@ def _enable(table: dict[str, Mount], path: str, req: Request, allowed: set[str])
         raise ApiError(400, "options and config must be objects")
     if mount_type == "kv-v2":
         mount_type, options = "kv", {**options, "version": "2"}
-    table[key] = Mount(
-        mount_type, str(req.body.get("description", "")), {k: str(v) for k, v in options.items()}, dict(config)
-    )
+    table[key] = Mount(mount_type, str(req.body.get("description", "")),
+                       {k: str(v) for k, v in options.items()}, dict(config))
 
 
 def handle(state: DoubleState, req: Request) -> dict[str, Any] | None:
@@ -109,7 +102,7 @@ def handle(state: DoubleState, req: Request) -> dict[str, Any] | None:
     if section == "audit":
         return _audit(state, req, rest)
     if section == "policies" and rest.startswith("acl"):
-        return _policies(state, req, rest[len("acl") :].strip("/"))
+        return _policies(state, req, rest[len("acl"):].strip("/"))
     if section == "policy":  # the legacy endpoint hvac's sys.*_policy methods use
         if req.is_write and "rules" in req.body:
             req.body.setdefault("policy", req.body["rules"])
@@ -191,9 +184,8 @@ def _audit(state: DoubleState, req: Request, rest: str) -> dict[str, Any] | None
             raise ApiError(400, "file_path is required")
         if key in state.audit_devices:
             raise ApiError(400, f"path already in use: {key}")
-        state.audit_devices[key] = Mount(
-            device_type, str(req.body.get("description", "")), {k: str(v) for k, v in options.items()}
-        )
+        state.audit_devices[key] = Mount(device_type, str(req.body.get("description", "")),
+                                         {k: str(v) for k, v in options.items()})
         return NO_CONTENT
     if req.method == "DELETE":
         state.audit_devices.pop(key, None)

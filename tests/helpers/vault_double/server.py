@@ -47,7 +47,7 @@ def dispatch(state: DoubleState, req: Request) -> dict[str, Any] | None:
 
 def _aws_login_backend(state: DoubleState, path: str) -> Any:
     if path.startswith("auth/") and path.endswith("/login"):
-        return state.aws.get(path[len("auth/") : -len("login")])
+        return state.aws.get(path[len("auth/"): -len("login")])
     return None
 
 
@@ -71,11 +71,11 @@ def _route(state: DoubleState, req: Request) -> dict[str, Any] | None:
     if path.startswith("sys/"):
         return routes_sys.handle(state, req)
     if path.startswith("auth/token/"):
-        return routes_auth.handle_token(state, req, path[len("auth/token/") :])
+        return routes_auth.handle_token(state, req, path[len("auth/token/"):])
     if path.startswith("auth/"):
         for auth_mount, backend in state.aws.items():
             if path.startswith(f"auth/{auth_mount}"):
-                return routes_auth.handle_aws(state, backend, req, path[len(f"auth/{auth_mount}") :])
+                return routes_auth.handle_aws(state, backend, req, path[len(f"auth/{auth_mount}"):])
         raise ApiError(404, f"no handler for route {path!r}. route entry not found.")
     found = max((m for m in state.mounts if path.startswith(m)), key=len, default=None)
     if found is None:
@@ -83,7 +83,7 @@ def _route(state: DoubleState, req: Request) -> dict[str, Any] | None:
     mount = found
     engine = state.mounts[mount]
     if engine.type == "kv" and engine.options.get("version") == "2":
-        return routes_kv.handle(state.kv.setdefault(mount, {}), req, path[len(mount) :])
+        return routes_kv.handle(state.kv.setdefault(mount, {}), req, path[len(mount):])
     raise ApiError(404, f"the double does not implement {engine.type!r} engines")
 
 
@@ -100,9 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if not parsed.path.startswith("/v1/"):
                 raise ApiError(404, "not found")
-            req = Request(
-                method, parsed.path[len("/v1/") :], query, {k.lower(): v for k, v in self.headers.items()}, self._body()
-            )
+            req = Request(method, parsed.path[len("/v1/"):], query,
+                          {k.lower(): v for k, v in self.headers.items()}, self._body())
             answer = dispatch(self.server.state, req)
         except ApiError as exc:
             self._send(exc.status, {"errors": exc.errors})

@@ -131,7 +131,9 @@ class FakeEcs:
             logs.put_log_events(
                 logGroupName=group,
                 logStreamName=stream,
-                logEvents=[{"timestamp": now_ms + i, "message": line} for i, line in enumerate(script.log_lines)],
+                logEvents=[
+                    {"timestamp": now_ms + i, "message": line} for i, line in enumerate(script.log_lines)
+                ],
             )
         if script.run_for is None:
             played.done.wait()
@@ -151,7 +153,9 @@ class FakeEcs:
             cdef.get("name", CONTAINER),
         )
 
-    def _stop(self, played: PlayedTask, *, exit_code: int | None, stop_code: str, reason: str | None = None) -> None:
+    def _stop(
+        self, played: PlayedTask, *, exit_code: int | None, stop_code: str, reason: str | None = None
+    ) -> None:
         script, task = played.script, self.task(played.arn)
         with self._lock:
             if played.done.is_set():

@@ -36,7 +36,9 @@ def gate(svc: ServiceFixture, *extra: str, timeout: int = 10) -> Result:
 
 
 def test_success_streams_log_lines_and_exits_0(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
-    fake_ecs.next_task(ContainerScript(log_lines=["Running upgrade  -> 0001", "Running upgrade 0001 -> 0002"]))
+    fake_ecs.next_task(
+        ContainerScript(log_lines=["Running upgrade  -> 0001", "Running upgrade 0001 -> 0002"])
+    )
     result = gate(ecs_service)
     assert result.exit_code == 0, result.output
     assert "migration | Running upgrade  -> 0001" in result.stdout
@@ -44,21 +46,29 @@ def test_success_streams_log_lines_and_exits_0(fake_ecs: FakeEcs, ecs_service: S
     assert "migration succeeded" in result.stdout
     # RunTask used the service's network configuration and the per-service marker
     task = fake_ecs.task(fake_ecs.played[0].arn)
-    svc = fake_ecs.client("ecs").describe_services(cluster=ecs_service.cluster, services=[ecs_service.service])
+    svc = fake_ecs.client("ecs").describe_services(
+        cluster=ecs_service.cluster, services=[ecs_service.service]
+    )
     assert task.network_configuration == svc["services"][0]["networkConfiguration"]
     assert task.started_by == started_by_marker(ecs_service.service)
     assert task.launch_type == "FARGATE"
 
 
-def test_command_after_dashes_overrides_the_container_command(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
+def test_command_after_dashes_overrides_the_container_command(
+    fake_ecs: FakeEcs, ecs_service: ServiceFixture
+) -> None:
     result = gate(ecs_service, "--", "alembic", "upgrade", "0001")
     assert result.exit_code == 0, result.output
     overrides = fake_ecs.task(fake_ecs.played[0].arn).overrides
     assert overrides["containerOverrides"] == [{"name": "app", "command": ["alembic", "upgrade", "0001"]}]
 
 
-def test_nonzero_exit_fails_with_the_last_20_log_lines(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
-    lines = [f"line {i}" for i in range(1, 31)] + ['psycopg.errors.UndefinedColumn: column "x" does not exist']
+def test_nonzero_exit_fails_with_the_last_20_log_lines(
+    fake_ecs: FakeEcs, ecs_service: ServiceFixture
+) -> None:
+    lines = [f"line {i}" for i in range(1, 31)] + [
+        'psycopg.errors.UndefinedColumn: column "x" does not exist'
+    ]
     fake_ecs.next_task(ContainerScript(log_lines=lines, exit_code=1))
     result = gate(ecs_service)
     assert result.exit_code == 1
@@ -83,7 +93,9 @@ def test_missing_exit_code_is_a_failure(fake_ecs: FakeEcs, ecs_service: ServiceF
     assert "| Running upgrade 0001 -> 0002" in result.stderr
 
 
-def test_task_that_never_started_fails_with_the_stop_reason(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
+def test_task_that_never_started_fails_with_the_stop_reason(
+    fake_ecs: FakeEcs, ecs_service: ServiceFixture
+) -> None:
     fake_ecs.next_task(
         ContainerScript(
             never_starts=True,
@@ -115,7 +127,9 @@ def test_run_task_failures_fail_without_a_task(fake_ecs: FakeEcs, ecs_service: S
 
 def test_interrupted_task_with_exit_0_is_not_success(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
     fake_ecs.next_task(
-        ContainerScript(exit_code=0, stop_code="SpotInterruption", stopped_reason="Your Spot Task was interrupted.")
+        ContainerScript(
+            exit_code=0, stop_code="SpotInterruption", stopped_reason="Your Spot Task was interrupted."
+        )
     )
     result = gate(ecs_service)
     assert result.exit_code == 1
@@ -135,7 +149,9 @@ def test_timeout_stops_the_task_and_exits_3(fake_ecs: FakeEcs, ecs_service: Serv
     assert running_migrations(fake_ecs.client("ecs"), ecs_service.cluster, ecs_service.service) == []
 
 
-def test_second_migration_of_the_same_service_is_refused(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
+def test_second_migration_of_the_same_service_is_refused(
+    fake_ecs: FakeEcs, ecs_service: ServiceFixture
+) -> None:
     fake_ecs.next_task(ContainerScript(run_for=None))
     outcome: list[object] = []
 
@@ -160,7 +176,9 @@ def test_second_migration_of_the_same_service_is_refused(fake_ecs: FakeEcs, ecs_
     running_arn = fake_ecs.played[0].arn
     result = gate(ecs_service)
     assert result.exit_code == 4
-    assert f"migration task {running_arn} of service {ecs_service.service!r} is still running" in result.stderr
+    assert (
+        f"migration task {running_arn} of service {ecs_service.service!r} is still running" in result.stderr
+    )
     assert "Nothing was started" in result.stderr
     assert len(fake_ecs.played) == 1  # no second task
     fake_ecs.stop_now(fake_ecs.played[0])
@@ -176,9 +194,9 @@ def test_other_services_migrations_do_not_block(fake_ecs: FakeEcs, ecs_service: 
         taskDefinition=ecs_service.task_definition,
         launchType="FARGATE",
         startedBy=started_by_marker("another-service"),
-        networkConfiguration=ecs.describe_services(cluster=ecs_service.cluster, services=[ecs_service.service])[
-            "services"
-        ][0]["networkConfiguration"],
+        networkConfiguration=ecs.describe_services(
+            cluster=ecs_service.cluster, services=[ecs_service.service]
+        )["services"][0]["networkConfiguration"],
     )
     result = gate(ecs_service)
     assert result.exit_code == 0, result.output

@@ -56,19 +56,25 @@ def verify(svc: ServiceFixture, task_definition: str, timeout: int = 5) -> Resul
 
 def test_completed_on_the_new_task_definition_passes(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
     new = new_revision(fake_ecs, ecs_service)
-    set_deployments(fake_ecs, ecs_service, {"status": "PRIMARY", "taskDefinition": new, "rolloutState": "COMPLETED"})
+    set_deployments(
+        fake_ecs, ecs_service, {"status": "PRIMARY", "taskDefinition": new, "rolloutState": "COMPLETED"}
+    )
     result = verify(ecs_service, new)
     assert result.exit_code == 0, result.output
     assert f"runs {ecs_service.task_definition.split(':')[0]}:2 (rollout COMPLETED" in result.stdout
 
 
-def test_rolled_back_primary_fails_naming_both_revisions(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
+def test_rolled_back_primary_fails_naming_both_revisions(
+    fake_ecs: FakeEcs, ecs_service: ServiceFixture
+) -> None:
     """What the circuit breaker leaves behind: a COMPLETED primary deployment of the OLD revision."""
     new = new_revision(fake_ecs, ecs_service)
-    old = fake_ecs.client("ecs").describe_task_definition(taskDefinition=ecs_service.task_definition)["taskDefinition"][
-        "taskDefinitionArn"
-    ]
-    set_deployments(fake_ecs, ecs_service, {"status": "PRIMARY", "taskDefinition": old, "rolloutState": "COMPLETED"})
+    old = fake_ecs.client("ecs").describe_task_definition(taskDefinition=ecs_service.task_definition)[
+        "taskDefinition"
+    ]["taskDefinitionArn"]
+    set_deployments(
+        fake_ecs, ecs_service, {"status": "PRIMARY", "taskDefinition": old, "rolloutState": "COMPLETED"}
+    )
     result = verify(ecs_service, new)
     assert result.exit_code == 1
     family = ecs_service.task_definition.split(":")[0]

@@ -116,7 +116,9 @@ class Terraform:
     def args(self, *args: str, v: str, pw: str, pause: int = 0) -> list[str]:
         return ["terraform", *args, "-input=false", "-no-color", f"-var=v={v}", f"-var=pause={pause}"]
 
-    def run(self, *args: str, v: str, pw: str, pause: int = 0, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, v: str, pw: str, pause: int = 0, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             self.args(*args, v=v, pw=pw, pause=pause),
             cwd=self.workdir,
@@ -248,7 +250,9 @@ def make_world(
     s3.put_bucket_encryption(
         Bucket=bucket,
         ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}}]
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}}
+            ]
         },
     )
     lock_table = f"{bucket}-lock" if dynamodb else None  # the name stacks.base gives it

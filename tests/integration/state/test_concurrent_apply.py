@@ -22,7 +22,9 @@ def test_concurrent_applies_one_wins_one_fails_on_the_lock_and_state_stays_intac
     versions_before = len(world.versions())
 
     # Started together; each holds the lock for a few seconds while its provisioner sleeps.
-    runs = [tf.start("apply", "-auto-approve", v="two", pw=SECRET_ONE, pause=3) for tf in (first_dir, second_dir)]
+    runs = [
+        tf.start("apply", "-auto-approve", v="two", pw=SECRET_ONE, pause=3) for tf in (first_dir, second_dir)
+    ]
     outputs = [run.communicate(timeout=120) for run in runs]
     codes = sorted(run.returncode for run in runs)
 
@@ -46,4 +48,7 @@ def test_concurrent_applies_one_wins_one_fails_on_the_lock_and_state_stays_intac
     assert world.s3.list_objects_v2(Bucket=world.bucket, Prefix=LOCK_KEY).get("KeyCount") == 0
     plan = first_dir.plan_exit_code("two")
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert json.loads(world.s3.get_object(Bucket=world.bucket, Key=KEY)["Body"].read())["serial"] == after["serial"]
+    assert (
+        json.loads(world.s3.get_object(Bucket=world.bucket, Key=KEY)["Body"].read())["serial"]
+        == after["serial"]
+    )

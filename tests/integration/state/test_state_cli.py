@@ -28,7 +28,9 @@ def test_versions_lists_every_apply_with_serial_and_lineage(applied_twice: Appli
     result = world.cli("versions", STACK, "--env", "local")
     assert result.exit_code == 0, result.output
     lineage = world.state()["lineage"]
-    rows = {line.split()[0]: line for line in result.output.splitlines() if re.match(r"^[0-9a-f-]{36}\s", line)}
+    rows = {
+        line.split()[0]: line for line in result.output.splitlines() if re.match(r"^[0-9a-f-]{36}\s", line)
+    }
     assert set(rows) == {v["VersionId"] for v in world.versions()}
     assert re.search(rf"\s1\s+{lineage}\s*$", rows[v1])
     assert re.search(rf"\s2\s+{lineage}\s+current$", rows[v2])
@@ -53,7 +55,9 @@ def test_diff_names_the_changed_resource_and_attributes(applied_twice: Applied) 
     )
     assert "~ terraform_data.m[1]" in out
     # the secret changed too: named, never shown
-    assert re.search(r"~ terraform_data\.s\n\s+input: \(sensitive value changed\)\n\s+output: \(sensitive", out)
+    assert re.search(
+        r"~ terraform_data\.s\n\s+input: \(sensitive value changed\)\n\s+output: \(sensitive", out
+    )
     assert "outputs changed: pw" in out
     assert SECRET_ONE not in out and SECRET_TWO not in out
     assert "0 added, 0 removed, 5 changed" in out
@@ -71,7 +75,9 @@ def test_show_masks_secrets_unless_raw(applied_twice: Applied) -> None:
 
     raw = world.cli("show", STACK, "--env", "local", "--version", v1, "--raw")
     assert raw.exit_code == 0
-    assert raw.stdout.encode() == world.s3.get_object(Bucket=world.bucket, Key=KEY, VersionId=v1)["Body"].read()
+    assert (
+        raw.stdout.encode() == world.s3.get_object(Bucket=world.bucket, Key=KEY, VersionId=v1)["Body"].read()
+    )
     assert "unmasked" in raw.stderr
 
 
@@ -99,7 +105,9 @@ def test_restore_makes_the_old_version_current_and_keeps_every_version(applied_t
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["SSEKMSKeyId"].endswith(world.kms_key_arn.split("/")[-1])
     assert head["Metadata"] == {RESTORED_FROM_METADATA: v1}
-    assert world.s3.list_objects_v2(Bucket=world.bucket, Prefix=LOCK_KEY).get("KeyCount") == 0, "lock released"
+    assert world.s3.list_objects_v2(Bucket=world.bucket, Prefix=LOCK_KEY).get("KeyCount") == 0, (
+        "lock released"
+    )
 
     plan = tf.plan_exit_code("two", pw=SECRET_TWO)
     assert plan.returncode == 2, plan.stdout + plan.stderr
@@ -189,7 +197,9 @@ def test_restore_of_the_current_version_changes_nothing(applied_twice: Applied) 
 
 
 @pytest.mark.parametrize("command", ["versions", "show", "diff", "restore"])
-def test_unknown_stack_lists_the_existing_ones_and_changes_nothing(applied_twice: Applied, command: str) -> None:
+def test_unknown_stack_lists_the_existing_ones_and_changes_nothing(
+    applied_twice: Applied, command: str
+) -> None:
     world, _, v1, v2 = applied_twice
     snapshot = world.all_object_versions()
     args = {
@@ -200,7 +210,9 @@ def test_unknown_stack_lists_the_existing_ones_and_changes_nothing(applied_twice
     }[command]
     result = world.cli(*args, "--env", "local")
     assert result.exit_code == 2
-    assert f"no state for stack 'local-vault' at s3://{world.bucket}/local/local-vault.tfstate" in result.output
+    assert (
+        f"no state for stack 'local-vault' at s3://{world.bucket}/local/local-vault.tfstate" in result.output
+    )
     assert "stacks with state in environment 'local': local-network" in result.output
     assert world.all_object_versions() == snapshot
 

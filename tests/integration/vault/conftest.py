@@ -24,14 +24,8 @@ from scripts.vault.database import DatabaseTarget
 from scripts.vault.spec import SpecOptions
 from tests.helpers.vault_double.target import VaultUnderTest, vault_under_test
 
-TRUST_POLICY = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-)
+TRUST_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
 
 @pytest.fixture()
@@ -59,35 +53,22 @@ class Scenario:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def boto(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.aws["AWS_ENDPOINT_URL"],
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        return boto3.client(service, endpoint_url=self.aws["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test")
 
     def assume(self, workload: str) -> dict[str, str]:
         """Temporary credentials of the workload's task role (what an ECS task would have)."""
-        creds = self.boto("sts").assume_role(RoleArn=self.role_arns[workload], RoleSessionName=f"{workload}-task")[
-            "Credentials"
-        ]
-        return {
-            "access_key": creds["AccessKeyId"],
-            "secret_key": creds["SecretAccessKey"],
-            "session_token": creds["SessionToken"],
-        }
+        creds = self.boto("sts").assume_role(RoleArn=self.role_arns[workload],
+                                             RoleSessionName=f"{workload}-task")["Credentials"]
+        return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
+                "session_token": creds["SessionToken"]}
 
 
 def make_env(name: str, kv_mount: str, workloads: dict[str, list[str]]) -> EnvironmentConfig:
     data = tomllib.loads((DEFAULT_CONFIG_DIR / "local.toml").read_text())
     data["name"] = name
-    data["vault"] = {
-        "mode": "external",
-        "address": "http://127.0.0.1:8200",
-        "kv_mount": kv_mount,
-        "workloads": [{"name": w, "read_paths": paths} for w, paths in workloads.items()],
-    }
+    data["vault"] = {"mode": "external", "address": "http://127.0.0.1:8200", "kv_mount": kv_mount,
+                     "workloads": [{"name": w, "read_paths": paths} for w, paths in workloads.items()]}
     return parse_environment(data, f"<test {name}>")
 
 
@@ -96,43 +77,23 @@ def scenario(vault: VaultUnderTest, aws_env: dict[str, str], postgres_server: Po
     uid = secrets.token_hex(3)
     workloads = {f"app{uid}": [f"app{uid}/*"], f"jobs{uid}": [f"jobs{uid}/*"]}
     env = make_env(f"t{uid}", f"kv{uid}", workloads)
-    iam = boto3.client(
-        "iam",
-        endpoint_url=aws_env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    arns = {
-        w: iam.create_role(RoleName=f"{w}-task", Path="/ecs/", AssumeRolePolicyDocument=TRUST_POLICY)["Role"]["Arn"]
-        for w in workloads
-    }
+    iam = boto3.client("iam", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    arns = {w: iam.create_role(RoleName=f"{w}-task", Path="/ecs/", AssumeRolePolicyDocument=TRUST_POLICY)
+            ["Role"]["Arn"] for w in workloads}
     dbname = f"db{uid}"
     with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    sm = boto3.client(
-        "secretsmanager",
-        endpoint_url=aws_env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    secret_arn = sm.create_secret(
-        Name=f"rds!db-{uid}",
-        SecretString=json.dumps({"username": postgres_server.user, "password": postgres_server.password}),
-    )["ARN"]
+    sm = boto3.client("secretsmanager", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    secret_arn = sm.create_secret(Name=f"rds!db-{uid}", SecretString=json.dumps(
+        {"username": postgres_server.user, "password": postgres_server.password}))["ARN"]
     return Scenario(
-        env=env,
-        workloads=list(workloads),
-        role_arns=arns,
+        env=env, workloads=list(workloads), role_arns=arns,
         db=DatabaseTarget(postgres_server.host, postgres_server.port, dbname, secret_arn),
-        options=SpecOptions(
-            aws_auth_mount=f"aws{uid}",
-            audit_path=f"audit{uid}",
-            sts_region="us-east-1",
-            sts_endpoint=aws_env["AWS_ENDPOINT_URL"],
-            iam_endpoint=aws_env["AWS_ENDPOINT_URL"],
-        ),
+        options=SpecOptions(aws_auth_mount=f"aws{uid}", audit_path=f"audit{uid}", sts_region="us-east-1",
+                            sts_endpoint=aws_env["AWS_ENDPOINT_URL"],
+                            iam_endpoint=aws_env["AWS_ENDPOINT_URL"]),
         vault=VaultTarget(vault.address, vault.root_token),
         aws=aws_env,
     )

@@ -17,26 +17,18 @@ def _run(sc: Scenario, check: bool = False) -> bootstrap.BootstrapReport:
 
 
 def _kv(client: hvac.Client, sc: Scenario, path: str) -> dict:
-    answer = client.secrets.kv.v2.read_secret_version(
-        path, mount_point=sc.env.vault.kv_mount, raise_on_deleted_version=True
-    )
+    answer = client.secrets.kv.v2.read_secret_version(path, mount_point=sc.env.vault.kv_mount,
+                                                      raise_on_deleted_version=True)
     return dict(answer["data"]["data"])
 
 
 def _connect(secret: dict) -> psycopg.Connection:
-    return psycopg.connect(
-        host=secret["host"],
-        port=secret["port"],
-        dbname=secret["dbname"],
-        user=secret["username"],
-        password=secret["password"],
-        autocommit=True,
-    )
+    return psycopg.connect(host=secret["host"], port=secret["port"], dbname=secret["dbname"],
+                           user=secret["username"], password=secret["password"], autocommit=True)
 
 
 def test_bootstrap_creates_logins_that_work_and_second_run_changes_nothing(
-    scenario: Scenario, root_client: hvac.Client
-) -> None:
+        scenario: Scenario, root_client: hvac.Client) -> None:
     first = _run(scenario)
     assert not first.clean
     app = scenario.workloads[0]
@@ -61,12 +53,14 @@ def test_bootstrap_creates_logins_that_work_and_second_run_changes_nothing(
     assert _kv(root_client, scenario, f"{app}/database") == app_secret  # password not rotated
 
 
-def test_bootstrap_resets_a_login_whose_kv_copy_cannot_log_in(scenario: Scenario, root_client: hvac.Client) -> None:
+def test_bootstrap_resets_a_login_whose_kv_copy_cannot_log_in(
+        scenario: Scenario, root_client: hvac.Client) -> None:
     _run(scenario)
     app = scenario.workloads[0]
     path = f"{app}/database"
     broken = {**_kv(root_client, scenario, path), "password": "not-the-password"}
-    root_client.secrets.kv.v2.create_or_update_secret(path, secret=broken, mount_point=scenario.env.vault.kv_mount)
+    root_client.secrets.kv.v2.create_or_update_secret(path, secret=broken,
+                                                      mount_point=scenario.env.vault.kv_mount)
 
     drift = _run(scenario, check=True)
     assert any(f"reset the password of app login {app}_app" in line for line in drift.changes)
@@ -76,8 +70,7 @@ def test_bootstrap_resets_a_login_whose_kv_copy_cannot_log_in(scenario: Scenario
 
 
 def test_check_reports_edited_policy_and_missing_mount_and_changes_nothing(
-    scenario: Scenario, root_client: hvac.Client
-) -> None:
+        scenario: Scenario, root_client: hvac.Client) -> None:
     _run(scenario)
     policy = f"{scenario.env.name}-{scenario.workloads[0]}"
     root_client.sys.create_or_update_acl_policy(policy, 'path "*" {\n  capabilities = ["read"]\n}\n')
@@ -94,18 +87,13 @@ def test_check_reports_edited_policy_and_missing_mount_and_changes_nothing(
     assert f"{scenario.env.vault.kv_mount}/" not in mounts
 
 
-def test_check_reports_rebound_role_and_missing_audit_device(scenario: Scenario, root_client: hvac.Client) -> None:
+def test_check_reports_rebound_role_and_missing_audit_device(
+        scenario: Scenario, root_client: hvac.Client) -> None:
     _run(scenario)
     role = f"{scenario.env.name}-{scenario.workloads[0]}"
-    root_client.adapter.post(
-        f"/v1/auth/{scenario.options.aws_auth_mount}/role/{role}",
-        json={
-            "auth_type": "iam",
-            "bound_iam_principal_arn": ["arn:aws:iam::123456789012:role/intruder"],
-            "token_policies": [role],
-            "token_ttl": 3600,
-        },
-    )
+    root_client.adapter.post(f"/v1/auth/{scenario.options.aws_auth_mount}/role/{role}", json={
+        "auth_type": "iam", "bound_iam_principal_arn": ["arn:aws:iam::123456789012:role/intruder"],
+        "token_policies": [role], "token_ttl": 3600})
     root_client.sys.disable_audit_device(scenario.options.audit_path)
 
     report = _run(scenario, check=True)
@@ -120,17 +108,16 @@ def test_workload_token_from_iam_login_reads_only_its_own_paths(scenario: Scenar
     app, jobs = scenario.workloads
     mount = scenario.env.vault.kv_mount
     client = hvac.Client(url=scenario.vault.address)
-    client.auth.aws.iam_login(
-        **scenario.assume(app), role=f"{scenario.env.name}-{app}", mount_point=scenario.options.aws_auth_mount
-    )
+    client.auth.aws.iam_login(**scenario.assume(app), role=f"{scenario.env.name}-{app}",
+                              mount_point=scenario.options.aws_auth_mount)
 
-    secret = client.secrets.kv.v2.read_secret_version(
-        f"{app}/database", mount_point=mount, raise_on_deleted_version=True
-    )
+    secret = client.secrets.kv.v2.read_secret_version(f"{app}/database", mount_point=mount,
+                                                      raise_on_deleted_version=True)
     assert secret["data"]["data"]["username"] == f"{app}_app"
     for forbidden in (f"{jobs}/database", f"{app}/migration-database"):
         with pytest.raises(hvac.exceptions.Forbidden):
-            client.secrets.kv.v2.read_secret_version(forbidden, mount_point=mount, raise_on_deleted_version=True)
+            client.secrets.kv.v2.read_secret_version(forbidden, mount_point=mount,
+                                                     raise_on_deleted_version=True)
     with pytest.raises(hvac.exceptions.Forbidden):
         client.secrets.kv.v2.create_or_update_secret(f"{app}/database", secret={"x": "y"}, mount_point=mount)
 
@@ -140,9 +127,8 @@ def test_iam_login_with_another_workloads_role_is_refused(scenario: Scenario) ->
     app, jobs = scenario.workloads
     client = hvac.Client(url=scenario.vault.address)
     with pytest.raises(hvac.exceptions.Forbidden, match="does not belong to the role"):
-        client.auth.aws.iam_login(
-            **scenario.assume(jobs), role=f"{scenario.env.name}-{app}", mount_point=scenario.options.aws_auth_mount
-        )
+        client.auth.aws.iam_login(**scenario.assume(jobs), role=f"{scenario.env.name}-{app}",
+                                  mount_point=scenario.options.aws_auth_mount)
 
 
 def test_revoke_root_token_at_the_end(scenario: Scenario, root_client: hvac.Client) -> None:

@@ -71,27 +71,10 @@ class Cli:
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
         sc = self.sc
-        cmd = [
-            sys.executable,
-            "-m",
-            "scripts.platformctl",
-            "-v",
-            "vault",
-            "bootstrap",
-            "--env",
-            sc.env.name,
-            "--aws-auth-mount",
-            sc.options.aws_auth_mount,
-            "--sts-endpoint",
-            sc.aws["AWS_ENDPOINT_URL"],
-            "--iam-endpoint",
-            sc.aws["AWS_ENDPOINT_URL"],
-            "--sts-region",
-            "us-east-1",
-            "--db-sslmode",
-            "prefer",
-            *args,
-        ]
+        cmd = [sys.executable, "-m", "scripts.platformctl", "-v", "vault", "bootstrap", "--env", sc.env.name,
+               "--aws-auth-mount", sc.options.aws_auth_mount, "--sts-endpoint", sc.aws["AWS_ENDPOINT_URL"],
+               "--iam-endpoint", sc.aws["AWS_ENDPOINT_URL"], "--sts-region", "us-east-1",
+               "--db-sslmode", "prefer", *args]
         return subprocess.run(cmd, cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True, timeout=120)
 
 
@@ -99,9 +82,8 @@ class Cli:
 def setup(scenario: Scenario, postgres_server: PostgresServer, tmp_path: Path) -> tuple[Cli, Path, str, str]:
     # The environment file names a dead address: success proves the address came from the outputs.
     bucket = _write_env(scenario, tmp_path, f"http://127.0.0.1:{free_port()}")
-    sts_role = scenario.boto("iam").create_role(
-        RoleName=f"{scenario.env.name}-vault-aws-auth", AssumeRolePolicyDocument=TRUST_POLICY
-    )["Role"]["Arn"]
+    sts_role = scenario.boto("iam").create_role(RoleName=f"{scenario.env.name}-vault-aws-auth",
+                                                AssumeRolePolicyDocument=TRUST_POLICY)["Role"]["Arn"]
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps(_stack_outputs(scenario, postgres_server, sts_role)))
     return Cli(scenario, tmp_path), outputs, bucket, sts_role
@@ -154,14 +136,8 @@ def test_bootstrap_from_state_reads_the_stacks_current_outputs(
     s3 = scenario.boto("s3")
     s3.create_bucket(Bucket=bucket)
     for stack, values in json.loads(outputs.read_text()).items():
-        state = {
-            "version": 4,
-            "terraform_version": "1.11.0",
-            "serial": 3,
-            "lineage": "test-lineage",
-            "outputs": {k: {"value": v, "type": "string"} for k, v in values.items()},
-            "resources": [],
-        }
+        state = {"version": 4, "terraform_version": "1.11.0", "serial": 3, "lineage": "test-lineage",
+                 "outputs": {k: {"value": v, "type": "string"} for k, v in values.items()}, "resources": []}
         s3.put_object(Bucket=bucket, Key=f"{scenario.env.name}/{stack}.tfstate", Body=json.dumps(state).encode())
     result = cli("--from-state")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -24,59 +24,38 @@ def _write_env(sc: Scenario, directory: Path) -> None:
     base = base.replace('name = "local"', f'name = "{sc.env.name}"')
     workloads = "".join(
         f'\n[[vault.workloads]]\nname = "{w.name}"\nread_paths = {w.read_paths!r}\n'.replace("'", '"')
-        for w in sc.env.vault.workloads
-    )
-    text = (
-        base + f'[vault]\nmode = "external"\naddress = "{sc.vault.address}"\n'
-        f'kv_mount = "{sc.env.vault.kv_mount}"\n' + workloads
-    )
+        for w in sc.env.vault.workloads)
+    text = (base + f'[vault]\nmode = "external"\naddress = "{sc.vault.address}"\n'
+            f'kv_mount = "{sc.env.vault.kv_mount}"\n' + workloads)
     (directory / f"{sc.env.name}.toml").write_text(text)
 
 
 def _args(sc: Scenario, *extra: str, roles: dict[str, str] | None = None) -> list[str]:
     roles = sc.role_arns if roles is None else roles
-    args = [
-        "vault",
-        "bootstrap",
-        "--env",
-        sc.env.name,
-        "--aws-auth-mount",
-        sc.options.aws_auth_mount,
-        "--sts-endpoint",
-        sc.aws["AWS_ENDPOINT_URL"],
-        "--iam-endpoint",
-        sc.aws["AWS_ENDPOINT_URL"],
-        "--sts-region",
-        "us-east-1",
-        "--db-host",
-        sc.db.host,
-        "--db-port",
-        str(sc.db.port),
-        "--db-name",
-        sc.db.dbname,
-        "--db-sslmode",
-        "prefer",
-        "--master-secret-arn",
-        sc.db.master_secret_arn,
-    ]
+    args = ["vault", "bootstrap", "--env", sc.env.name, "--aws-auth-mount", sc.options.aws_auth_mount,
+            "--sts-endpoint", sc.aws["AWS_ENDPOINT_URL"], "--iam-endpoint", sc.aws["AWS_ENDPOINT_URL"],
+            "--sts-region", "us-east-1", "--db-host", sc.db.host, "--db-port", str(sc.db.port),
+            "--db-name", sc.db.dbname, "--db-sslmode", "prefer",
+            "--master-secret-arn", sc.db.master_secret_arn]
     for workload, arn in roles.items():
         args += ["--task-role-arn", f"{workload}={arn}"]
     return args + list(extra)
 
 
 @pytest.fixture()
-def run_cli(scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_emulator: dict[str, str]):
+def run_cli(scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+            use_emulator: dict[str, str]):
     _write_env(scenario, tmp_path)
     monkeypatch.setenv("PLATFORM_CONFIG_DIR", str(tmp_path))
     monkeypatch.setenv("VAULT_TOKEN", scenario.vault.token)
 
-    def run(*extra: str, roles: dict[str, str] | None = None, token: str | None = None, address: str | None = None):
+    def run(*extra: str, roles: dict[str, str] | None = None, token: str | None = None,
+            address: str | None = None):
         args = _args(scenario, *extra, roles=roles)
         if address:
             args += ["--address", address]
         env = {"VAULT_TOKEN": token} if token is not None else {}
         return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
-
     return run
 
 
@@ -91,10 +70,8 @@ def _vault_snapshot(sc: Scenario) -> tuple:
 
 def _pg_roles(server: PostgresServer, sc: Scenario) -> list[str]:
     with psycopg.connect(server.dsn()) as conn:
-        rows = conn.execute(
-            "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
-            ([f"{w}_app" for w in sc.workloads] + [f"{w}_migrator" for w in sc.workloads],),
-        )
+        rows = conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
+                            ([f"{w}_app" for w in sc.workloads] + [f"{w}_migrator" for w in sc.workloads],))
         return [r[0] for r in rows]
 
 
@@ -108,16 +85,14 @@ def test_bootstrap_then_check_is_clean_and_drift_exits_1(run_cli, scenario: Scen
     assert clean.exit_code == 0 and "no drift" in clean.output
 
     hvac.Client(url=scenario.vault.address, token=scenario.vault.token).sys.disable_secrets_engine(
-        scenario.env.vault.kv_mount
-    )
+        scenario.env.vault.kv_mount)
     drift = run_cli("--check")
     assert drift.exit_code == 1
     assert f"drift: enable kv secrets engine at {scenario.env.vault.kv_mount}/ (missing)" in drift.output
 
 
 def test_unknown_workload_is_a_usage_error_and_writes_nothing(
-    run_cli, scenario: Scenario, postgres_server: PostgresServer
-) -> None:
+        run_cli, scenario: Scenario, postgres_server: PostgresServer) -> None:
     before = _vault_snapshot(scenario)
     roles = {**scenario.role_arns, "ghost": "arn:aws:iam::123456789012:role/ghost"}
     result = run_cli(roles=roles)
@@ -128,8 +103,7 @@ def test_unknown_workload_is_a_usage_error_and_writes_nothing(
 
 
 def test_wrong_token_gives_clear_error_and_writes_nothing(
-    run_cli, scenario: Scenario, postgres_server: PostgresServer
-) -> None:
+        run_cli, scenario: Scenario, postgres_server: PostgresServer) -> None:
     before = _vault_snapshot(scenario)
     result = run_cli(token="s.wrong-token-value")
     assert result.exit_code == 1
@@ -140,8 +114,7 @@ def test_wrong_token_gives_clear_error_and_writes_nothing(
 
 
 def test_unreachable_vault_gives_clear_error_and_writes_nothing(
-    run_cli, scenario: Scenario, postgres_server: PostgresServer
-) -> None:
+        run_cli, scenario: Scenario, postgres_server: PostgresServer) -> None:
     from scripts.localtarget.procs import free_port
 
     result = run_cli(address=f"http://127.0.0.1:{free_port()}")

@@ -42,31 +42,19 @@ def env_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_emulator: dict[
 
 
 def _aws(service: str, endpoint: str):
-    return boto3.client(
-        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
-    )
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
 
 
 def test_init_stores_only_kms_ciphertext_and_refuses_a_second_init(
-    fresh_vault: VaultDouble, env_dir: str, use_emulator: dict[str, str]
-) -> None:
+        fresh_vault: VaultDouble, env_dir: str, use_emulator: dict[str, str]) -> None:
     endpoint = use_emulator["AWS_ENDPOINT_URL"]
     kms, s3 = _aws("kms", endpoint), _aws("s3", endpoint)
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
     bucket = f"state-{env_dir}"
     s3.create_bucket(Bucket=bucket)
-    args = [
-        "vault",
-        "init",
-        "--env",
-        env_dir,
-        "--address",
-        fresh_vault.address,
-        "--kms-key-id",
-        key_id,
-        "--bucket",
-        bucket,
-    ]
+    args = ["vault", "init", "--env", env_dir, "--address", fresh_vault.address, "--kms-key-id", key_id,
+            "--bucket", bucket]
 
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -78,9 +66,8 @@ def test_init_stores_only_kms_ciphertext_and_refuses_a_second_init(
     stored = s3.get_object(Bucket=bucket, Key=object_key)["Body"].read()
     assert root_tokens[0].encode() not in stored and root_tokens[0] not in result.output
     envelope = json.loads(stored)
-    plaintext = kms.decrypt(
-        CiphertextBlob=base64.b64decode(envelope["ciphertext_b64"]), EncryptionContext=envelope["encryption_context"]
-    )["Plaintext"]
+    plaintext = kms.decrypt(CiphertextBlob=base64.b64decode(envelope["ciphertext_b64"]),
+                            EncryptionContext=envelope["encryption_context"])["Plaintext"]
     material = json.loads(plaintext)
     assert material["root_token"] == root_tokens[0]
     assert len(material["recovery_keys_b64"]) == 5
@@ -93,37 +80,20 @@ def test_init_stores_only_kms_ciphertext_and_refuses_a_second_init(
     assert s3.get_object(Bucket=bucket, Key=object_key)["Body"].read() == stored
 
 
-def test_init_with_unusable_kms_key_does_not_initialise(
-    fresh_vault: VaultDouble, env_dir: str, use_emulator: dict[str, str]
-) -> None:
+def test_init_with_unusable_kms_key_does_not_initialise(fresh_vault: VaultDouble, env_dir: str,
+                                                        use_emulator: dict[str, str]) -> None:
     s3 = _aws("s3", use_emulator["AWS_ENDPOINT_URL"])
     s3.create_bucket(Bucket=f"state-{env_dir}")
-    result = CliRunner().invoke(
-        cli,
-        [
-            "vault",
-            "init",
-            "--env",
-            env_dir,
-            "--address",
-            fresh_vault.address,
-            "--kms-key-id",
-            "alias/does-not-exist",
-            "--bucket",
-            f"state-{env_dir}",
-        ],
-    )
+    result = CliRunner().invoke(cli, ["vault", "init", "--env", env_dir, "--address", fresh_vault.address,
+                                      "--kms-key-id", "alias/does-not-exist", "--bucket", f"state-{env_dir}"])
     assert result.exit_code == 1
     assert "cannot encrypt with KMS key" in result.output
     assert fresh_vault.state.initialized is False
 
 
 def test_show_once_prints_material_and_stores_nothing(fresh_vault: VaultDouble, env_dir: str) -> None:
-    result = CliRunner().invoke(
-        cli,
-        ["vault", "init", "--env", env_dir, "--address", fresh_vault.address, "--show-once"],
-        catch_exceptions=False,
-    )
+    result = CliRunner().invoke(cli, ["vault", "init", "--env", env_dir, "--address", fresh_vault.address,
+                                      "--show-once"], catch_exceptions=False)
     assert result.exit_code == 0
     root = next(t.id for t in fresh_vault.state.tokens.values() if t.is_root)
     assert root in result.output and "Shown ONCE" in result.output

@@ -27,43 +27,29 @@ def ready(scenario: Scenario) -> Scenario:
     spec = build_spec(scenario.env, scenario.role_arns, options=scenario.options)
     bootstrap.run(spec, scenario.vault, scenario.db, scenario.boto("secretsmanager"))
     client = hvac.Client(url=scenario.vault.address, token=scenario.vault.token)
-    client.secrets.kv.v2.create_or_update_secret(
-        f"{scenario.workloads[0]}/api", secret={"api-key": SECRET_VALUE}, mount_point=scenario.env.vault.kv_mount
-    )
+    client.secrets.kv.v2.create_or_update_secret(f"{scenario.workloads[0]}/api",
+                                                 secret={"api-key": SECRET_VALUE},
+                                                 mount_point=scenario.env.vault.kv_mount)
     return scenario
 
 
 def _session(sc: Scenario, workload: str) -> boto3.Session:
     creds = sc.assume(workload)
-    return boto3.Session(
-        aws_access_key_id=creds["access_key"],
-        aws_secret_access_key=creds["secret_key"],
-        aws_session_token=creds["session_token"],
-        region_name="us-east-1",
-    )
+    return boto3.Session(aws_access_key_id=creds["access_key"], aws_secret_access_key=creds["secret_key"],
+                         aws_session_token=creds["session_token"], region_name="us-east-1")
 
 
 def _request(sc: Scenario, *paths: str, prefix: str = "") -> secrets_exec.ExecRequest:
-    return secrets_exec.ExecRequest(
-        sc.vault.address,
-        f"{sc.env.name}-{sc.workloads[0]}",
-        paths,
-        sc.env.vault.kv_mount,
-        prefix,
-        sc.options.aws_auth_mount,
-    )
+    return secrets_exec.ExecRequest(sc.vault.address, f"{sc.env.name}-{sc.workloads[0]}", paths,
+                                    sc.env.vault.kv_mount, prefix, sc.options.aws_auth_mount)
 
 
 def test_resolve_environment_exports_secrets_without_logging_values(
-    ready: Scenario, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
-) -> None:
+        ready: Scenario, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
     app = ready.workloads[0]
     caplog.set_level(logging.DEBUG)
-    env = secrets_exec.resolve_environment(
-        _request(ready, f"{app}/api", f"{app}/database", prefix="X_"),
-        {"PATH": "/usr/bin"},
-        session=_session(ready, app),
-    )
+    env = secrets_exec.resolve_environment(_request(ready, f"{app}/api", f"{app}/database", prefix="X_"),
+                                           {"PATH": "/usr/bin"}, session=_session(ready, app))
     assert env["X_API_KEY"] == SECRET_VALUE
     assert env["X_USERNAME"] == f"{app}_app" and env["X_PASSWORD"]
     assert env["PATH"] == "/usr/bin"
@@ -77,44 +63,28 @@ def test_resolve_environment_exports_secrets_without_logging_values(
 def test_another_workloads_path_is_refused_with_a_hint(ready: Scenario) -> None:
     app, jobs = ready.workloads
     with pytest.raises(VaultError, match=r"may not read .*rerun `platformctl vault bootstrap`"):
-        secrets_exec.resolve_environment(_request(ready, f"{jobs}/database"), {}, session=_session(ready, app))
+        secrets_exec.resolve_environment(_request(ready, f"{jobs}/database"), {},
+                                         session=_session(ready, app))
 
 
 def test_login_with_an_identity_not_bound_to_the_role_fails(ready: Scenario) -> None:
     jobs = ready.workloads[1]
     with pytest.raises(VaultError, match="denied the AWS IAM login"):
-        secrets_exec.resolve_environment(
-            _request(ready, f"{ready.workloads[0]}/api"), {}, session=_session(ready, jobs)
-        )
+        secrets_exec.resolve_environment(_request(ready, f"{ready.workloads[0]}/api"), {},
+                                         session=_session(ready, jobs))
 
 
 def _platformctl(sc: Scenario, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the real CLI as the workload's ECS task would: task-role credentials in the environment."""
     app = sc.workloads[0]
     creds = sc.assume(app)
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": creds["access_key"],
-        "AWS_SECRET_ACCESS_KEY": creds["secret_key"],
-        "AWS_SESSION_TOKEN": creds["session_token"],
-        "VAULT_ADDR": sc.vault.address,
-    }
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": creds["access_key"],
+           "AWS_SECRET_ACCESS_KEY": creds["secret_key"], "AWS_SESSION_TOKEN": creds["session_token"],
+           "VAULT_ADDR": sc.vault.address}
     env.pop("VAULT_TOKEN", None)
-    command = [
-        sys.executable,
-        "-m",
-        "scripts.platformctl",
-        "-v",
-        "secrets",
-        "exec",
-        "--role",
-        f"{sc.env.name}-{app}",
-        "--mount",
-        sc.env.vault.kv_mount,
-        "--aws-auth-mount",
-        sc.options.aws_auth_mount,
-        *args,
-    ]
+    command = [sys.executable, "-m", "scripts.platformctl", "-v", "secrets", "exec",
+               "--role", f"{sc.env.name}-{app}", "--mount", sc.env.vault.kv_mount,
+               "--aws-auth-mount", sc.options.aws_auth_mount, *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -129,7 +99,8 @@ def test_cli_execs_the_child_with_secrets_and_prints_no_values(ready: Scenario) 
 
 def test_cli_reports_a_missing_path_and_does_not_run_the_child(ready: Scenario) -> None:
     app = ready.workloads[0]
-    result = _platformctl(ready, "--path", f"{app}/nothing-here", "--", sys.executable, "-c", "print('child ran')")
+    result = _platformctl(ready, "--path", f"{app}/nothing-here", "--",
+                          sys.executable, "-c", "print('child ran')")
     assert result.returncode == 1
     assert "child ran" not in result.stdout
     assert f"no secret at {ready.env.vault.kv_mount}/{app}/nothing-here" in result.stderr

@@ -43,19 +43,8 @@ def test_migrate_is_registered_in_platformctl() -> None:
 def test_subnets_without_security_groups_is_a_usage_error() -> None:
     result = CliRunner().invoke(
         migrate,
-        [
-            "run",
-            "--service",
-            "web",
-            "--cluster",
-            "c",
-            "--task-definition",
-            "td:1",
-            "--container",
-            "app",
-            "--subnets",
-            "subnet-a",
-        ],
+        ["run", "--service", "web", "--cluster", "c", "--task-definition", "td:1", "--container", "app",
+         "--subnets", "subnet-a"],
     )
     assert result.exit_code == 2
     assert "--subnets and --security-groups go together" in result.stderr
@@ -64,6 +53,8 @@ def test_subnets_without_security_groups_is_a_usage_error() -> None:
 def test_timeout_can_come_from_the_environment() -> None:
     result = CliRunner().invoke(migrate, ["run", "--help"])
     assert "PLATFORM_MIGRATION_TIMEOUT" in result.stdout
-    bad = CliRunner().invoke(migrate, ["run", "--local", "--service", "web"], env={"PLATFORM_MIGRATION_TIMEOUT": "0"})
+    bad = CliRunner().invoke(
+        migrate, ["run", "--local", "--service", "web"], env={"PLATFORM_MIGRATION_TIMEOUT": "0"}
+    )
     assert bad.exit_code == 2
     assert "PLATFORM_MIGRATION_TIMEOUT" in bad.stderr or "timeout" in bad.stderr.lower()

@@ -14,7 +14,9 @@ from scripts.migrate.polling import PollPolicy
 from scripts.migrate.rollout import RolledBack, RolloutFailed, check_once, revision
 
 
-def task(exit_code: int | None = 0, stop_code: str | None = "EssentialContainerExited", **extra: object) -> dict:
+def task(
+    exit_code: int | None = 0, stop_code: str | None = "EssentialContainerExited", **extra: object
+) -> dict:
     container: dict = {"name": "app", **({"exitCode": exit_code} if exit_code is not None else {})}
     return {"stopCode": stop_code, "containers": [container, {"name": "sidecar", "exitCode": 1}], **extra}
 
@@ -49,7 +51,9 @@ def test_unknown_container_lists_the_real_ones() -> None:
 
 
 def test_run_task_failures_are_described() -> None:
-    text = describe_run_task_failures([{"reason": "RESOURCE:CPU", "detail": "no capacity"}, {"reason": "MISSING"}])
+    text = describe_run_task_failures(
+        [{"reason": "RESOURCE:CPU", "detail": "no capacity"}, {"reason": "MISSING"}]
+    )
     assert text == "RESOURCE:CPU (no capacity); MISSING"
     assert "no task and no failure reason" in describe_run_task_failures([])
 
@@ -106,11 +110,15 @@ def test_rollout_verdicts() -> None:
     )
     assert done is not None and done.task_definition == "web:7"
     assert (
-        check_once(deployments({"status": "PRIMARY", "taskDefinition": arn, "rolloutState": "IN_PROGRESS"}), arn)
+        check_once(
+            deployments({"status": "PRIMARY", "taskDefinition": arn, "rolloutState": "IN_PROGRESS"}), arn
+        )
         is None
     )
     with pytest.raises(RolledBack, match="runs web:6, not the deployed web:7"):
-        check_once(deployments({"status": "PRIMARY", "taskDefinition": "web:6", "rolloutState": "COMPLETED"}), arn)
+        check_once(
+            deployments({"status": "PRIMARY", "taskDefinition": "web:6", "rolloutState": "COMPLETED"}), arn
+        )
     with pytest.raises(RolloutFailed, match="FAILED"):
         check_once(deployments({"status": "PRIMARY", "taskDefinition": arn, "rolloutState": "FAILED"}), arn)
     assert revision(arn) == "web:7"

@@ -13,7 +13,9 @@ def test_added_removed_and_changed_instances() -> None:
     old = state(
         resource("terraform_data", "a", instance({"id": "1", "input": "one"})),
         resource("terraform_data", "gone", instance({"id": "2"})),
-        resource("terraform_data", "m", instance({"id": "m0"}, index_key=0), instance({"id": "m1"}, index_key=1)),
+        resource(
+            "terraform_data", "m", instance({"id": "m0"}, index_key=0), instance({"id": "m1"}, index_key=1)
+        ),
         serial=1,
     )
     new = state(

@@ -16,13 +16,9 @@ def test_location_matches_the_backend_configuration_of_the_stacks(synthesized: S
     env = load_environment("prod")
     backend = synthesized.stack("prod-state")["terraform"]["backend"]["s3"]
     location = store.locate(env, "prod-state")
-    assert (
-        (location.bucket, location.key)
-        == (backend["bucket"], backend["key"])
-        == (
-            "acme-platform-prod-tfstate",
-            "prod/prod-state.tfstate",
-        )
+    assert (location.bucket, location.key) == (backend["bucket"], backend["key"]) == (
+        "acme-platform-prod-tfstate",
+        "prod/prod-state.tfstate",
     )
     assert location.lock_key == "prod/prod-state.tfstate.tflock"
 

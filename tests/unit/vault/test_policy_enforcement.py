@@ -27,9 +27,8 @@ def workload_client(vault: VaultUnderTest, uid: str, local_env: EnvironmentConfi
 def test_workload_reads_and_lists_its_own_paths(workload_client: tuple[hvac.Client, str]) -> None:
     client, mount = workload_client
     kv = client.secrets.kv.v2
-    assert kv.read_secret_version("app/database", mount_point=mount, raise_on_deleted_version=True)["data"]["data"] == {
-        "v": "app/database"
-    }
+    assert kv.read_secret_version("app/database", mount_point=mount, raise_on_deleted_version=True)[
+        "data"]["data"] == {"v": "app/database"}
     assert kv.read_secret_version("app/api/key", mount_point=mount, raise_on_deleted_version=True)
     assert "database" in kv.list_secrets("app", mount_point=mount)["data"]["keys"]
 
@@ -54,10 +53,6 @@ def test_workload_cannot_write_or_delete(workload_client: tuple[hvac.Client, str
 def test_requests_without_token_or_with_malformed_body_are_rejected(vault: VaultUnderTest) -> None:
     no_token = requests.get(f"{vault.address}/v1/sys/mounts", timeout=5)
     assert no_token.status_code == 403 and "permission denied" in no_token.json()["errors"][0]
-    malformed = requests.put(
-        f"{vault.address}/v1/sys/policies/acl/x",
-        data="{not json",
-        headers={"X-Vault-Token": vault.root_token},
-        timeout=5,
-    )
+    malformed = requests.put(f"{vault.address}/v1/sys/policies/acl/x", data="{not json",
+                             headers={"X-Vault-Token": vault.root_token}, timeout=5)
     assert malformed.status_code == 400

@@ -15,18 +15,16 @@ APP_ARN = "arn:aws:iam::123456789012:role/ecs/app-task"
 def test_one_role_and_policy_per_workload_bound_to_its_task_role(local_env: EnvironmentConfig) -> None:
     spec = build_spec(local_env, {"app": APP_ARN})
     assert [(r.name, r.bound_iam_principal_arn, r.policies) for r in spec.roles] == [
-        ("local-app", APP_ARN, ("local-app",))
-    ]
+        ("local-app", APP_ARN, ("local-app",))]
     assert [p.name for p in spec.policies] == ["local-app", "local-migration"]
     assert spec.kv_mount.path == "platform" and spec.kv_mount.options == {"version": "2"}
     assert spec.audit.options == {"file_path": "stdout"}
     assert [(lg.username, lg.kv_path) for lg in spec.database_logins] == [
-        ("app_app", "app/database"),
-        ("app_migrator", "app/migration-database"),
-    ]
+        ("app_app", "app/database"), ("app_migrator", "app/migration-database")]
 
 
-def test_workload_policy_reads_only_its_paths_and_never_the_migration_login(local_env: EnvironmentConfig) -> None:
+def test_workload_policy_reads_only_its_paths_and_never_the_migration_login(
+        local_env: EnvironmentConfig) -> None:
     policy = build_spec(local_env, {"app": APP_ARN}).policies[0].text
     assert 'path "platform/data/app/*" {\n  capabilities = ["read"]\n}' in policy
     assert 'path "platform/metadata/app/*" {\n  capabilities = ["read", "list"]\n}' in policy
@@ -36,12 +34,9 @@ def test_workload_policy_reads_only_its_paths_and_never_the_migration_login(loca
 
 
 def test_every_input_problem_is_reported_at_once(local_env: EnvironmentConfig) -> None:
-    env = dataclasses.replace(
-        local_env,
-        vault=dataclasses.replace(
-            local_env.vault, workloads=[VaultWorkloadConfig("app", ["app/*"]), VaultWorkloadConfig("jobs", ["/abs"])]
-        ),
-    )
+    env = dataclasses.replace(local_env, vault=dataclasses.replace(
+        local_env.vault,
+        workloads=[VaultWorkloadConfig("app", ["app/*"]), VaultWorkloadConfig("jobs", ["/abs"])]))
     with pytest.raises(SpecError) as err:
         build_spec(env, {"app": "not-an-arn", "ghost": APP_ARN})
     message = str(err.value)
@@ -51,13 +46,10 @@ def test_every_input_problem_is_reported_at_once(local_env: EnvironmentConfig) -
     assert "read path '/abs' of workload 'jobs'" in message
 
 
-def test_migration_role_gets_the_migration_policy_and_client_config_only_when_set(local_env: EnvironmentConfig) -> None:
-    spec = build_spec(
-        local_env,
-        {"app": APP_ARN},
-        {"app": "arn:aws:iam::123456789012:role/app-migrate"},
-        SpecOptions(sts_endpoint="http://127.0.0.1:5000"),
-    )
+def test_migration_role_gets_the_migration_policy_and_client_config_only_when_set(
+        local_env: EnvironmentConfig) -> None:
+    spec = build_spec(local_env, {"app": APP_ARN}, {"app": "arn:aws:iam::123456789012:role/app-migrate"},
+                      SpecOptions(sts_endpoint="http://127.0.0.1:5000"))
     assert spec.roles[1].name == "local-app-migration" and spec.roles[1].policies == ("local-migration",)
     assert spec.aws_client_config == {"sts_endpoint": "http://127.0.0.1:5000"}
     assert build_spec(local_env, {"app": APP_ARN}).aws_client_config == {}
