@@ -30,3 +30,10 @@ def register_all(cli: click.Group) -> None:
         state = click.Group("state", help="Terraform state: bootstrap, versions, diff, restore.")
         cli.add_command(state)
     state.add_command(bootstrap_cmd)
+    # `secrets rotate` / `secrets rotate-master` join the `secrets` group of scripts/vault/cli.py.
+    from scripts.rotation.cli import rotate, rotate_master
+
+    secrets_group = cli.commands["secrets"]
+    assert isinstance(secrets_group, click.Group)
+    secrets_group.add_command(rotate)
+    secrets_group.add_command(rotate_master)

@@ -1,0 +1,1 @@
+"""Zero-downtime database credential rotation (`platformctl secrets rotate`); see docs/adr/0012."""

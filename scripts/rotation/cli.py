@@ -1,0 +1,189 @@
+"""`platformctl secrets rotate` and `platformctl secrets rotate-master` (joined to the `secrets` group).
+
+The vault token comes only from VAULT_TOKEN (never argv, where `ps` shows it). Exit codes are the
+scheduling contract: 0 rotated (or aborted cleanly), 1 failed, 2 usage, 3 nothing due,
+4 stopped with the old credentials still valid (--resume later), 5 another rotation holds the lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+
+import click
+
+from app.config import ConfigError, load_environment
+from scripts import awsclients
+from scripts.rotation import operations
+from scripts.rotation.adapter import ADMIN_KV_PATH, ADMIN_WORKLOAD, TargetError, build_target, workload_names
+from scripts.rotation.ecs import EcsRestarter
+from scripts.rotation.engine import Rotator
+from scripts.rotation.kvstore import KvStore
+from scripts.rotation.model import ExitCode
+from scripts.rotation.prepare import admin_connector
+from scripts.vault.client import VaultError, build_client
+
+log = logging.getLogger(__name__)
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
+SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# The worst outcome decides the exit code of a multi-workload run.
+SEVERITY = [
+    ExitCode.FAILED,
+    ExitCode.USAGE,
+    ExitCode.LOCKED,
+    ExitCode.STOPPED_OLD_VALID,
+    ExitCode.ROTATED,
+    ExitCode.NOTHING_DUE,
+]
+
+
+def parse_duration(value: str) -> float:
+    m = DURATION.match(value.strip())
+    if not m:
+        raise click.BadParameter(f"expected a number with s/m/h/d, e.g. 30d, got {value!r}")
+    return float(m.group(1)) * SECONDS[m.group(2)]
+
+
+def _kv(address: str, mount: str, ca_bundle: str | None) -> KvStore:
+    token = os.environ.get("VAULT_TOKEN", "")
+    if not token:
+        raise click.UsageError(
+            "set VAULT_TOKEN (a token allowed to read/write the KV mount's rotation/ and workload paths)"
+        )
+    return KvStore(build_client(address, token, ca_bundle=ca_bundle), mount)
+
+
+@click.command("rotate")
+@click.option("--env", "env_name", required=True, help="Environment (app/environments/<env>.toml).")
+@click.option(
+    "--workload",
+    "workloads",
+    multiple=True,
+    help=f"Workload to rotate (repeatable); {ADMIN_WORKLOAD!r}: the vault's DB admin.",
+)
+@click.option(
+    "--all", "all_", is_flag=True, help="Every workload of the environment (and the admin with --master-secret-arn)."
+)
+@click.option("--status", "mode", flag_value="status", help="Show each journal and the lock; change nothing.")
+@click.option(
+    "--resume", "mode", flag_value="resume", help="Continue an unfinished rotation from where the database really is."
+)
+@click.option("--abort", "mode", flag_value="abort", help="Stop an unfinished rotation, leaving working credentials.")
+@click.option("--vault-addr", envvar="VAULT_ADDR", help="Vault address; default: vault.address of the environment.")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="CA bundle for Vault's TLS.")
+@click.option("--master-secret-arn", help="RDS master secret ARN (needed to rotate the vault-admin login only).")
+@click.option(
+    "--min-age",
+    default="0",
+    show_default=True,
+    help="Rotate only if the last rotation is older (e.g. 30d); else exit 3.",
+)
+@click.option(
+    "--grace",
+    default="5m",
+    show_default=True,
+    help="How long the old slot's sessions may drain before they are terminated.",
+)
+@click.option("--rollout-timeout", default="30m", show_default=True, help="Longest wait for one service's deployment.")
+@click.option("--poll", default="5s", show_default=True, help="Interval between ECS/pg_stat_activity checks.")
+@click.option("--lock-ttl", default="2h", show_default=True, help="Lock expiry (renewed at every step).")
+@click.option("--db-sslmode", default="prefer", show_default=True, help="libpq sslmode (RDS: verify-full with its CA).")
+def rotate(
+    env_name: str,
+    workloads: tuple[str, ...],
+    all_: bool,
+    mode: str | None,
+    vault_addr: str | None,
+    ca_bundle: str | None,
+    master_secret_arn: str | None,
+    min_age: str,
+    grace: str,
+    rollout_timeout: str,
+    poll: str,
+    lock_ttl: str,
+    db_sslmode: str,
+) -> None:
+    """Rotate database credentials without downtime: two login slots per credential, a journal in
+    the vault KV (resumable after a crash at any step), a rolling restart of every ECS service that
+    reads the secret, and the old slot retired only after the rollout and a drain."""
+    if bool(workloads) == all_:
+        raise click.UsageError("pass --workload NAME (repeatable) or --all")
+    try:
+        env = load_environment(env_name)
+    except ConfigError as exc:
+        click.echo(f"configuration error (nothing was changed):\n{exc}", err=True)
+        sys.exit(ExitCode.USAGE)
+    address = vault_addr or env.vault.address
+    if not address:
+        raise click.UsageError("no Vault address: pass --vault-addr or set VAULT_ADDR")
+    names = list(workloads) or ([ADMIN_WORKLOAD] if master_secret_arn else []) + workload_names(env)
+    codes: list[ExitCode] = []
+    try:
+        kv = _kv(address, env.vault.kv_mount, ca_bundle)
+        sm = awsclients.client("secretsmanager", env) if master_secret_arn else None
+        restarter = EcsRestarter(
+            awsclients.client("ecs", env), poll=parse_duration(poll), timeout=parse_duration(rollout_timeout)
+        )
+        for name in names:
+            target = build_target(env, kv, name, master_secret_arn, db_sslmode)
+            rotator = Rotator(target, kv, admin_connector(target, kv, sm), restarter, parse_duration(grace))
+            if mode == "status":
+                click.echo(operations.status(rotator))
+                continue
+            if mode == "abort":
+                outcome = operations.abort(rotator)
+            else:
+                outcome = operations.rotate(
+                    rotator, resume=mode == "resume", min_age=parse_duration(min_age), lock_ttl=parse_duration(lock_ttl)
+                )
+            click.echo(outcome.message)
+            codes.append(outcome.code)
+    except TargetError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(ExitCode.USAGE)
+    except VaultError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(ExitCode.FAILED)
+    if codes:
+        sys.exit(min(codes, key=SEVERITY.index))
+
+
+@click.command("rotate-master")
+@click.option("--env", "env_name", required=True, help="Environment.")
+@click.option("--master-secret-arn", required=True, help="Secrets Manager ARN of the RDS-managed master secret.")
+@click.option("--vault-addr", envvar="VAULT_ADDR", help="Vault address; default: vault.address of the environment.")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False))
+@click.option("--timeout", default="10m", show_default=True, help="Longest wait for RDS to finish.")
+@click.option("--db-sslmode", default="prefer", show_default=True)
+def rotate_master(
+    env_name: str, master_secret_arn: str, vault_addr: str | None, ca_bundle: str | None, timeout: str, db_sslmode: str
+) -> None:
+    """Rotate the RDS-managed master secret now and verify the new one and the vault admin login."""
+    from scripts.rotation.adapter import admin_login, database_of
+    from scripts.rotation.master import MasterRotationError
+    from scripts.rotation.master import rotate_master as run
+
+    try:
+        env = load_environment(env_name)
+        kv = _kv(vault_addr or env.vault.address or "", env.vault.kv_mount, ca_bundle)
+        db = database_of(kv, admin_login(), db_sslmode)
+        report = run(
+            awsclients.client("secretsmanager", env),
+            master_secret_arn,
+            db,
+            kv,
+            ADMIN_KV_PATH,
+            timeout=parse_duration(timeout),
+        )
+    except (ConfigError, TargetError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(ExitCode.USAGE)
+    except (MasterRotationError, VaultError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(ExitCode.FAILED)
+    click.echo(
+        f"master secret rotated ({report.old_version} -> {report.new_version}); the new one logs in; "
+        f"the vault admin {report.admin_user} still logs in"
+    )

@@ -1,0 +1,140 @@
+"""What a rotation acts on and where it stands: targets, steps, journal records, exit codes.
+
+Nothing here does I/O. The journal record holds names, versions and deployment ids only — never
+a password — so it can be printed, logged and stored next to the secrets without widening them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+
+class Step(enum.StrEnum):
+    """Workload-level steps, in order. A journal's `step` is the last one *completed*."""
+
+    PLANNED = "planned"
+    PENDING_STORED = "pending_stored"  # new passwords in the KV pending path, DB untouched
+    DATABASE_SET = "database_set"  # inactive slots carry the new passwords
+    VERIFIED = "verified"  # a real login with each pending credential worked
+    PUBLISHED = "published"  # the KV paths tasks read now hold the new slots
+    ROLLED_OUT = "rolled_out"  # every service reading the secret replaced all its tasks
+    RETIRED = "retired"  # old slots: NOLOGIN + random password
+    DONE = "done"
+    ABORTED = "aborted"
+
+
+FINISHED = (Step.DONE, Step.ABORTED)
+
+
+class ExitCode(enum.IntEnum):
+    """The scheduling contract (README "Secrets rotation")."""
+
+    ROTATED = 0
+    FAILED = 1  # unexpected; run --status before anything else
+    USAGE = 2  # bad arguments or configuration; nothing was changed
+    NOTHING_DUE = 3
+    STOPPED_OLD_VALID = 4  # stopped safely: the credentials tasks use still log in; --resume later
+    LOCKED = 5  # another rotation of this environment holds the lock
+
+
+@dataclass(frozen=True)
+class Login:
+    """One credential of a workload: a NOLOGIN group role owning privileges, two login slots."""
+
+    kind: str  # "app" | "migration" | "admin"
+    group: str  # e.g. orders_app; the historical single login becomes the group
+    kv_path: str  # below the KV mount: what tasks read (username/password/host/port/dbname)
+
+    @property
+    def slots(self) -> tuple[str, str]:
+        return (f"{self.group}_a", f"{self.group}_b")
+
+    def other_slot(self, username: str) -> str:
+        """The slot to rotate: `_b` when `_a` is active, `_a` otherwise (also for the legacy login)."""
+        a, b = self.slots
+        return b if username == a else a
+
+
+@dataclass(frozen=True)
+class Database:
+    host: str
+    port: int
+    dbname: str
+    sslmode: str = "prefer"
+
+
+@dataclass(frozen=True)
+class AdminSource:
+    """Where the connection that alters the slots comes from (never the password itself).
+
+    kind "kv": a login stored in the vault KV (the dedicated vault admin role; workloads use it).
+    kind "secretsmanager": a secret ARN (the RDS-managed master secret; only the admin target).
+    """
+
+    kind: Literal["kv", "secretsmanager"]
+    ref: str
+
+
+@dataclass(frozen=True)
+class RotationTarget:
+    env: str
+    workload: str
+    kv_mount: str
+    logins: tuple[Login, ...]
+    database: Database
+    admin: AdminSource
+    cluster: str | None = None
+    services: tuple[str, ...] = ()  # ECS services whose tasks read the secret at start
+
+    @property
+    def journal_path(self) -> str:
+        return f"rotation/{self.env}/{self.workload}/journal"
+
+    def pending_path(self, login: Login) -> str:
+        return f"rotation/{self.env}/{self.workload}/pending/{login.kind}"
+
+    @property
+    def lock_path(self) -> str:
+        return f"rotation/{self.env}/lock"
+
+
+@dataclass
+class LoginState:
+    kind: str
+    old_user: str
+    new_user: str
+    pending_version: int | None = None
+    published_version: int | None = None
+
+
+@dataclass
+class Journal:
+    env: str
+    workload: str
+    rotation_id: str
+    step: Step
+    started_by: str
+    started_at: float
+    logins: list[LoginState] = field(default_factory=list)
+    deployments: dict[str, str] = field(default_factory=dict)  # service -> deployment id
+    stopped_reason: str | None = None
+    finished_at: float | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)  # append-only audit trail
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["step"] = self.step.value
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Journal:
+        doc = dict(doc)
+        doc["step"] = Step(doc["step"])
+        doc["logins"] = [LoginState(**x) for x in doc.get("logins", [])]
+        return cls(**doc)
+
+    @property
+    def finished(self) -> bool:
+        return self.step in FINISHED

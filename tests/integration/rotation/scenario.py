@@ -1,0 +1,201 @@
+"""One rotation test environment: what `platformctl vault bootstrap` (+ the rotation hook) leaves
+behind, built with the project's own code against real PostgreSQL and OpenBao, plus the ECS
+service that reads the workload's secret, and helpers to run and inspect rotations."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hvac
+import psycopg
+from psycopg import sql
+
+from scripts.localtarget.postgres import PostgresServer
+from scripts.rotation.adapter import admin_login, workload_logins
+from scripts.rotation.faults import ENV as CRASH_ENV
+from scripts.rotation.kvstore import KvStore
+from scripts.rotation.model import Database, Journal, Login
+from scripts.rotation.prepare import prepare_slots
+from scripts.vault.database import DatabaseTarget, plan_logins
+from scripts.vault.spec import DatabaseLoginSpec
+from tests.integration.migrate.ecs_faults import FakeEcs
+from tests.integration.rotation.ecs_rollouts import Rollouts, create_service
+
+ROOT = Path(__file__).resolve().parents[3]
+WORKLOAD = "app"
+
+
+@dataclass
+class Scenario:
+    env: str
+    mount: str
+    token: str
+    address: str
+    kv: KvStore
+    pg: PostgresServer
+    db: Database
+    fake: FakeEcs
+    rollouts: Rollouts
+    config_dir: Path
+
+    @property
+    def logins(self) -> tuple[Login, ...]:
+        return workload_logins(WORKLOAD)
+
+    def child_env(self, crash_at: str | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VAULT_", "PLATFORM_"))}
+        env.update(
+            VAULT_ADDR=self.address,
+            VAULT_TOKEN=self.token,
+            PLATFORM_CONFIG_DIR=str(self.config_dir),
+            AWS_ENDPOINT_URL=self.fake.endpoint,
+            PLATFORM_LOCAL_AWS_ENDPOINT=self.fake.endpoint,  # the `local`-tier emulator endpoint
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_ACCESS_KEY_ID="test",
+            AWS_SECRET_ACCESS_KEY="test",
+        )
+        if crash_at:
+            env[CRASH_ENV] = crash_at
+        return env
+
+    def argv(self, *extra: str, workload: str = WORKLOAD) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "scripts.platformctl",
+            "secrets",
+            "rotate",
+            "--env",
+            self.env,
+            *(["--all"] if workload == "--all" else ["--workload", workload]),
+            "--grace",
+            "3s",
+            "--poll",
+            "0.1",
+            "--rollout-timeout",
+            "60s",
+            *extra,
+        ]
+
+    def cli(
+        self, *extra: str, crash_at: str | None = None, workload: str = WORKLOAD
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(*extra, workload=workload),
+            cwd=ROOT,
+            env=self.child_env(crash_at),
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
+    def spawn(self, *extra: str, verbose: bool = False) -> subprocess.Popen[str]:
+        argv = self.argv(*extra)
+        if verbose:  # `platformctl -v secrets rotate ...`: debug logging of the project's own loggers
+            argv.insert(argv.index("scripts.platformctl") + 1, "-v")
+        return subprocess.Popen(
+            argv, cwd=ROOT, env=self.child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def published(self, login: Login) -> dict[str, Any]:
+        found = self.kv.read(login.kv_path)
+        assert found is not None
+        return found.data
+
+    def journal(self) -> Journal | None:
+        found = self.kv.read(f"rotation/{self.env}/{WORKLOAD}/journal")
+        return Journal.from_dict(found.data) if found else None
+
+    def superuser(self) -> psycopg.Connection:
+        return psycopg.connect(self.pg.dsn(self.db.dbname), autocommit=True)
+
+    def can_login(self, login: Login) -> dict[str, bool]:
+        names = [login.group, *login.slots]
+        with self.superuser() as conn:
+            rows = conn.execute(
+                "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY(%s)", (names,)
+            ).fetchall()
+        return {r[0]: bool(r[1]) for r in rows}
+
+    def logs_in(self, secret: dict[str, Any]) -> bool:
+        try:
+            with psycopg.connect(
+                host=self.db.host,
+                port=self.db.port,
+                dbname=self.db.dbname,
+                user=secret["username"],
+                password=secret["password"],
+                connect_timeout=5,
+            ) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+
+    def read_app_secret(self) -> dict[str, Any]:
+        return self.published(self.logins[0])
+
+
+# Every role a scenario creates (named, not a LIKE pattern: other packages share the server).
+ROLES = [name for login in (*workload_logins(WORKLOAD), admin_login()) for name in (login.group, *login.slots)]
+
+
+def drop_leftovers(pg: PostgresServer) -> None:
+    """Remove the databases `rot*` and the roles of earlier scenarios (also at the package's end)."""
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        for (old,) in conn.execute("SELECT datname FROM pg_database WHERE datname ~ '^rot[0-9]+$'").fetchall():
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(old)))
+        roles = [r for (r,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (ROLES,))]
+        for role in roles:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        for role in roles:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def build_scenario(
+    n: int, client: hvac.Client, token: str, pg: PostgresServer, fake: FakeEcs, rollouts: Rollouts, tmp: Path
+) -> Scenario:
+    env, mount = f"rot{n}", f"kv{n}"
+    client.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+    kv = KvStore(client, mount)
+    db = Database(pg.host, pg.port, env)
+    drop_leftovers(pg)
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(env)))
+    # What `platformctl vault bootstrap` does today: the two single logins and their KV copies.
+    specs = (
+        DatabaseLoginSpec(WORKLOAD, "app", "app_app", "app", f"{WORKLOAD}/database"),
+        DatabaseLoginSpec(WORKLOAD, "migration", "app_migrator", "app", f"{WORKLOAD}/migration-database"),
+    )
+
+    def kv_read(path: str) -> dict[str, Any] | None:
+        found = kv.read(path)
+        return found.data if found else None
+
+    def kv_write(path: str, data: dict[str, Any]) -> None:
+        kv.write(path, data, cas=kv.current_version(path))
+
+    with psycopg.connect(pg.dsn(env), autocommit=True) as master:
+        for action in plan_logins(
+            master, DatabaseTarget(db.host, db.port, env, "unused"), specs, kv_read, kv_write, mount
+        ):
+            assert action.apply is not None
+            action.apply()
+        # The rotation's bootstrap hook: admin role + slots.
+        prepare_slots(master, kv, db, [WORKLOAD])
+    config_dir = tmp / "environments"
+    config_dir.mkdir()
+    text = (ROOT / "app/environments/local.toml").read_text()
+    text = text.replace('name = "local"', f'name = "{env}"').replace(
+        'address = "http://127.0.0.1:8200"', f'address = "{client.url}"\nkv_mount = "{mount}"'
+    )
+    (config_dir / f"{env}.toml").write_text(text)
+    create_service(fake, f"{env}-cluster", f"{env}-app")
+    assert admin_login().kv_path
+    return Scenario(env, mount, token, client.url, kv, pg, db, fake, rollouts, config_dir)
