@@ -14,7 +14,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from scripts.ci import bundle, planjson, policy, summary, tfrun
+from scripts.awsclients import client
+from scripts.ci import bundle, planjson, policy, remotestate, summary, tfrun
 from scripts.ci.context import StageContext, git_commit
 from scripts.ci.exitcodes import CHANGES, OK, POLICY, STALE, CiError
 from scripts.ci.manifest import DEFERRED, Manifest, Observed, PolicyVerdict, now_utc, verify
@@ -25,14 +26,14 @@ log = logging.getLogger(__name__)
 
 
 def run_policy(
-    ctx: StageContext, bundle_dir: Path, clock: Callable[[], datetime] = now_utc
+    ctx: StageContext, bundle_dir: Path, waivers: Path | None, clock: Callable[[], datetime] = now_utc
 ) -> tuple[policy.PolicyResult, int]:
     kms = ctx.kms()
     manifest, files = bundle.read(bundle_dir, kms=kms, environment=ctx.env.name)
     names = [s.name for s in manifest.stacks if s.status != DEFERRED]
     changes = [planjson.parse_bytes(n, files[bundle.plan_json_member(n)]) for n in names]
     with bundle.unsealed({bundle.plan_json_member(n): files[bundle.plan_json_member(n)] for n in names}) as root:
-        result = policy.run_checkov([root / bundle.plan_json_member(n) for n in names], cwd=root)
+        result = policy.run_checkov([root / bundle.plan_json_member(n) for n in names], cwd=root, waivers=waivers)
     verdict = PolicyVerdict(
         passed=result.ok, checks_passed=result.passed, checks_failed=len(result.failed),
         checkov_version=result.version, checked_at=clock().isoformat(timespec="seconds"),
@@ -48,7 +49,7 @@ def run_policy(
 def render_policy(env_name: str, result: policy.PolicyResult, changes: list[planjson.StackChanges]) -> str:
     lines = [f"## Policy: {env_name}", "",
              f"**{result.passed}** passed · **{len(result.failed)}** failed · {result.skipped} skipped "
-             f"(justified in `.checkov.yaml`) · checkov {result.version}", ""]
+             f"(each justified in `.checkov.yaml` or the tier's waiver file) · checkov {result.version}", ""]
     lines += [f"- :x: {p}" for p in result.problems]
     lines += [f"- :x: `{f.check_id}` {f.name} — `{f.stack}` `{f.resource}`" for f in result.failed]
     unknown = [c for sc in changes for c in sc.changes if c.unknown]
@@ -75,11 +76,11 @@ def observe(ctx: StageContext, synth_dir: Path, manifest: Manifest, files: dict[
     names = [s.name for s in manifest.stacks if s.status != DEFERRED]
     stacks = environment_stacks(synth_dir, ctx.env.name, names) if names else []
     seen = Observed(environment=ctx.env.name, git_commit=git_commit(), terraform_version=tfrun.version(), now=clock())
+    s3 = client("s3", ctx.env)
     for st in stacks:
-        tfrun.init(st.directory)
         seen.synth_sha256[st.name] = sha256_file(st.synth_file)
         seen.lock_sha256[st.name] = sha256_file(st.lock_file)
-        seen.state[st.name] = tfrun.state(st.directory)
+        seen.state[st.name] = remotestate.read(st, ctx.env, s3)
         plan_bytes = files.get(bundle.plan_member(st.name))
         json_bytes = files.get(bundle.plan_json_member(st.name))
         seen.plan_sha256[st.name] = _sha(plan_bytes) if plan_bytes is not None else None
@@ -108,6 +109,7 @@ def apply(ctx: StageContext, synth_dir: Path, bundle_dir: Path, lock_timeout: st
         for entry in todo:
             log.info("==> apply %s", entry.name)
             try:
+                tfrun.init(by_name[entry.name].directory)
                 tfrun.apply(by_name[entry.name].directory, root / bundle.plan_member(entry.name), lock_timeout)
             except CiError as exc:
                 left = [e.name for e in todo if e.name not in done and e.name != entry.name]

@@ -108,14 +108,20 @@ def plan_cmd(env_name: str, synth_dir: Path, bundle_dir: Path | None, stacks: tu
 @ci.command("policy")
 @env_opt
 @bundle_opt
+@click.option("--waivers", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Extra justified skips (default .checkov.<tier>.yaml when it exists).")
+@click.option("--no-waivers", is_flag=True, help="Only .checkov.yaml, even where the tier has a waiver file.")
 @_stage
-def policy_cmd(env_name: str, bundle_dir: Path | None) -> int:
-    """Checkov on the bundle's plan JSON with .checkov.yaml; fail closed (exit 3)."""
+def policy_cmd(env_name: str, bundle_dir: Path | None, waivers: Path | None, no_waivers: bool) -> int:
+    """Checkov on the bundle's plan JSON with .checkov.yaml; fail closed (exit 3); verdict sealed in the bundle."""
     from scripts.ci.apply import run_policy
     from scripts.ci.context import StageContext
+    from scripts.ci.policy import default_waivers
 
+    ctx = StageContext.load(env_name)
     target = _bundle_default(env_name, bundle_dir)
-    result, code = run_policy(StageContext.load(env_name), target)
+    chosen = None if no_waivers else waivers or default_waivers(ctx.env.tier)
+    result, code = run_policy(ctx, target, chosen)
     click.echo(f"policy: {result.passed} passed, {len(result.failed)} failed, {result.skipped} skipped")
     for problem in result.problems:
         click.echo(f"  {problem}", err=True)

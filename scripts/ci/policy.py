@@ -55,22 +55,34 @@ def checkov_path() -> str:
     raise CiError(ERROR, "checkov not found (run `make setup`, or set PLATFORM_CHECKOV); the gate cannot pass")
 
 
-def unjustified_skips(config_text: str) -> list[str]:
-    """Skipped check ids under `skip-check:` without a comment directly above them (or on the line)."""
+def read_skips(config_text: str) -> tuple[list[str], list[str]]:
+    """(skipped check ids under `skip-check:`, those with no comment on the line or above their run of items)."""
+    skips: list[str] = []
     missing: list[str] = []
     in_skips = False
-    previous = ""
+    previous_justified = False
     for raw in config_text.splitlines():
         line = raw.rstrip()
         if re.match(r"^[A-Za-z_-]+:", line):
             in_skips = line.startswith("skip-check:")
         elif in_skips:
             item = _ITEM.match(line)
-            if item and not item.group(2) and not previous.lstrip().startswith("#"):
-                missing.append(item.group(1))
-        if line.strip():
-            previous = line
-    return missing
+            if item:
+                skips.append(item.group(1))
+                # Justified: a comment on the line, or a comment block above this run of items.
+                justified = bool(item.group(2)) or previous_justified
+                if not justified:
+                    missing.append(item.group(1))
+                previous_justified = justified
+            else:  # a comment starts a justification; a blank or other line ends one
+                previous_justified = line.lstrip().startswith("#")
+    return skips, missing
+
+
+def default_waivers(tier: str) -> Path | None:
+    """`.checkov.<tier>.yaml`: justified skips for what a tier relaxes on purpose (e.g. `local`)."""
+    path = PROJECT_ROOT / f".checkov.{tier}.yaml"
+    return path if path.is_file() else None
 
 
 def _stack_of(file_path: str) -> str:
@@ -97,14 +109,22 @@ def parse_report(stdout: str) -> tuple[int, list[Failure], int]:
     return passed, failed, skipped
 
 
-def run_checkov(plan_files: list[Path], cwd: Path, config: Path = CONFIG) -> PolicyResult:
-    skips = unjustified_skips(config.read_text())
-    problems = [f"{config.name}: skip of {cid} has no justifying comment" for cid in skips]
+def run_checkov(plan_files: list[Path], cwd: Path, waivers: Path | None = None, config: Path = CONFIG) -> PolicyResult:
+    """Checkov's terraform_plan checks on PLAN_FILES, skipping what CONFIG and WAIVERS justify."""
+    skips: list[str] = []
+    problems: list[str] = []
+    for source in [config, *([waivers] if waivers else [])]:
+        found, missing = read_skips(source.read_text())
+        skips += found
+        problems += [f"{source.name}: skip of {cid} has no justifying comment" for cid in missing]
     if not plan_files:
         return PolicyResult(0, [], 0, "-", [*problems, "no plan JSON to check: zero checks evaluated"])
     checkov = checkov_path()
     version = subprocess.run([checkov, "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    args = [checkov, "--framework", "terraform_plan", "--config-file", str(config), "-o", "json", "--skip-download"]
+    # Skips go on the command line (merged from both files); no config file, so nothing else sneaks in.
+    args = [checkov, "--framework", "terraform_plan", "-o", "json", "--skip-download"]
+    if skips:
+        args += ["--skip-check", ",".join(sorted(set(skips)))]
     for f in plan_files:
         args += ["-f", str(f)]
     proc = subprocess.run(
