@@ -104,7 +104,7 @@ def parse_report(stdout: str) -> tuple[int, list[Failure], int]:
         skipped += int(summary.get("skipped", 0))
         for c in report.get("results", {}).get("failed_checks", []):
             # Only ids and addresses: checkov's code blocks would carry plan values.
-            stack = _stack_of(c.get("file_path", ""))
+            stack = _stack_of(c.get("file_abs_path") or c.get("file_path", ""))
             failed.append(Failure(c["check_id"], c.get("check_name", ""), stack, c["resource"]))
     return passed, failed, skipped
 
