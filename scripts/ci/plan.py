@@ -15,9 +15,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from scripts.ci import bundle, planjson, summary, tfrun
+from scripts.awsclients import client
+from scripts.ci import bundle, planjson, remotestate, summary, tfrun
 from scripts.ci.context import StageContext, git_commit
-from scripts.ci.exitcodes import CHANGES, OK
+from scripts.ci.exitcodes import CHANGES, ERROR, OK, CiError
 from scripts.ci.manifest import DEFERRED, PLANNED, PROVISIONAL, Manifest, StackEntry, now_utc
 from scripts.ci.planjson import StackChanges
 from scripts.ci.stacks import Stack, environment_stacks, sha256_file
@@ -49,6 +50,7 @@ def plan(
     stacks = environment_stacks(synth_dir, ctx.env.name, only)
     check_unchanged(synth_dir, stacks)
     tf_version = tfrun.version()
+    s3 = client("s3", ctx.env)
     entries: dict[str, StackEntry] = {}
     outputs_change: dict[str, bool] = {}
     files: dict[str, bytes] = {}
@@ -66,9 +68,20 @@ def plan(
                 continue
             log.info("==> plan %s%s", st.name, " (provisional)" if status == PROVISIONAL else "")
             tfrun.init(st.directory)
-            state = tfrun.state(st.directory)
+            state = remotestate.read(st, ctx.env, s3)  # the same reader `apply` compares with
             plan_file = work / f"{st.name}.tfplan"
-            terraform_says = tfrun.plan(st.directory, plan_file, lock_timeout)
+            try:
+                terraform_says = tfrun.plan(st.directory, plan_file, lock_timeout)
+            except CiError as exc:
+                if status != PROVISIONAL or exc.exit_code != ERROR:
+                    raise
+                # Its inputs are about to change anyway: wait for the upstream apply, say why.
+                log.info("==> %s: deferred, its plan needs %s applied first", st.name, ", ".join(because))
+                entries[st.name] = StackEntry(
+                    **common, status=DEFERRED, lock_sha256=sha256_file(st.lock_file),  # type: ignore[arg-type]
+                    reason=f"plan needs {', '.join(because)} applied first ({_first_error(str(exc))})",
+                )
+                continue
             raw_json = tfrun.show_json(st.directory, plan_file)
             parsed = planjson.parse_bytes(st.name, raw_json)
             changes.append(parsed)
@@ -113,6 +126,11 @@ def write_summary(bundle_dir: Path, manifest: Manifest, changes: list[StackChang
         header.append(f"- policy {verdict}: {policy.checks_passed} passed, {policy.checks_failed} failed")
     md = summary.render_markdown(f"Plan: {manifest.environment}", header, changes)
     return summary.publish(bundle_dir, md, summary.to_json(manifest, changes, {}))
+
+
+def _first_error(message: str) -> str:
+    errors = [line.strip() for line in message.splitlines() if line.strip().startswith("Error:")]
+    return errors[0] if errors else "terraform plan failed"
 
 
 def _sha(data: bytes) -> str:

@@ -47,7 +47,11 @@ def _capture(args: list[str], cwd: Path, what: str) -> bytes:
 
 
 def _failed(what: str, result: terraform.TerraformResult) -> CiError:
-    return CiError(classify_failure(result.tail), str(terraform.TerraformError(what, result)))
+    """The error part of the output only: a plan prints its diff (values) before any error."""
+    tail = list(result.tail)
+    first = next((i for i, line in enumerate(tail) if line.lstrip("│ ").startswith("Error")), 0)
+    kept = terraform.TerraformResult(result.returncode, tail[first:])
+    return CiError(classify_failure(result.tail), str(terraform.TerraformError(what, kept)))
 
 
 def version() -> str:
