@@ -128,6 +128,13 @@ def _stack_field(**fields: Any) -> Callable[[Manifest, dict[str, bytes]], Manife
     return change
 
 
+def _network_state(m: Manifest, files: dict[str, bytes], serial_delta: int = 0, lineage: str | None = None) -> Manifest:
+    state = m.entry(f"{ENV}-network").state
+    assert state is not None and state.serial is not None
+    changed = StateRef(True, state.serial + serial_delta, lineage or state.lineage)
+    return _stack_field(state=changed)(m, files)
+
+
 def _swap_plan(m: Manifest, files: dict[str, bytes]) -> Manifest:
     files[bundle.plan_member(f"{ENV}-network")] = files[bundle.plan_member(f"{ENV}-state")]
     return m
@@ -168,10 +175,8 @@ TAMPERS: dict[str, tuple[Callable[[Path, Pipeline], None], str]] = {
     "lock_sha256": (_sealed(_stack_field(lock_sha256="0" * 64)), "provider lock file differs"),
     "plan_sha256": (_sealed(_stack_field(plan_sha256="0" * 64)), "saved plan file does not match"),
     "plan_json_sha256": (_sealed(_stack_field(plan_json_sha256="0" * 64)), "plan JSON does not match"),
-    "state_serial": (_sealed(lambda m, f: _stack_field(state=StateRef(True, 1, m.stacks[1].state.lineage))(m, f)),  # type: ignore[union-attr]
-                     "state changed since the plan"),
-    "state_lineage": (_sealed(lambda m, f: _stack_field(state=StateRef(True, m.stacks[1].state.serial, "x"))(m, f)),  # type: ignore[union-attr]
-                      "state changed since the plan"),
+    "state_serial": (_sealed(lambda m, f: _network_state(m, f, serial_delta=1000)), "state changed since the plan"),
+    "state_lineage": (_sealed(lambda m, f: _network_state(m, f, lineage="x")), "state changed since the plan"),
     "state_no_state_marker": (_sealed(_stack_field(state=StateRef(False))), "planned against no state yet"),
     "plan_file_swapped": (_sealed(_swap_plan), "saved plan file does not match"),
     "plaintext_manifest": (_edit_plaintext, "differs from the sealed manifest"),
