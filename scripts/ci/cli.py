@@ -64,7 +64,18 @@ lock_opt = click.option("--lock-timeout", default="0s", show_default=True,
 stack_opt = click.option("--stack", "stacks", multiple=True, help="Only these stacks (default: every ENV-* stack).")
 
 
-@click.group("ci")
+class _CiGroup(click.Group):
+    """Usage errors exit 1, not click's 2: in this contract 2 means "changes present"."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = exitcodes.ERROR
+            raise
+
+
+@click.group("ci", cls=_CiGroup)
 def ci() -> None:
     """CI stages: synth → plan → policy → apply, and drift. Never prompts; see `ci exit-codes`."""
 
