@@ -64,6 +64,10 @@ lock_opt = click.option("--lock-timeout", default="0s", show_default=True,
 stack_opt = click.option("--stack", "stacks", multiple=True, help="Only these stacks (default: every ENV-* stack).")
 
 
+class _UsageError(click.UsageError):
+    exit_code = exitcodes.ERROR
+
+
 class _CiGroup(click.Group):
     """Usage errors exit 1, not click's 2: in this contract 2 means "changes present"."""
 
@@ -71,8 +75,7 @@ class _CiGroup(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            exc.exit_code = exitcodes.ERROR
-            raise
+            raise _UsageError(exc.message, exc.ctx) from exc
 
 
 @click.group("ci", cls=_CiGroup)
