@@ -75,7 +75,7 @@ class _CiGroup(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            raise _UsageError(exc.message, exc.ctx) from exc
+            raise _UsageError(exc.format_message(), exc.ctx) from exc
 
 
 @click.group("ci", cls=_CiGroup)
