@@ -19,8 +19,8 @@ from scripts.ci import bundle, planjson, policy, remotestate, summary, tfrun
 from scripts.ci.context import StageContext, git_commit
 from scripts.ci.exitcodes import CHANGES, OK, POLICY, STALE, CiError
 from scripts.ci.manifest import DEFERRED, Manifest, Observed, PolicyVerdict, now_utc, verify
-from scripts.ci.plan import _sha, write_summary
-from scripts.ci.stacks import environment_stacks, sha256_file
+from scripts.ci.plan import write_summary
+from scripts.ci.stacks import environment_stacks, sha256_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ def observe(ctx: StageContext, synth_dir: Path, manifest: Manifest, files: dict[
         seen.state[st.name] = remotestate.read(st, ctx.env, s3)
         plan_bytes = files.get(bundle.plan_member(st.name))
         json_bytes = files.get(bundle.plan_json_member(st.name))
-        seen.plan_sha256[st.name] = _sha(plan_bytes) if plan_bytes is not None else None
-        seen.plan_json_sha256[st.name] = _sha(json_bytes) if json_bytes is not None else None
+        seen.plan_sha256[st.name] = sha256_bytes(plan_bytes) if plan_bytes is not None else None
+        seen.plan_json_sha256[st.name] = sha256_bytes(json_bytes) if json_bytes is not None else None
     return seen
 
 

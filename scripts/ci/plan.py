@@ -9,6 +9,7 @@ final plans and exits 2; the pipeline plans again for the next wave.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from scripts.ci.context import StageContext, git_commit
 from scripts.ci.exitcodes import CHANGES, ERROR, OK, CiError
 from scripts.ci.manifest import DEFERRED, PLANNED, PROVISIONAL, Manifest, StackEntry, now_utc
 from scripts.ci.planjson import StackChanges
-from scripts.ci.stacks import Stack, environment_stacks, sha256_file
+from scripts.ci.stacks import Stack, environment_stacks, sha256_bytes, sha256_file
 from scripts.ci.synth import check_record, check_unchanged
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,9 @@ def plan(
     with bundle.unsealed({}) as work:
         for st in stacks:
             status, because = _waits_for(st, entries, outputs_change)
-            common = dict(name=st.name, dependencies=list(st.dependencies), synth_sha256=sha256_file(st.synth_file))
             if status == DEFERRED:
                 log.info("==> %s: deferred until %s exist(s)", st.name, ", ".join(because))
-                entries[st.name] = StackEntry(
-                    **common, status=DEFERRED, lock_sha256=sha256_file(st.lock_file),  # type: ignore[arg-type]
-                    reason=f"waits for {', '.join(because)} to be applied (no state yet)",
-                )
+                entries[st.name] = _entry(st, DEFERRED, f"waits for {', '.join(because)} to be applied (no state yet)")
                 continue
             log.info("==> plan %s%s", st.name, " (provisional)" if status == PROVISIONAL else "")
             tfrun.init(st.directory)
@@ -75,12 +72,10 @@ def plan(
             except CiError as exc:
                 if status != PROVISIONAL or exc.exit_code != ERROR:
                     raise
-                # Its inputs are about to change anyway: wait for the upstream apply, say why.
+                # Its inputs are about to change anyway: wait for the upstream apply, and say why.
                 log.info("==> %s: deferred, its plan needs %s applied first", st.name, ", ".join(because))
-                entries[st.name] = StackEntry(
-                    **common, status=DEFERRED, lock_sha256=sha256_file(st.lock_file),  # type: ignore[arg-type]
-                    reason=f"plan needs {', '.join(because)} applied first ({_first_error(str(exc))})",
-                )
+                why = f"plan needs {', '.join(because)} applied first ({_first_error(str(exc))})"
+                entries[st.name] = _entry(st, DEFERRED, why)
                 continue
             raw_json = tfrun.show_json(st.directory, plan_file)
             parsed = planjson.parse_bytes(st.name, raw_json)
@@ -89,15 +84,13 @@ def plan(
             plan_bytes = plan_file.read_bytes()
             files[bundle.plan_member(st.name)] = plan_bytes
             files[bundle.plan_json_member(st.name)] = raw_json
-            entries[st.name] = StackEntry(
-                **common,  # type: ignore[arg-type]
-                status=status,
-                lock_sha256=sha256_file(st.lock_file),
+            why = f"upstream {', '.join(because)} change(s) outputs or wait(s) for a wave" if because else ""
+            entries[st.name] = dataclasses.replace(
+                _entry(st, status, why),
                 state=state,
                 has_changes=terraform_says or parsed.has_changes,
-                plan_sha256=_sha(plan_bytes),
-                plan_json_sha256=_sha(raw_json),
-                reason=f"upstream {', '.join(because)} change(s) outputs or wait(s) for a wave" if because else "",
+                plan_sha256=sha256_bytes(plan_bytes),
+                plan_json_sha256=sha256_bytes(raw_json),
             )
     created = clock()
     manifest = Manifest(
@@ -128,12 +121,13 @@ def write_summary(bundle_dir: Path, manifest: Manifest, changes: list[StackChang
     return summary.publish(bundle_dir, md, summary.to_json(manifest, changes, {}))
 
 
+def _entry(st: Stack, status: str, reason: str) -> StackEntry:
+    return StackEntry(
+        name=st.name, status=status, dependencies=list(st.dependencies), synth_sha256=sha256_file(st.synth_file),
+        lock_sha256=sha256_file(st.lock_file), reason=reason,
+    )
+
+
 def _first_error(message: str) -> str:
     errors = [line.strip() for line in message.splitlines() if line.strip().startswith("Error:")]
     return errors[0] if errors else "terraform plan failed"
-
-
-def _sha(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()

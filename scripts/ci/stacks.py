@@ -32,6 +32,10 @@ class Stack:
         return self.directory / LOCK_FILE
 
 
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def sha256_file(path: Path) -> str | None:
     if not path.is_file():
         return None
