@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from scripts.ci import bundle, planjson, summary, tfrun
+from scripts.ci import bundle, planjson, remotestate, summary, tfrun
 from scripts.ci.context import StageContext
 from scripts.ci.exitcodes import CHANGES, OK
 from scripts.ci.planjson import StackChanges
@@ -28,10 +28,10 @@ def drift(
     with bundle.unsealed({}) as work:
         for st in environment_stacks(synth_dir, ctx.env.name, only):
             log.info("==> drift check %s", st.name)
-            tfrun.init(st.directory)
-            if not tfrun.state(st.directory).exists:
+            if not remotestate.read(st, ctx.env).exists:
                 undeployed.append(st.name)
                 continue
+            tfrun.init(st.directory)
             plan_file = work / f"{st.name}.tfplan"
             tfrun.plan(st.directory, plan_file, "0s", lock=False)
             parsed = planjson.parse_bytes(st.name, tfrun.show_json(st.directory, plan_file))

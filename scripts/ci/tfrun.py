@@ -70,6 +70,8 @@ def state(stack_dir: Path) -> StateRef:
     if not raw:
         return StateRef(exists=False)
     data = json.loads(raw)
+    if not data.get("resources") and int(data.get("serial", 0)) == 0:
+        return StateRef(exists=False)  # some backends hand out a fresh empty state instead of nothing
     return StateRef(exists=True, serial=int(data["serial"]), lineage=str(data["lineage"]))
 
 
