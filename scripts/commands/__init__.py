@@ -16,6 +16,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("scripts.vault.cli", "vault"),
     ("scripts.vault.cli", "secrets"),
     ("scripts.state.cli", "state_group"),
+    ("scripts.ci.cli", "ci"),
 ]
 
 

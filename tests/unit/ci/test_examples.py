@@ -1,0 +1,64 @@
+"""examples/ci stays valid: vendored JSON schemas (check-jsonschema, offline) plus the CLI it calls."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+
+from scripts.ci.cli import ci
+from scripts.workspace import PROJECT_ROOT
+
+EXAMPLES = PROJECT_ROOT / "examples" / "ci"
+GITHUB = EXAMPLES / "github" / "platform.yml"
+GITLAB = EXAMPLES / "gitlab" / ".gitlab-ci.yml"
+CHECKER = Path(sys.executable).parent / "check-jsonschema"
+
+
+@pytest.mark.parametrize(("path", "schema"), [(GITHUB, "vendor.github-workflows"), (GITLAB, "vendor.gitlab-ci")])
+def test_examples_validate_against_the_vendor_schema(path: Path, schema: str) -> None:
+    assert CHECKER.exists(), "check-jsonschema missing: `make setup` installs the dev dependencies"
+    proc = subprocess.run([str(CHECKER), "--builtin-schema", schema, str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _ci_calls(text: str) -> list[list[str]]:
+    calls = []
+    for match in re.finditer(r"platformctl ci ([^\n;|&]+)", text):
+        calls.append(shlex.split(match.group(1).replace("\\", "")))
+    return calls
+
+
+@pytest.mark.parametrize("path", [GITHUB, GITLAB])
+def test_every_stage_and_option_the_examples_use_exists(path: Path) -> None:
+    calls = _ci_calls(path.read_text())
+    assert {c[0] for c in calls} >= {"synth", "plan", "policy", "apply", "drift"}
+    for call in calls:
+        command = ci.commands[call[0]]
+        options = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
+        used = {arg for arg in call[1:] if arg.startswith("--")}
+        assert used <= options, f"{path.name}: `ci {call[0]}` has no {used - options}"
+
+
+def test_github_example_has_one_writer_an_approval_gate_and_a_schedule() -> None:
+    doc = yaml.safe_load(GITHUB.read_text())
+    triggers = doc[True]  # YAML 1.1 reads the key `on` as a boolean
+    assert {"pull_request", "push", "schedule"} <= set(triggers)
+    assert doc["concurrency"]["cancel-in-progress"] is False
+    assert doc["jobs"]["apply"]["environment"] and doc["jobs"]["apply"]["needs"] == "plan"
+    assert "schedule" in doc["jobs"]["drift"]["if"]
+    setups = [s for job in doc["jobs"].values() for s in job["steps"] if "setup-terraform" in s.get("uses", "")]
+    assert setups and all(s["with"]["terraform_wrapper"] is False for s in setups)  # real exit codes
+
+
+def test_gitlab_example_has_one_writer_an_approval_gate_and_a_schedule() -> None:
+    doc = yaml.safe_load(GITLAB.read_text())
+    assert doc["plan"]["resource_group"] == doc["apply"]["resource_group"]
+    assert any(r.get("when") == "manual" for r in doc["apply"]["rules"])
+    assert doc["drift"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
