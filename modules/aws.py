@@ -107,13 +107,9 @@ def _load() -> tuple[ModuleType, str]:
 def lazy_blocker(package_dir: Path | None = None, version: str | None = None) -> str | None:
     """Why the lazy path must not be used for these installed bindings (None: it may)."""
     try:
-        if package_dir is None:
-            spec = importlib.util.find_spec(PACKAGE)
-            if spec is None or not spec.submodule_search_locations:
-                return f"{PACKAGE} is not an installed package"
-            package_dir = Path(next(iter(spec.submodule_search_locations)))
+        package_dir = package_dir or installed_package_dir()
         version = version if version is not None else metadata.version(DISTRIBUTION)
-    except (ImportError, metadata.PackageNotFoundError, StopIteration) as exc:
+    except (ImportError, metadata.PackageNotFoundError) as exc:
         return f"cannot locate {DISTRIBUTION}: {exc}"
     if version != PINNED_VERSION:
         return f"{DISTRIBUTION} {version} installed; the lazy loader was checked against {PINNED_VERSION}"
@@ -128,6 +124,14 @@ def lazy_blocker(package_dir: Path | None = None, version: str | None = None) ->
     if not (package_dir / "_jsii" / f"provider-aws@{PINNED_VERSION}.jsii.tgz").is_file():
         return f"unexpected layout: no provider-aws@{PINNED_VERSION}.jsii.tgz in {package_dir / '_jsii'}"
     return None
+
+
+def installed_package_dir() -> Path:
+    """Where the provider package is installed (found without importing it)."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"{PACKAGE} is not an installed package")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def submodule_fqns(package_dir: Path) -> dict[str, str]:
@@ -148,10 +152,10 @@ def _register_lazily() -> ModuleType:
     if not hasattr(_reference_map, "_submodule_fqn_map"):
         raise RuntimeError("this jsii runtime cannot resolve lazily imported submodules")
     spec = importlib.util.find_spec(PACKAGE)
-    assert spec is not None and spec.submodule_search_locations is not None
+    assert spec is not None
     package = importlib.util.module_from_spec(spec)  # created, deliberately not executed
     package.__platform_lazy__ = True  # type: ignore[attr-defined]
-    package_dir = Path(next(iter(spec.submodule_search_locations)))
+    package_dir = installed_package_dir()
     sys.modules[PACKAGE] = package
     _reference_map._submodule_fqn_map.update(submodule_fqns(package_dir))
     jsii_module = importlib.import_module(f"{PACKAGE}._jsii")  # loads the assembly into the kernel
