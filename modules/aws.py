@@ -10,8 +10,8 @@ submodule lives, so an object of a not-yet-imported type coming back from the ke
 This is only done for the exact files it was checked against (pinned version and SHA-256 of the two
 generated `__init__` files). On anything else it falls back to the normal import — correct, just
 slow — and says why in a debug log. `PLATFORM_LAZY_BINDINGS=off` forces the normal import (the
-benchmark's naive path and the byte-identity test use it). The Node side of the same idea is
-modules/node_runtime.py. Decision: docs/adr/0009-lazy-provider-bindings.md.
+benchmark's naive path). The Node side of the same idea is modules/node_runtime.py.
+Decision: docs/adr/0009-lazy-provider-bindings.md.
 """
 
 from __future__ import annotations
@@ -87,19 +87,21 @@ def _load() -> tuple[ModuleType, str]:
         module = sys.modules[PACKAGE]
         return module, "lazy" if getattr(module, "__platform_lazy__", False) else "eager"
     blocker = lazy_blocker() if node_runtime.python_lazy_enabled() else f"disabled by {node_runtime.SWITCH}=off"
-    if blocker is None:
-        try:
-            package = _register_lazily()
-        except Exception as exc:  # any surprise: the normal import is still correct
-            sys.modules.pop(PACKAGE, None)
-            sys.modules.pop(f"{PACKAGE}._jsii", None)
-            blocker = f"lazy registration failed: {exc!r}"
-        else:
-            log.debug("AWS provider bindings: submodules are imported on first use")
-            node_runtime.take_report()
-            return package, "lazy"
-    log.debug("AWS provider bindings: normal (eager) import of all submodules: %s", blocker)
-    package = importlib.import_module(PACKAGE)
+    # Normally modules/cdk.py started the kernel already (then this is a no-op).
+    with node_runtime.kernel_environment(NODE_INDEX_PIN):
+        if blocker is None:
+            try:
+                package = _register_lazily()
+            except Exception as exc:  # any surprise: the normal import is still correct
+                sys.modules.pop(PACKAGE, None)
+                sys.modules.pop(f"{PACKAGE}._jsii", None)
+                blocker = f"lazy registration failed: {exc!r}"
+            else:
+                log.debug("AWS provider bindings: submodules are imported on first use")
+                node_runtime.take_report()
+                return package, "lazy"
+        log.debug("AWS provider bindings: normal (eager) import of all submodules: %s", blocker)
+        package = importlib.import_module(PACKAGE)
     node_runtime.take_report()
     return package, "eager"
 

@@ -51,10 +51,12 @@ def node_options_with_hook(existing: str) -> str | None:
 def kernel_environment(pin: str) -> Iterator[None]:
     """Wrap the statement that starts the jsii kernel (the first `import cdktf`/`constructs`)."""
     global _report
-    started = "constructs" in sys.modules or "cdktf" in sys.modules
+    if "constructs" in sys.modules or "cdktf" in sys.modules:  # the kernel runs already
+        yield
+        return
     options = node_options_with_hook(os.environ.get("NODE_OPTIONS", ""))
-    if started or not node_hook_enabled() or options is None or not HOOK.is_file():
-        reason = "kernel already running" if started else "disabled" if not node_hook_enabled() else "hook unusable"
+    if not node_hook_enabled() or options is None or not HOOK.is_file():
+        reason = "disabled" if not node_hook_enabled() else f"hook unusable: {HOOK}"
         log.debug("jsii kernel: the provider index loads eagerly (%s)", reason)
         yield
         return
