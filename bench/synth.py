@@ -5,9 +5,10 @@ the numbers go into the README.
     .venv/bin/python bench/synth.py [--runs 5] [--env prod]
 
 Each run is a fresh `python -m app` (what `cdktf synth` runs) started through a small driver that,
-after the jsii kernel has been stopped at exit, reports the Python process's own peak RSS and the
-peak RSS of its Node children (the kernel): `getrusage(RUSAGE_SELF / RUSAGE_CHILDREN)`. Wall time
-is measured here, from start to exit, interpreter shutdown included. Cases run round-robin so that
+after the jsii kernel has been stopped at exit, reports the Python process's own peak RSS and CPU
+time and those of its Node children (the kernel): `getrusage(RUSAGE_SELF / RUSAGE_CHILDREN)`. Wall
+time is measured here, from start to exit, interpreter shutdown included. CPU time is printed too:
+on a machine shared with other work, wall time is CPU time stretched by the load. Cases run round-robin so that
 load from other processes on the machine spreads over all of them alike.
 """
 
@@ -29,10 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DRIVER = """
 import atexit, json, os, resource, runpy
 def report():
-    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    node_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
     with open(os.environ["BENCH_REPORT"], "w") as fh:
-        json.dump({"python_kib": self_kib, "node_kib": node_kib}, fh)
+        json.dump({"python_kib": own.ru_maxrss, "node_kib": children.ru_maxrss, "cpu": cpu}, fh)
 atexit.register(report)
 runpy.run_module("app", run_name="__main__", alter_sys=True)
 """
@@ -45,6 +46,7 @@ class Case:
     walls: list[float] = field(default_factory=list)
     python_mib: list[float] = field(default_factory=list)
     node_mib: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
 
     def median(self) -> float:
         return statistics.median(self.walls)
@@ -63,6 +65,7 @@ def run_once(case: Case, base_env: dict[str, str]) -> None:
     case.walls.append(wall)
     case.python_mib.append(rss["python_kib"] / 1024)
     case.node_mib.append(rss["node_kib"] / 1024)
+    case.cpu.append(rss["cpu"])
 
 
 def main() -> None:
@@ -83,18 +86,22 @@ def main() -> None:
             run_once(case, base)
             print(f"run {run + 1}/{args.runs} {case.name}: {case.walls[-1]:.2f} s", file=sys.stderr, flush=True)
     load = os.getloadavg()
-    print(f"\n{'case':<34} {'runs':>4} {'min':>7} {'median':>7} {'vs naive':>9} {'Python':>8} {'Node':>8} {'sum':>8}")
+    head = f"{'case':<34} {'runs':>4} {'min':>7} {'median':>7} {'vs naive':>9} {'CPU':>7}"
+    print(f"\n{head} {'vs naive':>9} {'Python':>8} {'Node':>8} {'sum':>8}")
     for case in cases:
         py, node = max(case.python_mib), max(case.node_mib)
         ratio = naive.median() / case.median()
+        cpu = statistics.median(case.cpu)
         print(
             f"{case.name:<34} {len(case.walls):>4} {min(case.walls):>6.2f}s {case.median():>6.2f}s {ratio:>8.1f}x "
+            f"{cpu:>6.2f}s {statistics.median(naive.cpu) / cpu:>8.1f}x "
             f"{py:>5.0f}MiB {node:>5.0f}MiB {py + node:>5.0f}MiB"
         )
     envs = len(list((ROOT / "app" / "environments").glob("*.toml")))
     print(
-        f"({envs} environments; wall clock start to exit; peak RSS = largest of the runs, Python process and its "
-        f"Node kernel, 'sum' bounds both at once; load average at the end {load[0]:.1f} on {os.cpu_count()} CPUs)"
+        f"({envs} environments; wall clock start to exit; CPU = median user+system time of Python and Node; "
+        f"peak RSS = largest of the runs, Python process and its Node kernel, 'sum' bounds both at once; "
+        f"load average at the end {load[0]:.1f} on {os.cpu_count()} CPUs)"
     )
 
 
