@@ -1,4 +1,5 @@
-"""`python -m app`: validate the environment files and synthesize every stack."""
+"""`python -m app`: validate the environment files and synthesize their stacks (all environments, or
+the comma-separated PLATFORM_ENVIRONMENTS)."""
 
 from __future__ import annotations
 
