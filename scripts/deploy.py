@@ -1,4 +1,4 @@
-"""`platformctl deploy`: validate, bootstrap state, then `cdktf deploy '<env>-*'` with offline support."""
+"""`platformctl deploy` and `diff`: one environment's synth, then `cdktf deploy`/`cdktf diff`, offline-capable."""
 
 from __future__ import annotations
 
@@ -27,6 +27,66 @@ def outputs_file(env_name: str) -> Path:
     return path
 
 
+def cdktf_env(env: EnvironmentConfig) -> dict[str, str]:
+    """Environment of a cdktf CLI run for ENV: Terraform offline settings, and a synth of this
+    environment only (`python -m app` reads PLATFORM_ENVIRONMENTS); the others are validated by
+    `platformctl validate`/CI."""
+    env_vars = terraform_env()
+    env_vars["PLATFORM_ENVIRONMENTS"] = env.name
+    # cdktf.json runs `python -m app`: make that the interpreter platformctl itself runs on.
+    env_vars["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env_vars.get("PATH", "")])
+    return env_vars
+
+
+def synth_environment(env: EnvironmentConfig, outdir: Path) -> list[str]:
+    """`python -m app` for ENV only into OUTDIR (what `cdktf synth` runs); returns its stack names
+    in deploy order."""
+    env_vars = {**cdktf_env(env), "CDKTF_OUTDIR": str(outdir)}
+    log.info("==> synthesizing %s", env.name)
+    proc = subprocess.run(
+        [sys.executable, "-m", "app"], cwd=PROJECT_ROOT, env=env_vars, stdin=subprocess.DEVNULL, check=False
+    )
+    if proc.returncode != 0:
+        raise DeployError(f"synthesizing {env.name} failed (exit {proc.returncode}); see the output above")
+    stacks = json.loads((outdir / "manifest.json").read_text())["stacks"]
+    ours = {name: stack.get("dependencies", []) for name, stack in stacks.items() if name.startswith(f"{env.name}-")}
+    return deploy_order(ours)
+
+
+def deploy_order(dependencies: dict[str, list[str]]) -> list[str]:
+    """Stack names with every stack after the stacks it depends on (ties: by name)."""
+    order: list[str] = []
+    pending = dict(dependencies)
+    while pending:
+        ready = sorted(n for n, deps in pending.items() if all(d in order or d not in pending for d in deps))
+        if not ready:
+            raise DeployError(f"dependency cycle between stacks {', '.join(sorted(pending))}")
+        order += ready[:1]
+        del pending[ready[0]]
+    return order
+
+
+def cdktf_diff(env: EnvironmentConfig, stacks: list[str] | None = None, outdir: Path | None = None) -> list[str]:
+    """`cdktf diff` (terraform plan) of ENV's stacks after one synth of ENV; returns the stacks
+    whose diff failed (empty: every plan ran)."""
+    cli = cdktf_cli_path()
+    if cli is None:
+        raise DeployError("cdktf CLI not found; run `npm ci` in the repository (see `platformctl doctor`)")
+    outdir = outdir or PROJECT_ROOT / "cdktf.out"
+    names = synth_environment(env, outdir)
+    unknown = sorted(set(stacks or ()) - set(names))
+    if unknown:
+        raise DeployError(f"no stack {', '.join(unknown)} in {env.name} (its stacks: {', '.join(names)})")
+    failed = []
+    for name in [n for n in names if not stacks or n in stacks]:
+        log.info("==> cdktf diff %s", name)
+        cmd = [str(cli), "diff", name, "--skip-synth", "--output", str(outdir)]
+        proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=cdktf_env(env), stdin=subprocess.DEVNULL, check=False)
+        if proc.returncode != 0:
+            failed.append(name)
+    return failed
+
+
 def cdktf_deploy(env: EnvironmentConfig, stacks: list[str] | None = None, outdir: Path | None = None) -> Path:
     """Run the cdktf CLI for this environment's stacks; returns the outputs file."""
     cli = cdktf_cli_path()
@@ -34,16 +94,11 @@ def cdktf_deploy(env: EnvironmentConfig, stacks: list[str] | None = None, outdir
         raise DeployError("cdktf CLI not found; run `npm ci` in the repository (see `platformctl doctor`)")
     selection = stacks or [f"{env.name}-*"]
     out = outputs_file(env.name)
-    env_vars = terraform_env()
-    # Synthesize only this environment: the others are validated by `platformctl validate`/CI.
-    env_vars["PLATFORM_ENVIRONMENTS"] = env.name
-    # cdktf.json runs `python -m app`: make that the interpreter platformctl itself runs on.
-    env_vars["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env_vars.get("PATH", "")])
     cmd = [str(cli), "deploy", *selection, "--auto-approve", "--outputs-file", str(out)]
     if outdir is not None:
         cmd += ["--output", str(outdir)]
     log.info("==> cdktf deploy %s", " ".join(selection))
-    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env_vars, stdin=subprocess.DEVNULL, check=False)
+    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=cdktf_env(env), stdin=subprocess.DEVNULL, check=False)
     if proc.returncode != 0:
         raise DeployError(
             f"cdktf deploy failed (exit {proc.returncode}); the output above names the stack and resource. "

@@ -12,6 +12,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("scripts.commands.core", "validate"),
     ("scripts.commands.core", "local"),
     ("scripts.commands.core", "deploy"),
+    ("scripts.commands.core", "diff"),
     ("scripts.migrate.cli", "migrate"),
     ("scripts.vault.cli", "vault"),
     ("scripts.vault.cli", "secrets"),

@@ -1,4 +1,4 @@
-"""platformctl commands of the foundation: doctor, local target, validate, deploy, state bootstrap."""
+"""platformctl commands of the foundation: doctor, local target, validate, deploy, diff, state bootstrap."""
 
 from __future__ import annotations
 
@@ -200,3 +200,25 @@ def deploy(env_name: str, stacks: tuple[str, ...], skip_bootstrap: bool, outdir:
     click.echo(f"\ndeployed {env_name}. Stack outputs ({out}):")
     for line in summarize_outputs(out):
         click.echo(f"  {line}")
+
+
+@click.command()
+@click.option("--env", "env_name", required=True, help="Environment to diff (only it is synthesized).")
+@click.option("--stack", "stacks", multiple=True, help="Only these stacks (e.g. dev-network); default all of ENV.")
+@click.option(
+    "--output", "outdir", type=click.Path(path_type=Path), default=None, help="Synth directory (default cdktf.out)."
+)
+def diff(env_name: str, stacks: tuple[str, ...], outdir: Path | None) -> None:
+    """Synthesize ENV only, then `cdktf diff` (terraform plan) each of its stacks in deploy order."""
+    from scripts.deploy import DeployError, cdktf_diff
+
+    env = load_env_or_exit(env_name)
+    _prepare_target(env)
+    try:
+        failed = cdktf_diff(env, list(stacks) or None, outdir)
+    except DeployError as exc:
+        click.echo(f"diff stopped: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if failed:
+        click.echo(f"diff failed for {', '.join(failed)}; the output above names the cause", err=True)
+        sys.exit(EXIT_FAILED)
