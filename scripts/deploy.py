@@ -18,7 +18,36 @@ log = logging.getLogger(__name__)
 
 
 class DeployError(RuntimeError):
-    pass
+    """A failed deploy; `exit_code` is what `platformctl deploy` exits with (a failed migration
+    gate passes its own code through: 3 timeout, 4 another migration running ...)."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def migration_report_dir(env_name: str) -> Path:
+    """A fresh directory for this deploy's migration gate reports (scripts/migrate/report.py)."""
+    import tempfile
+
+    base = platform_home() / "migrations"
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{env_name}-", dir=base))
+
+
+def gate_failure(report_dir: Path) -> DeployError | None:
+    """The migration gate's own verdict, when a gate failed during this deploy."""
+    from scripts.migrate.report import failed_reports
+
+    failed = failed_reports(report_dir)
+    if not failed:
+        return None
+    text = "\n\n".join(r.render() for r in failed)
+    return DeployError(
+        f"the migration gate stopped the deploy; the service was not updated and the previous "
+        f"version keeps serving.\n{text}",
+        exit_code=failed[0].exit_code,
+    )
 
 
 def outputs_file(env_name: str) -> Path:
@@ -39,12 +68,20 @@ def cdktf_deploy(env: EnvironmentConfig, stacks: list[str] | None = None, outdir
     env_vars["PLATFORM_ENVIRONMENTS"] = env.name
     # cdktf.json runs `python -m app`: make that the interpreter platformctl itself runs on.
     env_vars["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env_vars.get("PATH", "")])
+    # The migration gate (a local-exec step inside Terraform) reports its verdict here.
+    from scripts.migrate.report import REPORT_DIR_ENV
+
+    reports = migration_report_dir(env.name)
+    env_vars[REPORT_DIR_ENV] = str(reports)
     cmd = [str(cli), "deploy", *selection, "--auto-approve", "--outputs-file", str(out)]
     if outdir is not None:
         cmd += ["--output", str(outdir)]
     log.info("==> cdktf deploy %s", " ".join(selection))
     proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env_vars, stdin=subprocess.DEVNULL, check=False)
     if proc.returncode != 0:
+        gate = gate_failure(reports)
+        if gate is not None:
+            raise gate
         raise DeployError(
             f"cdktf deploy failed (exit {proc.returncode}); the output above names the stack and resource. "
             "Stacks that finished stay applied; fix the cause and re-run: unchanged stacks are no-ops."

@@ -7,8 +7,10 @@ serving; a failure only stops the deploy.
 Sequence: refuse if a migration of this service is already running -> RunTask with the network
 configuration given (the migration's own subnets and security groups), else the service's ->
 follow the task and its awslogs stream with adaptive polling -> verdict
-from the essential container's exit code and the stop code. On timeout (or Ctrl-C) the task is
-stopped so it cannot keep migrating behind our back.
+from the essential container's exit code and the stop code. On timeout, Ctrl-C, SIGTERM or SIGHUP
+the task is stopped and the runner waits for STOPPED, so it cannot keep migrating behind our
+back; each task carries its deadline as a tag so that the next run stops one whose runner died
+(`ecs_stop`). A migration whose image and command already succeeded is skipped (`history`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from scripts.migrate.cloudwatch_logs import AwsLogsTarget, LogStreamFollower
-from scripts.migrate.ecs_verdict import classify_stopped_task, describe_run_task_failures
+from scripts.migrate.ecs_stop import STOP_WAIT_S, deadline_tags, stop_and_wait, stop_overdue
+from scripts.migrate.ecs_verdict import TaskVerdict, classify_stopped_task, describe_run_task_failures
+from scripts.migrate.history import MigrationFingerprint, MigrationHistory
 from scripts.migrate.outcome import (
     DEFAULT_TAIL_LINES,
     LogCallback,
@@ -29,10 +33,12 @@ from scripts.migrate.outcome import (
     MigrationAlreadyRunning,
     MigrationConfigError,
     MigrationFailed,
+    MigrationInterrupted,
     MigrationResult,
     MigrationTimeout,
 )
 from scripts.migrate.polling import PollPolicy
+from scripts.migrate.signals import signal_of
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +160,11 @@ class _TaskWatch:
         task: Mapping[str, Any] = tasks[0]
         return task
 
-    def stop(self, reason: str) -> None:
-        try:
-            self.ecs.stop_task(cluster=self.cluster, task=self.task_arn, reason=reason[:255])
-        except Exception:  # best effort: we are already failing and must report the first cause
-            log.exception("could not stop task %s; stop it by hand", self.task_arn)
+    def stop(self, reason: str, wait_s: float = STOP_WAIT_S, **wait: Any) -> str:
+        """StopTask and wait (up to wait_s) for STOPPED; returns what happened, for the message."""
+        outcome = stop_and_wait(self.ecs, self.cluster, self.task_arn, reason, limit_s=wait_s, **wait)
+        self.drain_logs()
+        return outcome
 
 
 def _creation_key(task: Mapping[str, Any]) -> tuple[float, str]:
@@ -199,20 +205,35 @@ def run_migration(
     sleep: Callable[[float], None] = time.sleep,
     poll: PollPolicy | None = None,
     tail_lines: int = DEFAULT_TAIL_LINES,
+    wall_clock: Callable[[], float] = time.time,
+    stop_wait_s: float = STOP_WAIT_S,
+    history: MigrationHistory | None = None,
+    always_run: bool = False,
 ) -> MigrationResult:
     """Run one migration task to completion; return on exit code 0, raise a MigrationError otherwise.
 
     `network_configuration` (see `awsvpc_configuration`) is what the Terraform gate passes: the
     migration's own security group, and no dependency on the service existing (first deploy).
     Without it the service's network configuration is borrowed (DescribeServices).
+    With `history`, a migration (image + command) that already succeeded is skipped unless
+    `always_run`, and a successful one is recorded.
     """
     poll = poll or PollPolicy()
     if network_configuration is None:
         network_configuration = _service(ecs, cluster, service).get("networkConfiguration")
     else:
         _require_cluster(ecs, cluster)
-    _refuse_if_running(ecs, cluster, service)
     td_arn, cdef = _container_definition(ecs, task_definition, container)
+    fingerprint = MigrationFingerprint.of(str(cdef.get("image", "")), command or cdef.get("command"))
+    if history is not None and not always_run:
+        done = history.find(service, fingerprint)
+        if done is not None:
+            return _skipped(td_arn, fingerprint, done)
+    wait = {"clock": clock, "sleep": sleep, "poll": poll}
+    stop_overdue(
+        ecs, cluster, running_migrations(ecs, cluster, service), now_unix=wall_clock(), limit_s=stop_wait_s, **wait
+    )
+    _refuse_if_running(ecs, cluster, service)
     target = AwsLogsTarget.from_container_definition(cdef)
     if target is None or not target.stream_prefix:
         log.warning("container %r has no awslogs driver with a stream prefix: its output cannot be shown", container)
@@ -223,6 +244,8 @@ def run_migration(
         "launchType": "FARGATE",
         "count": 1,
         "startedBy": started_by_marker(service),
+        # Lets the next run stop this task if we die without stopping it (ecs_stop.stop_overdue).
+        "tags": deadline_tags(wall_clock() + timeout_s),
     }
     if network_configuration:
         params["networkConfiguration"] = dict(network_configuration)
@@ -233,35 +256,60 @@ def run_migration(
     tasks = resp.get("tasks") or []
     if resp.get("failures") or not tasks:
         for t in tasks:  # partial success with count=1 should not happen; never leave one behind
-            _TaskWatch(ecs, logs, cluster, t["taskArn"], container, None, None, LogTail()).stop(
-                "RunTask reported failures"
-            )
+            stop_and_wait(ecs, cluster, t["taskArn"], "RunTask reported failures", limit_s=stop_wait_s, **wait)
         raise MigrationFailed(
-            f"ECS could not start the migration task: {describe_run_task_failures(resp.get('failures', []))}"
+            f"ECS could not start the migration task: {describe_run_task_failures(resp.get('failures', []))}",
+            next_step="Nothing ran. Fix the cause ECS names above (capacity, missing resource, permissions) "
+            "and deploy again.",
         )
     task_arn: str = tasks[0]["taskArn"]
     log.info("migration task started: %s (timeout %ss)", task_arn, int(timeout_s))
     tail = LogTail(tail_lines)
     watch = _TaskWatch(ecs, logs, cluster, task_arn, container, target, on_log, tail)
     try:
-        _refuse_if_running(ecs, cluster, service, ours=task_arn)
-    except MigrationAlreadyRunning:
-        watch.stop("another migration of this service started first")
-        raise
-    try:
-        task = _wait_until_stopped(watch, started, timeout_s, poll, clock, sleep)
-    except KeyboardInterrupt:
-        watch.stop("migration runner interrupted")
-        raise
+        try:
+            _refuse_if_running(ecs, cluster, service, ours=task_arn)
+        except MigrationAlreadyRunning:
+            watch.stop("another migration of this service started first", stop_wait_s, **wait)
+            raise
+        task = _wait_until_stopped(watch, started, timeout_s, poll, clock, sleep, stop_wait_s)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP through signals.signals_interrupt
+        signum = signal_of(exc)
+        what = watch.stop(f"migration runner interrupted ({exc or 'SIGINT'})", stop_wait_s, **wait)
+        raise MigrationInterrupted(
+            f"the runner received {exc or 'SIGINT'}; {what}", signum=signum, ref=task_arn, last_lines=tail.lines()
+        ) from None
     for _ in range(3):  # the last lines may land just after the task stops
         if not watch.drain_logs():
             break
     verdict = classify_stopped_task(task, container)
     if not verdict.ok:
-        raise MigrationFailed(verdict.reason, ref=task_arn, last_lines=tail.lines())
+        raise MigrationFailed(verdict.reason, ref=task_arn, last_lines=tail.lines(), next_step=_next_step(verdict))
+    if history is not None:
+        history.record(service, fingerprint, task_definition=td_arn, task=task_arn)
     return MigrationResult(
         runner="ecs", ref=task_arn, exit_code=0, duration_s=clock() - started, last_lines=tail.lines()
     )
+
+
+def _skipped(td_arn: str, fingerprint: MigrationFingerprint, done: dict[str, Any]) -> MigrationResult:
+    reason = (
+        f"image {fingerprint.image} with this migration command already migrated successfully "
+        f"({done.get('task_definition', '?')}, {done.get('succeeded_at', '?')}); the database is at or ahead "
+        "of what it expects, so its migration is skipped (a rollback). Pass --always-migrate to run it anyway."
+    )
+    log.info("%s", reason)
+    return MigrationResult(runner="ecs", ref=td_arn, exit_code=0, duration_s=0.0, skipped_reason=reason)
+
+
+def _next_step(verdict: TaskVerdict) -> str | None:
+    """What to do depends on why the task failed: only a migration that ran and failed needs new code."""
+    if verdict.exit_code is None:
+        return (
+            "The migration never ran to completion (see the reason above: image pull, resources, "
+            "a stopped task). Fix that cause and deploy again; the image itself may be fine."
+        )
+    return None
 
 
 def _wait_until_stopped(
@@ -271,6 +319,7 @@ def _wait_until_stopped(
     poll: PollPolicy,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    stop_wait_s: float,
 ) -> Mapping[str, Any]:
     deadline = started + timeout_s
     next_progress = started + poll.progress_every
@@ -286,10 +335,15 @@ def _wait_until_stopped(
             return task
         now = clock()
         if now >= deadline:
-            watch.stop(f"migration timed out after {int(timeout_s)}s (platformctl migrate)")
-            watch.drain_logs()
+            what = watch.stop(
+                f"migration timed out after {int(timeout_s)}s (platformctl migrate)",
+                stop_wait_s,
+                clock=clock,
+                sleep=sleep,
+                poll=poll,
+            )
             raise MigrationTimeout(
-                f"no verdict after {int(timeout_s)}s; the task was stopped (last status {status})",
+                f"no verdict after {int(timeout_s)}s (last status {status}); {what}",
                 ref=watch.task_arn,
                 last_lines=watch.tail.lines(),
             )
