@@ -15,14 +15,23 @@ back; each task carries its deadline as a tag so that the next run stops one who
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from scripts.migrate.cloudwatch_logs import AwsLogsTarget, LogStreamFollower
+from scripts.migrate.ecs_lookup import (
+    STARTED_BY_MAX,
+    awsvpc_configuration,
+    container_definition,
+    refuse_if_running,
+    require_cluster,
+    running_migrations,
+    service_description,
+    started_by_marker,
+    task_id,
+)
 from scripts.migrate.ecs_stop import STOP_WAIT_S, deadline_tags, stop_and_wait, stop_overdue
 from scripts.migrate.ecs_verdict import TaskVerdict, classify_stopped_task, describe_run_task_failures
 from scripts.migrate.history import MigrationFingerprint, MigrationHistory
@@ -31,7 +40,6 @@ from scripts.migrate.outcome import (
     LogCallback,
     LogTail,
     MigrationAlreadyRunning,
-    MigrationConfigError,
     MigrationFailed,
     MigrationInterrupted,
     MigrationResult,
@@ -42,82 +50,15 @@ from scripts.migrate.signals import signal_of
 
 log = logging.getLogger(__name__)
 
-# ECS allows at most 36 letters, digits, '-', '_' and '/' in startedBy (a ':' is rejected).
-STARTED_BY_MAX = 36
-
-
-def started_by_marker(service: str) -> str:
-    """`migrate/<service>`: the tag that finds this service's running migrations via ListTasks.
-
-    Long or unusual service names are shortened with a stable hash so the marker stays valid
-    and unique per service.
-    """
-    clean = re.sub(r"[^A-Za-z0-9_-]", "-", service)
-    marker = f"migrate/{clean}"
-    if len(marker) <= STARTED_BY_MAX and clean == service:
-        return marker
-    digest = hashlib.sha256(service.encode()).hexdigest()[:8]
-    return f"migrate/{clean[: STARTED_BY_MAX - len('migrate/') - 9]}-{digest}"
-
-
-def task_id(task_arn: str) -> str:
-    return task_arn.rsplit("/", 1)[-1]
-
-
-def running_migrations(ecs: Any, cluster: str, service: str) -> list[str]:
-    """ARNs of this service's migration tasks that are still meant to run."""
-    arns: list[str] = []
-    for page in ecs.get_paginator("list_tasks").paginate(
-        cluster=cluster, startedBy=started_by_marker(service), desiredStatus="RUNNING"
-    ):
-        arns.extend(page.get("taskArns", []))
-    return arns
-
-
-def _service(ecs: Any, cluster: str, service: str) -> Mapping[str, Any]:
-    try:
-        resp = ecs.describe_services(cluster=cluster, services=[service])
-    except ecs.exceptions.ClusterNotFoundException as exc:
-        raise MigrationConfigError(f"cluster {cluster!r} does not exist") from exc
-    found = [s for s in resp.get("services", []) if s.get("status") != "INACTIVE"]
-    if not found:
-        raise MigrationConfigError(
-            f"service {service!r} not found in cluster {cluster!r}; the migration borrows its "
-            "network configuration, so the service must exist (first deploy: pass the migration's "
-            "own network with --subnets and --security-groups)"
-        )
-    return found[0]
-
-
-def awsvpc_configuration(subnets: Sequence[str], security_groups: Sequence[str]) -> dict[str, Any]:
-    """RunTask's networkConfiguration for tasks in private subnets (no public IP)."""
-    return {
-        "awsvpcConfiguration": {
-            "subnets": list(subnets),
-            "securityGroups": list(security_groups),
-            "assignPublicIp": "DISABLED",
-        }
-    }
-
-
-def _require_cluster(ecs: Any, cluster: str) -> None:
-    found = ecs.describe_clusters(clusters=[cluster]).get("clusters", [])
-    if not [c for c in found if c.get("status") != "INACTIVE"]:
-        raise MigrationConfigError(f"cluster {cluster!r} does not exist")
-
-
-def _container_definition(ecs: Any, task_definition: str, container: str) -> tuple[str, Mapping[str, Any]]:
-    try:
-        td = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
-    except ecs.exceptions.ClientException as exc:
-        raise MigrationConfigError(f"task definition {task_definition!r} not found: {exc}") from exc
-    for cdef in td.get("containerDefinitions", []):
-        if cdef.get("name") == container:
-            return td["taskDefinitionArn"], cdef
-    names = ", ".join(c.get("name", "?") for c in td.get("containerDefinitions", []))
-    raise MigrationConfigError(
-        f"task definition {task_definition!r} has no container {container!r} (containers: {names})"
-    )
+# Re-exported: the CLI, tests and benchmarks import these from the runner.
+__all__ = [
+    "STARTED_BY_MAX",
+    "awsvpc_configuration",
+    "run_migration",
+    "running_migrations",
+    "started_by_marker",
+    "task_id",
+]
 
 
 class _TaskWatch:
@@ -167,28 +108,6 @@ class _TaskWatch:
         return outcome
 
 
-def _creation_key(task: Mapping[str, Any]) -> tuple[float, str]:
-    created = task.get("createdAt")
-    return (created.timestamp() if created is not None else float("inf"), task["taskArn"])
-
-
-def _refuse_if_running(ecs: Any, cluster: str, service: str, ours: str | None = None) -> None:
-    others = [a for a in running_migrations(ecs, cluster, service) if a != ours]
-    if not others:
-        return
-    if ours is not None:
-        # Lost a start race: keep the migration that was created first, stop ours.
-        described = ecs.describe_tasks(cluster=cluster, tasks=[ours, *others]).get("tasks", [])
-        created = {t["taskArn"]: _creation_key(t) for t in described}
-        if ours in created and all(created[ours] <= created.get(o, created[ours]) for o in others):
-            return
-    raise MigrationAlreadyRunning(
-        f"migration task {others[0]} of service {service!r} is still running on cluster {cluster!r}; "
-        "wait for it to finish (or stop it) and run the deploy again",
-        ref=others[0],
-    )
-
-
 def run_migration(
     ecs: Any,
     logs: Any,
@@ -220,10 +139,10 @@ def run_migration(
     """
     poll = poll or PollPolicy()
     if network_configuration is None:
-        network_configuration = _service(ecs, cluster, service).get("networkConfiguration")
+        network_configuration = service_description(ecs, cluster, service).get("networkConfiguration")
     else:
-        _require_cluster(ecs, cluster)
-    td_arn, cdef = _container_definition(ecs, task_definition, container)
+        require_cluster(ecs, cluster)
+    td_arn, cdef = container_definition(ecs, task_definition, container)
     fingerprint = MigrationFingerprint.of(str(cdef.get("image", "")), command or cdef.get("command"))
     if history is not None and not always_run:
         done = history.find(service, fingerprint)
@@ -233,7 +152,7 @@ def run_migration(
     stop_overdue(
         ecs, cluster, running_migrations(ecs, cluster, service), now_unix=wall_clock(), limit_s=stop_wait_s, **wait
     )
-    _refuse_if_running(ecs, cluster, service)
+    refuse_if_running(ecs, cluster, service)
     target = AwsLogsTarget.from_container_definition(cdef)
     if target is None or not target.stream_prefix:
         log.warning("container %r has no awslogs driver with a stream prefix: its output cannot be shown", container)
@@ -268,7 +187,7 @@ def run_migration(
     watch = _TaskWatch(ecs, logs, cluster, task_arn, container, target, on_log, tail)
     try:
         try:
-            _refuse_if_running(ecs, cluster, service, ours=task_arn)
+            refuse_if_running(ecs, cluster, service, ours=task_arn)
         except MigrationAlreadyRunning:
             watch.stop("another migration of this service started first", stop_wait_s, **wait)
             raise

@@ -227,7 +227,7 @@ def test_other_services_migrations_do_not_block(fake_ecs: FakeEcs, ecs_service: 
 
 def test_start_race_loser_stops_its_own_task(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
     """Two gates pass the pre-check at once: the later task stops itself, the first one runs on."""
-    from scripts.migrate import ecs_runner
+    from scripts.migrate.ecs_lookup import refuse_if_running
 
     ecs = fake_ecs.client("ecs")
     net = ecs.describe_services(cluster=ecs_service.cluster, services=[ecs_service.service])["services"][0][
@@ -246,9 +246,9 @@ def test_start_race_loser_stops_its_own_task(fake_ecs: FakeEcs, ecs_service: Ser
             )["tasks"][0]["taskArn"]
         )
         time.sleep(0.05)
-    ecs_runner._refuse_if_running(ecs, ecs_service.cluster, ecs_service.service, ours=arns[0])
+    refuse_if_running(ecs, ecs_service.cluster, ecs_service.service, ours=arns[0])
     with pytest.raises(MigrationAlreadyRunning) as err:
-        ecs_runner._refuse_if_running(ecs, ecs_service.cluster, ecs_service.service, ours=arns[1])
+        refuse_if_running(ecs, ecs_service.cluster, ecs_service.service, ours=arns[1])
     assert arns[0] in str(err.value)
 
 
