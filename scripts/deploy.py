@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ from scripts.tfmirror import terraform_env
 from scripts.workspace import PROJECT_ROOT, platform_home
 
 log = logging.getLogger(__name__)
+
+KEEP_MIGRATION_REPORTS = 10  # per environment, in .platform/migrations/
 
 
 class DeployError(RuntimeError):
@@ -32,6 +35,10 @@ def migration_report_dir(env_name: str) -> Path:
 
     base = platform_home() / "migrations"
     base.mkdir(parents=True, exist_ok=True)
+    # Keep the reports and logs of the last few deploys per environment, not all of them.
+    previous = sorted(base.glob(f"{env_name}-*"), key=lambda p: p.stat().st_mtime)
+    for old in previous[: max(0, len(previous) - KEEP_MIGRATION_REPORTS + 1)]:
+        shutil.rmtree(old, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"{env_name}-", dir=base))
 
 
