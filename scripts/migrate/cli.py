@@ -78,7 +78,11 @@ def _aws_error(exc: Exception) -> MigrationError:
     """AWS setup problems are usage errors (exit 2); an API refusal mid-run is a failure (exit 1)."""
     if isinstance(exc, NoRegionError | NoCredentialsError):
         return MigrationConfigError(f"AWS is not configured: {exc}")
-    return MigrationFailed(f"AWS API error: {exc}")
+    return MigrationFailed(
+        f"AWS API error: {exc}",
+        next_step="Check the AWS error above (permissions, throttling, network) and deploy again; "
+        "the migration itself may be fine.",
+    )
 
 
 def _usage(message: str) -> NoReturn:

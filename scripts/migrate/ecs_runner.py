@@ -228,6 +228,11 @@ def _next_step(verdict: TaskVerdict) -> str | None:
             "The migration never ran to completion (see the reason above: image pull, resources, "
             "a stopped task). Fix that cause and deploy again; the image itself may be fine."
         )
+    if verdict.exit_code == 0:
+        return (
+            "The task was interrupted from outside (see the stop reason above). Deploy again: the "
+            "migration runs again from wherever the database is."
+        )
     return None
 
 

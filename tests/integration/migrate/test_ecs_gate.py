@@ -156,6 +156,7 @@ def test_interrupted_task_with_exit_0_is_not_success(fake_ecs: FakeEcs, ecs_serv
     result = gate(ecs_service)
     assert result.exit_code == 1
     assert "the migration may be incomplete" in result.stderr
+    assert "interrupted from outside" in result.stderr and "image" not in result.stderr.split("\n", 2)[-1]
 
 
 def test_timeout_stops_the_task_and_exits_3(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:

@@ -91,3 +91,13 @@ def test_old_report_directories_are_pruned(tmp_path: Path, monkeypatch: pytest.M
     kept = sorted((tmp_path / "migrations").glob("prod-*"))
     assert len(kept) == KEEP_MIGRATION_REPORTS and made[-1] in kept and made[0] not in kept
     assert other.exists()
+
+
+def test_an_aws_api_error_does_not_ask_for_a_new_image() -> None:
+    from botocore.exceptions import ClientError, NoRegionError
+
+    from scripts.migrate.cli import _aws_error
+
+    refused = _aws_error(ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "RunTask"))
+    assert refused.exit_code == EXIT_FAILED and "image" not in next_step(refused, "ecs")
+    assert _aws_error(NoRegionError()).exit_code == EXIT_USAGE
