@@ -86,8 +86,8 @@ def _aws_error(exc: Exception) -> MigrationError:
 
 
 def _usage(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(EXIT_USAGE)
+    # Raised, not printed: `run` reports it like any other outcome (and to `platformctl deploy`).
+    raise MigrationConfigError(message)
 
 
 def _environment_defaults(name: str | None) -> tuple[int | None, list[str]]:
@@ -190,8 +190,6 @@ def run(
     was stopped), 4 another migration of this service is running (nothing was started),
     128+N interrupted by signal N (130, 143, 129; the migration was stopped).
     """
-    env_timeout, env_command = _environment_defaults(environment)
-    timeout = timeout_s or env_timeout or 1800
     runner = "local" if local else "ecs"
     directory = report_dir()
     gate_log = GateLog(directory, service) if directory else None
@@ -200,6 +198,8 @@ def run(
         click.echo(f"migration of {service}: output goes to {gate_log.path}")
     try:
         with signals_interrupt():
+            env_timeout, env_command = _environment_defaults(environment)
+            timeout = timeout_s or env_timeout or 1800
             if local:
                 result = _run_local(
                     service, list(command) or env_command, timeout, database_url_env, cwd, lock_dir, on_log

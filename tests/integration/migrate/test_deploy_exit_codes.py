@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from scripts.commands import core
 from scripts.migrate.lockfile import migration_lock
-from scripts.migrate.outcome import EXIT_ALREADY_RUNNING, EXIT_FAILED, EXIT_TIMEOUT
+from scripts.migrate.outcome import EXIT_ALREADY_RUNNING, EXIT_FAILED, EXIT_TIMEOUT, EXIT_USAGE
 
 UNIQUE = "ValueError: migration 0007 broke on purpose"
 
@@ -104,4 +104,15 @@ def test_another_migration_running_exits_4(deploy_env: Path, tmp_path: Path, cap
         code, out = deploy(capfd)
     assert code == EXIT_ALREADY_RUNNING, out
     assert "another migration is running" in out and "Nothing was started" in out
+    assert "build a new image" not in out and "in the checkout" not in out
+
+
+def test_a_configuration_error_in_the_gate_exits_2(
+    deploy_env: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate_config(deploy_env, tmp_path / "locks", [sys.executable, "-c", "print('ran')"], timeout=60)
+    monkeypatch.delenv("DATABASE_URL")
+    code, out = deploy(capfd)
+    assert code == EXIT_USAGE, out
+    assert "$DATABASE_URL is not set" in out and "Nothing was started" in out
     assert "build a new image" not in out and "in the checkout" not in out
