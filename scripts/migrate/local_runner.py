@@ -109,16 +109,16 @@ def run_local_migration(
             ) from exc
         except OSError as exc:
             raise MigrationConfigError(f"cannot run {command[0]!r}: {exc}") from exc
-        lock.record(
-            pid=os.getpid(),
-            child_pid=proc.pid,
-            command=list(command),
-            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            deadline_unix=wall_clock() + timeout_s,
-        )
-        log.info("migration started: pid %s: %s (timeout %ss)", proc.pid, " ".join(command), int(timeout_s))
         tail = LogTail(tail_lines)
-        try:
+        try:  # from here on an interrupt must not leave the child behind
+            lock.record(
+                pid=os.getpid(),
+                child_pid=proc.pid,
+                command=list(command),
+                started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                deadline_unix=wall_clock() + timeout_s,
+            )
+            log.info("migration started: pid %s: %s (timeout %ss)", proc.pid, " ".join(command), int(timeout_s))
             timed_out = _stream_until_exit(proc, started, timeout_s, tail, on_log, clock, term_grace_s)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP through signals.signals_interrupt
             _kill_group(proc, term_grace_s)
