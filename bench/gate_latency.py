@@ -4,7 +4,7 @@ Not a test. Runs the in-process emulator with scripted tasks (tests/integration/
 ecs_faults.py), lets each task run for a random 0.5-2.5 s, injects its stop, and measures until
 (a) `run_migration` returns and (b) boto3's built-in `tasks_stopped` waiter (6 s polling) returns.
 
-    /work/main/.venv/bin/python bench/gate_latency.py --runs 20
+    .venv/bin/python bench/gate_latency.py --runs 20    (from the repository root)
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,44 @@ from scripts.workspace import PROJECT_ROOT, platform_home
 
 log = logging.getLogger(__name__)
 
+KEEP_MIGRATION_REPORTS = 10  # per environment, in .platform/migrations/
+
 
 class DeployError(RuntimeError):
-    pass
+    """A failed deploy; `exit_code` is what `platformctl deploy` exits with (a failed migration
+    gate passes its own code through: 3 timeout, 4 another migration running ...)."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def migration_report_dir(env_name: str) -> Path:
+    """A fresh directory for this deploy's migration gate reports (scripts/migrate/report.py)."""
+    import tempfile
+
+    base = platform_home() / "migrations"
+    base.mkdir(parents=True, exist_ok=True)
+    # Keep the reports and logs of the last few deploys per environment, not all of them.
+    previous = sorted(base.glob(f"{env_name}-*"), key=lambda p: p.stat().st_mtime)
+    for old in previous[: max(0, len(previous) - KEEP_MIGRATION_REPORTS + 1)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{env_name}-", dir=base))
+
+
+def gate_failure(report_dir: Path) -> DeployError | None:
+    """The migration gate's own verdict, when a gate failed during this deploy."""
+    from scripts.migrate.report import failed_reports
+
+    failed = failed_reports(report_dir)
+    if not failed:
+        return None
+    text = "\n\n".join(r.render() for r in failed)
+    return DeployError(
+        f"the migration gate stopped the deploy; the service was not updated and the previous "
+        f"version keeps serving.\n{text}",
+        exit_code=failed[0].exit_code,
+    )
 
 
 def outputs_file(env_name: str) -> Path:
@@ -94,12 +130,21 @@ def cdktf_deploy(env: EnvironmentConfig, stacks: list[str] | None = None, outdir
         raise DeployError("cdktf CLI not found; run `npm ci` in the repository (see `platformctl doctor`)")
     selection = stacks or [f"{env.name}-*"]
     out = outputs_file(env.name)
+    env_vars = cdktf_env(env)
+    # The migration gate (a local-exec step inside Terraform) reports its verdict here.
+    from scripts.migrate.report import REPORT_DIR_ENV
+
+    reports = migration_report_dir(env.name)
+    env_vars[REPORT_DIR_ENV] = str(reports)
     cmd = [str(cli), "deploy", *selection, "--auto-approve", "--outputs-file", str(out)]
     if outdir is not None:
         cmd += ["--output", str(outdir)]
     log.info("==> cdktf deploy %s", " ".join(selection))
-    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=cdktf_env(env), stdin=subprocess.DEVNULL, check=False)
+    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env_vars, stdin=subprocess.DEVNULL, check=False)
     if proc.returncode != 0:
+        gate = gate_failure(reports)
+        if gate is not None:
+            raise gate
         raise DeployError(
             f"cdktf deploy failed (exit {proc.returncode}); the output above names the stack and resource. "
             "Stacks that finished stay applied; fix the cause and re-run: unchanged stacks are no-ops."

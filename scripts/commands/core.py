@@ -183,7 +183,12 @@ def _prepare_target(env: EnvironmentConfig) -> None:
     "--output", "outdir", type=click.Path(path_type=Path), default=None, help="Synth directory (default cdktf.out)."
 )
 def deploy(env_name: str, stacks: tuple[str, ...], skip_bootstrap: bool, outdir: Path | None) -> None:
-    """Validate, bootstrap the state bucket if needed, then `cdktf deploy 'ENV-*'`."""
+    """Validate, bootstrap the state bucket if needed, then `cdktf deploy 'ENV-*'`.
+
+    Exit codes: 0 deployed; 2 configuration error; a failed migration gate's own code (1 failed,
+    3 timed out, 4 another migration running, 128+N interrupted; see docs/migrations.md); 1 any
+    other failure.
+    """
     from scripts.bootstrap import BootstrapRefused, bootstrap
     from scripts.deploy import DeployError, cdktf_deploy, summarize_outputs
     from scripts.terraform import TerraformError
@@ -194,7 +199,11 @@ def deploy(env_name: str, stacks: tuple[str, ...], skip_bootstrap: bool, outdir:
         if not skip_bootstrap:
             click.echo(bootstrap(env).summary())
         out = cdktf_deploy(env, list(stacks) or None, outdir)
-    except (BootstrapRefused, TerraformError, DeployError) as exc:
+    except DeployError as exc:
+        # A failed migration gate keeps its own exit code (3 timeout, 4 already running ...).
+        click.echo(f"deploy stopped: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except (BootstrapRefused, TerraformError) as exc:
         click.echo(f"deploy stopped: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     click.echo(f"\ndeployed {env_name}. Stack outputs ({out}):")

@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from scripts.localtarget.private_files import write_private
 from scripts.localtarget.procs import port_open, wait_until
 
 SUPERUSER = "postgres"
@@ -80,12 +81,9 @@ def start(data_dir: Path, port: int, timeout: float = 60.0) -> PostgresServer:
         )
     if not (data_dir / "PG_VERSION").exists():
         password = secrets.token_urlsafe(24)
-        pwfile.write_text(password)
-        os.chmod(pwfile, 0o600)
-        init_pw = data_dir.parent / f".{data_dir.name}.initpw"
-        init_pw.write_text(password)
-        if uid is not None:
-            os.chown(init_pw, uid, gid if gid is not None else -1)
+        # Both files are 0600 from creation: initdb reads the second as the server user.
+        write_private(pwfile, password)
+        init_pw = write_private(data_dir.parent / f".{data_dir.name}.initpw", password, uid=uid, gid=gid)
         try:
             subprocess.run(
                 [

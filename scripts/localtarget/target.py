@@ -164,9 +164,9 @@ def _ensure_database(state: TargetState) -> None:
 
 def _write_pgpass(state: TargetState) -> Path:
     path = target_dir() / "pgpass"
-    path.write_text(f"127.0.0.1:{state.pg_port}:*:{postgres.SUPERUSER}:{state.pg_password()}\n")
-    path.chmod(0o600)
-    return path
+    from scripts.localtarget.private_files import write_private
+
+    return write_private(path, f"127.0.0.1:{state.pg_port}:*:{postgres.SUPERUSER}:{state.pg_password()}\n")
 
 
 def down() -> list[str]:

@@ -1,8 +1,9 @@
 """`platformctl migrate`: the migration gate and the post-deploy rollout check.
 
-Exit codes (the contract with the Terraform gate and CI stages):
-  0 success · 1 migration (or rollout) failed · 2 usage/config error · 3 timeout ·
-  4 another migration of the service is running.
+Exit codes (the contract with the Terraform gate and CI stages; defined in `outcome`):
+  0 success (or already migrated: a rollback) · 1 migration (or rollout) failed · 2 usage/config
+  error · 3 timeout · 4 another migration of the service is running · 128+N stopped by signal N
+  (130 SIGINT, 143 SIGTERM, 129 SIGHUP), the migration was stopped too.
 """
 
 from __future__ import annotations
@@ -21,29 +22,55 @@ from scripts.migrate.outcome import (
     MigrationConfigError,
     MigrationError,
     MigrationFailed,
+    MigrationInterrupted,
     MigrationResult,
 )
+from scripts.migrate.report import GateLog, report_dir, report_for_error, report_for_success, write_report
+from scripts.migrate.signals import signal_of, signals_interrupt
 
 OLD_VERSION_SERVES = "The service was not updated: the previous version keeps serving."
 NEXT_STEP = {
     EXIT_ALREADY_RUNNING: "Nothing was started. Wait for the running migration to finish, then deploy again.",
-    EXIT_TIMEOUT: "The migration was stopped. Check whether it is stuck on a lock or needs longer "
+    EXIT_TIMEOUT: "Check whether it is stuck on a lock or needs longer "
     "(service.migration_timeout_seconds), then deploy again.",
     EXIT_USAGE: "Nothing was started. Fix the arguments or configuration above and run again.",
 }
+INTERRUPTED_NEXT_STEP = "Deploy again when ready; the migration runs again from where the database is."
 # Operators (and tests) can shorten or lengthen one deploy's timeout without editing the file.
 TIMEOUT_ENV = "PLATFORM_MIGRATION_TIMEOUT"
-DEFAULT_NEXT_STEP = "Fix the migration (see the log lines above), build a new image and deploy again."
+FIX_MIGRATION = {
+    "ecs": "Fix the migration (see its output), build a new image and deploy again.",
+    "local": "Fix the migration (see its output) in the checkout and deploy again.",
+}
 
 
 def _echo_log(line: str) -> None:
     click.echo(f"migration | {line}")
 
 
-def _fail(err: MigrationError) -> NoReturn:
-    click.echo(err.describe(), err=True)
-    click.echo(OLD_VERSION_SERVES, err=True)
-    click.echo(NEXT_STEP.get(err.exit_code, DEFAULT_NEXT_STEP), err=True)
+def next_step(err: MigrationError, runner: str) -> str:
+    """What to do next, fitted to the failure: only a migration that ran and failed needs new code."""
+    if err.next_step:
+        return err.next_step
+    if isinstance(err, MigrationInterrupted):
+        return INTERRUPTED_NEXT_STEP
+    return NEXT_STEP.get(err.exit_code, FIX_MIGRATION[runner])
+
+
+def _fail(err: MigrationError, service: str, runner: str, gate_log: GateLog | None) -> NoReturn:
+    step = next_step(err, runner)
+    directory = report_dir()
+    if directory is not None:
+        # `platformctl deploy` prints the whole story once, at the end; Terraform repeats all of
+        # this step's output in its error, so keep it to one line here.
+        write_report(directory, service, report_for_error(service, err, step, gate_log.path if gate_log else None))
+        click.echo(f"{err.headline} (exit {err.exit_code}): {err.reason.splitlines()[0]}", err=True)
+        raise SystemExit(err.exit_code)
+    # The log lines were streamed above as they came: say where, do not print them again.
+    click.echo(err.describe(include_lines=False), err=True)
+    if err.exit_code != EXIT_USAGE:
+        click.echo(OLD_VERSION_SERVES, err=True)
+    click.echo(step, err=True)
     raise SystemExit(err.exit_code)
 
 
@@ -51,12 +78,16 @@ def _aws_error(exc: Exception) -> MigrationError:
     """AWS setup problems are usage errors (exit 2); an API refusal mid-run is a failure (exit 1)."""
     if isinstance(exc, NoRegionError | NoCredentialsError):
         return MigrationConfigError(f"AWS is not configured: {exc}")
-    return MigrationFailed(f"AWS API error: {exc}")
+    return MigrationFailed(
+        f"AWS API error: {exc}",
+        next_step="Check the AWS error above (permissions, throttling, network) and deploy again; "
+        "the migration itself may be fine.",
+    )
 
 
 def _usage(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(EXIT_USAGE)
+    # Raised, not printed: `run` reports it like any other outcome (and to `platformctl deploy`).
+    raise MigrationConfigError(message)
 
 
 def _environment_defaults(name: str | None) -> tuple[int | None, list[str]]:
@@ -117,6 +148,12 @@ def migrate() -> None:
 )
 @click.option("--cwd", type=click.Path(file_okay=False, path_type=Path), help="Local mode: working directory.")
 @click.option(
+    "--always-migrate",
+    is_flag=True,
+    help="ECS mode: run the migration even if this image and command already migrated successfully "
+    "(by default such a migration is skipped, which makes a rollback to a previous image work).",
+)
+@click.option(
     "--lock-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Local mode: where the per-service lock lives [default: .platform/locks].",
@@ -136,6 +173,7 @@ def run(
     database_url_env: str,
     cwd: Path | None,
     lock_dir: Path | None,
+    always_migrate: bool,
     command: tuple[str, ...],
 ) -> None:
     """Run the migration and wait for its verdict; exit 0 only if it succeeded.
@@ -145,23 +183,67 @@ def run(
                [--subnets subnet-a,subnet-b --security-groups sg-migration]
     local: platformctl migrate run --local --service S --cwd examples/webapp -- alembic upgrade head
 
-    In ECS mode a COMMAND after `--` overrides the container's command. Exit codes: 0 success,
-    1 failed, 2 usage/config error, 3 timeout (the migration was stopped), 4 another migration
-    of this service is running (nothing was started).
+    In ECS mode a COMMAND after `--` overrides the container's command; with --environment, a
+    migration whose image and command already succeeded is skipped (a rollback; see
+    --always-migrate). SIGINT, SIGTERM and SIGHUP stop the migration before the runner exits.
+    Exit codes: 0 success (or skipped), 1 failed, 2 usage/config error, 3 timeout (the migration
+    was stopped), 4 another migration of this service is running (nothing was started),
+    128+N interrupted by signal N (130, 143, 129; the migration was stopped).
     """
-    env_timeout, env_command = _environment_defaults(environment)
-    timeout = timeout_s or env_timeout or 1800
+    runner = "local" if local else "ecs"
+    directory = report_dir()
+    gate_log = GateLog(directory, service) if directory else None
+    on_log = gate_log.write if gate_log else _echo_log
+    if gate_log:
+        click.echo(f"migration of {service}: output goes to {gate_log.path}")
     try:
-        if local:
-            result = _run_local(service, list(command) or env_command, timeout, database_url_env, cwd, lock_dir)
-        else:
-            network = _network_configuration(subnets, security_groups)
-            result = _run_ecs(service, cluster, task_definition, container, region, timeout, list(command), network)
+        with signals_interrupt():
+            env_timeout, env_command = _environment_defaults(environment)
+            timeout = timeout_s or env_timeout or 1800
+            if local:
+                result = _run_local(
+                    service, list(command) or env_command, timeout, database_url_env, cwd, lock_dir, on_log
+                )
+            else:
+                network = _network_configuration(subnets, security_groups)
+                history = None if environment is None else _history(environment)
+                result = _run_ecs(
+                    service, cluster, task_definition, container, region, timeout, list(command), network,
+                    on_log, history, always_migrate,
+                )  # fmt: skip
     except MigrationError as err:
-        _fail(err)
+        _fail(err, service, runner, gate_log)
     except (BotoCoreError, ClientError) as exc:
-        _fail(_aws_error(exc))
-    click.echo(f"migration succeeded in {result.duration_s:.1f}s ({result.ref}); the service update may proceed.")
+        _fail(_aws_error(exc), service, runner, gate_log)
+    except KeyboardInterrupt as exc:  # before a task or process existed (the runners handle later ones)
+        reason = (
+            f"the runner received {exc or 'SIGINT'} before the migration started; nothing is running "
+            "(a task RunTask created meanwhile carries its deadline; the next run stops it once it is overdue)"
+        )
+        _fail(MigrationInterrupted(reason, signum=signal_of(exc)), service, runner, gate_log)
+    finally:
+        if gate_log:
+            gate_log.close()
+    if result.skipped_reason:
+        summary = f"migration skipped: {result.skipped_reason}"
+    else:
+        summary = f"migration succeeded in {result.duration_s:.1f}s ({result.ref})"
+    if directory is not None:
+        write_report(directory, service, report_for_success(service, summary, gate_log.path if gate_log else None))
+    click.echo(f"{summary}; the service update may proceed.")
+
+
+def _history(environment: str) -> Any:
+    """The record of succeeded migrations in the environment's state bucket (rollbacks skip them)."""
+    from app.config import ConfigError, load_environment
+    from scripts.awsclients import client
+    from scripts.migrate.history import S3MigrationHistory
+
+    try:
+        env = load_environment(environment)
+    except ConfigError as exc:
+        _usage(str(exc))
+    return S3MigrationHistory(client("s3", env), env.state.bucket)
 
 
 def _split_ids(value: str | None) -> list[str]:
@@ -180,7 +262,13 @@ def _network_configuration(subnets: str | None, security_groups: str | None) -> 
 
 
 def _run_local(
-    service: str, command: list[str], timeout: int, url_env: str, cwd: Path | None, lock_dir: Path | None
+    service: str,
+    command: list[str],
+    timeout: int,
+    url_env: str,
+    cwd: Path | None,
+    lock_dir: Path | None,
+    on_log: Any,
 ) -> MigrationResult:
     from scripts.migrate.local_runner import run_local_migration
     from scripts.workspace import platform_home
@@ -197,7 +285,7 @@ def _run_local(
         timeout_s=timeout,
         lock_dir=lock_dir or platform_home() / "locks",
         cwd=cwd,
-        on_log=_echo_log,
+        on_log=on_log,
     )
 
 
@@ -221,6 +309,9 @@ def _run_ecs(
     timeout: int,
     command: list[str],
     network: dict[str, Any] | None,
+    on_log: Any,
+    history: Any,
+    always_migrate: bool,
 ) -> MigrationResult:
     from scripts.migrate.ecs_runner import run_migration
 
@@ -242,7 +333,9 @@ def _run_ecs(
         timeout_s=timeout,
         command=command or None,
         network_configuration=network,
-        on_log=_echo_log,
+        on_log=on_log,
+        history=history,
+        always_run=always_migrate,
     )
 
 

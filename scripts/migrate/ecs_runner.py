@@ -7,111 +7,58 @@ serving; a failure only stops the deploy.
 Sequence: refuse if a migration of this service is already running -> RunTask with the network
 configuration given (the migration's own subnets and security groups), else the service's ->
 follow the task and its awslogs stream with adaptive polling -> verdict
-from the essential container's exit code and the stop code. On timeout (or Ctrl-C) the task is
-stopped so it cannot keep migrating behind our back.
+from the essential container's exit code and the stop code. On timeout, Ctrl-C, SIGTERM or SIGHUP
+the task is stopped and the runner waits for STOPPED, so it cannot keep migrating behind our
+back; each task carries its deadline as a tag so that the next run stops one whose runner died
+(`ecs_stop`). A migration whose image and command already succeeded is skipped (`history`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from scripts.migrate.cloudwatch_logs import AwsLogsTarget, LogStreamFollower
-from scripts.migrate.ecs_verdict import classify_stopped_task, describe_run_task_failures
+from scripts.migrate.ecs_lookup import (
+    STARTED_BY_MAX,
+    awsvpc_configuration,
+    container_definition,
+    refuse_if_running,
+    require_cluster,
+    running_migrations,
+    service_description,
+    started_by_marker,
+    task_id,
+)
+from scripts.migrate.ecs_stop import STOP_WAIT_S, deadline_tags, stop_and_wait, stop_overdue
+from scripts.migrate.ecs_verdict import TaskVerdict, classify_stopped_task, describe_run_task_failures
+from scripts.migrate.history import MigrationFingerprint, MigrationHistory
 from scripts.migrate.outcome import (
     DEFAULT_TAIL_LINES,
     LogCallback,
     LogTail,
     MigrationAlreadyRunning,
-    MigrationConfigError,
     MigrationFailed,
+    MigrationInterrupted,
     MigrationResult,
     MigrationTimeout,
 )
 from scripts.migrate.polling import PollPolicy
+from scripts.migrate.signals import signal_of
 
 log = logging.getLogger(__name__)
 
-# ECS allows at most 36 letters, digits, '-', '_' and '/' in startedBy (a ':' is rejected).
-STARTED_BY_MAX = 36
-
-
-def started_by_marker(service: str) -> str:
-    """`migrate/<service>`: the tag that finds this service's running migrations via ListTasks.
-
-    Long or unusual service names are shortened with a stable hash so the marker stays valid
-    and unique per service.
-    """
-    clean = re.sub(r"[^A-Za-z0-9_-]", "-", service)
-    marker = f"migrate/{clean}"
-    if len(marker) <= STARTED_BY_MAX and clean == service:
-        return marker
-    digest = hashlib.sha256(service.encode()).hexdigest()[:8]
-    return f"migrate/{clean[: STARTED_BY_MAX - len('migrate/') - 9]}-{digest}"
-
-
-def task_id(task_arn: str) -> str:
-    return task_arn.rsplit("/", 1)[-1]
-
-
-def running_migrations(ecs: Any, cluster: str, service: str) -> list[str]:
-    """ARNs of this service's migration tasks that are still meant to run."""
-    arns: list[str] = []
-    for page in ecs.get_paginator("list_tasks").paginate(
-        cluster=cluster, startedBy=started_by_marker(service), desiredStatus="RUNNING"
-    ):
-        arns.extend(page.get("taskArns", []))
-    return arns
-
-
-def _service(ecs: Any, cluster: str, service: str) -> Mapping[str, Any]:
-    try:
-        resp = ecs.describe_services(cluster=cluster, services=[service])
-    except ecs.exceptions.ClusterNotFoundException as exc:
-        raise MigrationConfigError(f"cluster {cluster!r} does not exist") from exc
-    found = [s for s in resp.get("services", []) if s.get("status") != "INACTIVE"]
-    if not found:
-        raise MigrationConfigError(
-            f"service {service!r} not found in cluster {cluster!r}; the migration borrows its "
-            "network configuration, so the service must exist (first deploy: pass the migration's "
-            "own network with --subnets and --security-groups)"
-        )
-    return found[0]
-
-
-def awsvpc_configuration(subnets: Sequence[str], security_groups: Sequence[str]) -> dict[str, Any]:
-    """RunTask's networkConfiguration for tasks in private subnets (no public IP)."""
-    return {
-        "awsvpcConfiguration": {
-            "subnets": list(subnets),
-            "securityGroups": list(security_groups),
-            "assignPublicIp": "DISABLED",
-        }
-    }
-
-
-def _require_cluster(ecs: Any, cluster: str) -> None:
-    found = ecs.describe_clusters(clusters=[cluster]).get("clusters", [])
-    if not [c for c in found if c.get("status") != "INACTIVE"]:
-        raise MigrationConfigError(f"cluster {cluster!r} does not exist")
-
-
-def _container_definition(ecs: Any, task_definition: str, container: str) -> tuple[str, Mapping[str, Any]]:
-    try:
-        td = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
-    except ecs.exceptions.ClientException as exc:
-        raise MigrationConfigError(f"task definition {task_definition!r} not found: {exc}") from exc
-    for cdef in td.get("containerDefinitions", []):
-        if cdef.get("name") == container:
-            return td["taskDefinitionArn"], cdef
-    names = ", ".join(c.get("name", "?") for c in td.get("containerDefinitions", []))
-    raise MigrationConfigError(
-        f"task definition {task_definition!r} has no container {container!r} (containers: {names})"
-    )
+# Re-exported: the CLI, tests and benchmarks import these from the runner.
+__all__ = [
+    "STARTED_BY_MAX",
+    "awsvpc_configuration",
+    "run_migration",
+    "running_migrations",
+    "started_by_marker",
+    "task_id",
+]
 
 
 class _TaskWatch:
@@ -154,33 +101,11 @@ class _TaskWatch:
         task: Mapping[str, Any] = tasks[0]
         return task
 
-    def stop(self, reason: str) -> None:
-        try:
-            self.ecs.stop_task(cluster=self.cluster, task=self.task_arn, reason=reason[:255])
-        except Exception:  # best effort: we are already failing and must report the first cause
-            log.exception("could not stop task %s; stop it by hand", self.task_arn)
-
-
-def _creation_key(task: Mapping[str, Any]) -> tuple[float, str]:
-    created = task.get("createdAt")
-    return (created.timestamp() if created is not None else float("inf"), task["taskArn"])
-
-
-def _refuse_if_running(ecs: Any, cluster: str, service: str, ours: str | None = None) -> None:
-    others = [a for a in running_migrations(ecs, cluster, service) if a != ours]
-    if not others:
-        return
-    if ours is not None:
-        # Lost a start race: keep the migration that was created first, stop ours.
-        described = ecs.describe_tasks(cluster=cluster, tasks=[ours, *others]).get("tasks", [])
-        created = {t["taskArn"]: _creation_key(t) for t in described}
-        if ours in created and all(created[ours] <= created.get(o, created[ours]) for o in others):
-            return
-    raise MigrationAlreadyRunning(
-        f"migration task {others[0]} of service {service!r} is still running on cluster {cluster!r}; "
-        "wait for it to finish (or stop it) and run the deploy again",
-        ref=others[0],
-    )
+    def stop(self, reason: str, wait_s: float = STOP_WAIT_S, **wait: Any) -> str:
+        """StopTask and wait (up to wait_s) for STOPPED; returns what happened, for the message."""
+        outcome = stop_and_wait(self.ecs, self.cluster, self.task_arn, reason, limit_s=wait_s, **wait)
+        self.drain_logs()
+        return outcome
 
 
 def run_migration(
@@ -199,20 +124,35 @@ def run_migration(
     sleep: Callable[[float], None] = time.sleep,
     poll: PollPolicy | None = None,
     tail_lines: int = DEFAULT_TAIL_LINES,
+    wall_clock: Callable[[], float] = time.time,
+    stop_wait_s: float = STOP_WAIT_S,
+    history: MigrationHistory | None = None,
+    always_run: bool = False,
 ) -> MigrationResult:
     """Run one migration task to completion; return on exit code 0, raise a MigrationError otherwise.
 
     `network_configuration` (see `awsvpc_configuration`) is what the Terraform gate passes: the
     migration's own security group, and no dependency on the service existing (first deploy).
     Without it the service's network configuration is borrowed (DescribeServices).
+    With `history`, a migration (image + command) that already succeeded is skipped unless
+    `always_run`, and a successful one is recorded.
     """
     poll = poll or PollPolicy()
     if network_configuration is None:
-        network_configuration = _service(ecs, cluster, service).get("networkConfiguration")
+        network_configuration = service_description(ecs, cluster, service).get("networkConfiguration")
     else:
-        _require_cluster(ecs, cluster)
-    _refuse_if_running(ecs, cluster, service)
-    td_arn, cdef = _container_definition(ecs, task_definition, container)
+        require_cluster(ecs, cluster)
+    td_arn, cdef = container_definition(ecs, task_definition, container)
+    fingerprint = MigrationFingerprint.of(str(cdef.get("image", "")), command or cdef.get("command"))
+    if history is not None and not always_run:
+        done = history.find(service, fingerprint)
+        if done is not None:
+            return _skipped(td_arn, fingerprint, done)
+    wait = {"clock": clock, "sleep": sleep, "poll": poll}
+    stop_overdue(
+        ecs, cluster, running_migrations(ecs, cluster, service), now_unix=wall_clock(), limit_s=stop_wait_s, **wait
+    )
+    refuse_if_running(ecs, cluster, service)
     target = AwsLogsTarget.from_container_definition(cdef)
     if target is None or not target.stream_prefix:
         log.warning("container %r has no awslogs driver with a stream prefix: its output cannot be shown", container)
@@ -223,6 +163,8 @@ def run_migration(
         "launchType": "FARGATE",
         "count": 1,
         "startedBy": started_by_marker(service),
+        # Lets the next run stop this task if we die without stopping it (ecs_stop.stop_overdue).
+        "tags": deadline_tags(wall_clock() + timeout_s),
     }
     if network_configuration:
         params["networkConfiguration"] = dict(network_configuration)
@@ -233,35 +175,65 @@ def run_migration(
     tasks = resp.get("tasks") or []
     if resp.get("failures") or not tasks:
         for t in tasks:  # partial success with count=1 should not happen; never leave one behind
-            _TaskWatch(ecs, logs, cluster, t["taskArn"], container, None, None, LogTail()).stop(
-                "RunTask reported failures"
-            )
+            stop_and_wait(ecs, cluster, t["taskArn"], "RunTask reported failures", limit_s=stop_wait_s, **wait)
         raise MigrationFailed(
-            f"ECS could not start the migration task: {describe_run_task_failures(resp.get('failures', []))}"
+            f"ECS could not start the migration task: {describe_run_task_failures(resp.get('failures', []))}",
+            next_step="Nothing ran. Fix the cause ECS names above (capacity, missing resource, permissions) "
+            "and deploy again.",
         )
     task_arn: str = tasks[0]["taskArn"]
     log.info("migration task started: %s (timeout %ss)", task_arn, int(timeout_s))
     tail = LogTail(tail_lines)
     watch = _TaskWatch(ecs, logs, cluster, task_arn, container, target, on_log, tail)
     try:
-        _refuse_if_running(ecs, cluster, service, ours=task_arn)
-    except MigrationAlreadyRunning:
-        watch.stop("another migration of this service started first")
-        raise
-    try:
-        task = _wait_until_stopped(watch, started, timeout_s, poll, clock, sleep)
-    except KeyboardInterrupt:
-        watch.stop("migration runner interrupted")
-        raise
+        try:
+            refuse_if_running(ecs, cluster, service, ours=task_arn)
+        except MigrationAlreadyRunning:
+            watch.stop("another migration of this service started first", stop_wait_s, **wait)
+            raise
+        task = _wait_until_stopped(watch, started, timeout_s, poll, clock, sleep, stop_wait_s)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP through signals.signals_interrupt
+        signum = signal_of(exc)
+        what = watch.stop(f"migration runner interrupted ({exc or 'SIGINT'})", stop_wait_s, **wait)
+        raise MigrationInterrupted(
+            f"the runner received {exc or 'SIGINT'}; {what}", signum=signum, ref=task_arn, last_lines=tail.lines()
+        ) from None
     for _ in range(3):  # the last lines may land just after the task stops
         if not watch.drain_logs():
             break
     verdict = classify_stopped_task(task, container)
     if not verdict.ok:
-        raise MigrationFailed(verdict.reason, ref=task_arn, last_lines=tail.lines())
+        raise MigrationFailed(verdict.reason, ref=task_arn, last_lines=tail.lines(), next_step=_next_step(verdict))
+    if history is not None:
+        history.record(service, fingerprint, task_definition=td_arn, task=task_arn)
     return MigrationResult(
         runner="ecs", ref=task_arn, exit_code=0, duration_s=clock() - started, last_lines=tail.lines()
     )
+
+
+def _skipped(td_arn: str, fingerprint: MigrationFingerprint, done: dict[str, Any]) -> MigrationResult:
+    reason = (
+        f"image {fingerprint.image} with this migration command already migrated successfully "
+        f"({done.get('task_definition', '?')}, {done.get('succeeded_at', '?')}); the database is at or ahead "
+        "of what it expects, so its migration is skipped (a rollback). Pass --always-migrate to run it anyway."
+    )
+    log.info("%s", reason)
+    return MigrationResult(runner="ecs", ref=td_arn, exit_code=0, duration_s=0.0, skipped_reason=reason)
+
+
+def _next_step(verdict: TaskVerdict) -> str | None:
+    """What to do depends on why the task failed: only a migration that ran and failed needs new code."""
+    if verdict.exit_code is None:
+        return (
+            "The migration never ran to completion (see the reason above: image pull, resources, "
+            "a stopped task). Fix that cause and deploy again; the image itself may be fine."
+        )
+    if verdict.exit_code == 0:
+        return (
+            "The task was interrupted from outside (see the stop reason above). Deploy again: the "
+            "migration runs again from wherever the database is."
+        )
+    return None
 
 
 def _wait_until_stopped(
@@ -271,6 +243,7 @@ def _wait_until_stopped(
     poll: PollPolicy,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    stop_wait_s: float,
 ) -> Mapping[str, Any]:
     deadline = started + timeout_s
     next_progress = started + poll.progress_every
@@ -286,10 +259,15 @@ def _wait_until_stopped(
             return task
         now = clock()
         if now >= deadline:
-            watch.stop(f"migration timed out after {int(timeout_s)}s (platformctl migrate)")
-            watch.drain_logs()
+            what = watch.stop(
+                f"migration timed out after {int(timeout_s)}s (platformctl migrate)",
+                stop_wait_s,
+                clock=clock,
+                sleep=sleep,
+                poll=poll,
+            )
             raise MigrationTimeout(
-                f"no verdict after {int(timeout_s)}s; the task was stopped (last status {status})",
+                f"no verdict after {int(timeout_s)}s (last status {status}); {what}",
                 ref=watch.task_arn,
                 last_lines=watch.tail.lines(),
             )

@@ -3,6 +3,9 @@
 Same contract as the ECS runner (refuse a second concurrent migration, stream output, timeout,
 exit-code verdict), so the Terraform gate and the docs do not care which one runs. The database
 URL reaches the child only through its environment (`DATABASE_URL`), never on a command line.
+On timeout, Ctrl-C, SIGTERM or SIGHUP (see `signals`) the migration's process group is killed
+before the runner returns, and the lock records the deadline so that the next run can kill a
+migration whose runner died without doing so (`lockfile`).
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from scripts.migrate.outcome import (
     LogTail,
     MigrationConfigError,
     MigrationFailed,
+    MigrationInterrupted,
     MigrationResult,
     MigrationTimeout,
 )
+from scripts.migrate.signals import signal_of
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +75,16 @@ def run_local_migration(
     clock: Callable[[], float] = time.monotonic,
     tail_lines: int = DEFAULT_TAIL_LINES,
     term_grace_s: float = TERM_GRACE_S,
+    wall_clock: Callable[[], float] = time.time,
 ) -> MigrationResult:
     """Run `command` to completion; return on exit code 0, raise a MigrationError otherwise."""
     if not command:
         raise MigrationConfigError("no migration command given")
     if not database_url:
         raise MigrationConfigError("no database URL: the migration needs DATABASE_URL")
+    _check_working_directory(cwd)
     env = {**os.environ, **(extra_env or {}), "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
-    with migration_lock(lock_dir, service) as lock:
+    with migration_lock(lock_dir, service, now_unix=wall_clock) as lock:
         started = clock()
         try:
             proc = subprocess.Popen(
@@ -92,21 +99,36 @@ def run_local_migration(
                 start_new_session=True,
                 pass_fds=(lock.fd,),
             )
+        except FileNotFoundError as exc:
+            where = cwd.resolve() if cwd else Path.cwd()
+            raise MigrationConfigError(
+                f"the migration command {command[0]!r} was not found (PATH of this process, working "
+                f"directory {where}); install it in the environment platformctl runs in, or fix "
+                "service.migration_command",
+                next_step="Nothing was started. Fix the command or its installation and run again.",
+            ) from exc
         except OSError as exc:
             raise MigrationConfigError(f"cannot run {command[0]!r}: {exc}") from exc
-        lock.record(
-            pid=os.getpid(),
-            child_pid=proc.pid,
-            command=list(command),
-            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        log.info("migration started: pid %s: %s (timeout %ss)", proc.pid, " ".join(command), int(timeout_s))
         tail = LogTail(tail_lines)
-        try:
+        try:  # from here on an interrupt must not leave the child behind
+            lock.record(
+                pid=os.getpid(),
+                child_pid=proc.pid,
+                command=list(command),
+                started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                deadline_unix=wall_clock() + timeout_s,
+            )
+            log.info("migration started: pid %s: %s (timeout %ss)", proc.pid, " ".join(command), int(timeout_s))
             timed_out = _stream_until_exit(proc, started, timeout_s, tail, on_log, clock, term_grace_s)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP through signals.signals_interrupt
             _kill_group(proc, term_grace_s)
-            raise
+            raise MigrationInterrupted(
+                f"the runner received {exc or 'SIGINT'}; the migration process group was killed "
+                f"(exit status {proc.returncode})",
+                signum=signal_of(exc),
+                ref=f"pid {proc.pid}",
+                last_lines=tail.lines(),
+            ) from None
         ref = f"pid {proc.pid}"
         if timed_out:
             raise MigrationTimeout(
@@ -126,6 +148,18 @@ def run_local_migration(
         return MigrationResult(
             runner="local", ref=ref, exit_code=0, duration_s=clock() - started, last_lines=tail.lines()
         )
+
+
+def _check_working_directory(cwd: Path | None) -> None:
+    if cwd is None or cwd.is_dir():
+        return
+    problem = "is not a directory" if cwd.exists() else "does not exist"
+    relative = "" if cwd.is_absolute() else f" (relative to the current directory {Path.cwd()})"
+    raise MigrationConfigError(
+        f"the migration working directory {cwd}{relative} {problem}; the gate runs in the repository root "
+        "and service.local_migrations_dir (--cwd) is relative to it",
+        next_step="Nothing was started. Run from the repository root or fix --cwd / service.local_migrations_dir.",
+    )
 
 
 def _stream_until_exit(

@@ -10,13 +10,36 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-# CLI exit codes (stable contract with the Terraform gate and CI stages).
+# CLI exit codes (stable contract with the Terraform gate, `platformctl deploy` and CI stages;
+# the one definition — import these, do not repeat the numbers). See docs/migrations.md.
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TIMEOUT = 3
 EXIT_ALREADY_RUNNING = 4
+# The runner was stopped by a signal (SIGINT/SIGTERM/SIGHUP) and stopped the migration:
+# 128 + signal number, as a shell reports it (130, 143, 129).
+EXIT_SIGNAL_BASE = 128
+
+EXIT_MEANINGS = {
+    EXIT_OK: "migration succeeded (or was already done for this image)",
+    EXIT_FAILED: "migration failed",
+    EXIT_USAGE: "usage or configuration error; nothing was started",
+    EXIT_TIMEOUT: "migration timed out and was stopped",
+    EXIT_ALREADY_RUNNING: "another migration of the service is running; nothing was started",
+}
+
+
+def exit_code_for_signal(signum: int) -> int:
+    return EXIT_SIGNAL_BASE + signum
+
+
+def describe_exit_code(code: int) -> str:
+    if code > EXIT_SIGNAL_BASE:
+        return f"the migration runner was interrupted by signal {code - EXIT_SIGNAL_BASE} and stopped the migration"
+    return EXIT_MEANINGS.get(code, f"unknown exit code {code}")
 
 DEFAULT_TAIL_LINES = 20
 
@@ -45,6 +68,8 @@ class MigrationResult:
     exit_code: int
     duration_s: float
     last_lines: list[str] = field(default_factory=list)
+    # Set when nothing ran because this image's migration already succeeded (a rollback).
+    skipped_reason: str | None = None
 
 
 class MigrationError(Exception):
@@ -53,18 +78,30 @@ class MigrationError(Exception):
     exit_code = EXIT_FAILED
     headline = "migration failed"
 
-    def __init__(self, reason: str, *, ref: str | None = None, last_lines: list[str] | None = None):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        ref: str | None = None,
+        last_lines: list[str] | None = None,
+        next_step: str | None = None,
+    ):
         self.reason = reason
         self.ref = ref
         self.last_lines = list(last_lines or [])
+        # What the operator should do; None: the CLI's default for this exit code.
+        self.next_step = next_step
         super().__init__(reason)
 
-    def describe(self) -> str:
-        """A multi-line message: what happened, where, and the last log lines."""
+    def describe(self, include_lines: bool = True) -> str:
+        """A multi-line message: what happened, where, and the last log lines (once: pass
+        include_lines=False when the lines were already shown as they came)."""
         parts = [f"{self.headline}: {self.reason}"]
         if self.ref:
             parts.append(f"  ({self.ref})")
-        if self.last_lines:
+        if self.last_lines and not include_lines:
+            parts.append("the migration's output is above.")
+        elif self.last_lines:
             parts.append(f"last {len(self.last_lines)} log line(s):")
             parts.extend(f"  | {line}" for line in self.last_lines)
         else:
@@ -84,6 +121,17 @@ class MigrationTimeout(MigrationError):
 class MigrationAlreadyRunning(MigrationError):
     exit_code = EXIT_ALREADY_RUNNING
     headline = "another migration is running"
+
+
+class MigrationInterrupted(MigrationError):
+    """SIGINT/SIGTERM/SIGHUP reached the runner; it stopped the migration before exiting."""
+
+    headline = "migration runner interrupted"
+
+    def __init__(self, reason: str, *, signum: int, **kwargs: Any):
+        super().__init__(reason, **kwargs)
+        self.signum = signum
+        self.exit_code = exit_code_for_signal(signum)
 
 
 class MigrationConfigError(MigrationError):

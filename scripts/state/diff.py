@@ -2,8 +2,9 @@
 
 Used before a restore to see what going back would undo. Resource instances are matched by
 their full address (module + mode + type + name + index key) and compared attribute by
-attribute at the top level, which is the granularity `terraform plan` reports. Values of
-sensitive attributes are never rendered, only their names.
+attribute at the top level, which is the granularity `terraform plan` reports. Values are
+rendered only after masking (at every depth, inside JSON-encoded attributes and encoded forms;
+see `scripts.state.sensitive`); a change only a hidden part explains is named, never shown.
 """
 
 from __future__ import annotations
@@ -13,13 +14,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from scripts.state.sensitive import (
-    SensitiveInfo,
-    contains_secret,
-    instance_sensitivity,
-    sensitive_values,
-    strings_in,
-)
+from scripts.state.scrub import Scrubber
+from scripts.state.sensitive import SensitiveInfo, instance_sensitivity, masked_attributes, scrubber_for
 from scripts.state.store import TerraformState
 
 log = logging.getLogger(__name__)
@@ -115,13 +111,13 @@ def index_instances(state: TerraformState) -> dict[ResourceKey, dict[str, Any]]:
 
 def diff_states(old: TerraformState, new: TerraformState) -> StateDiff:
     """What changed from `old` to `new`, with sensitive attribute values withheld."""
-    secrets = sensitive_values(old.document) | sensitive_values(new.document)
+    scrubber = scrubber_for(old.document, new.document)
     before, after = index_instances(old), index_instances(new)
     result = StateDiff(old_serial=old.serial, new_serial=new.serial, same_lineage=old.lineage == new.lineage)
     result.added = [k.address for k in sorted(after.keys() - before.keys(), key=ResourceKey.sort_key)]
     result.removed = [k.address for k in sorted(before.keys() - after.keys(), key=ResourceKey.sort_key)]
     for key in sorted(before.keys() & after.keys(), key=ResourceKey.sort_key):
-        changes = _attribute_changes(before[key], after[key], secrets)
+        changes = _attribute_changes(before[key], after[key], scrubber)
         if changes:
             result.changed.append(ResourceChange(key.address, changes))
     old_out, new_out = old.outputs, new.outputs
@@ -135,20 +131,19 @@ def diff_states(old: TerraformState, new: TerraformState) -> StateDiff:
     return result
 
 
-def _attribute_changes(old: dict[str, Any], new: dict[str, Any], secrets: set[str]) -> list[AttributeChange]:
+def _attribute_changes(old: dict[str, Any], new: dict[str, Any], scrubber: Scrubber) -> list[AttributeChange]:
     old_attrs = old.get("attributes") or {}
     new_attrs = new.get("attributes") or {}
+    old_masked = masked_attributes(old, scrubber) or {}
+    new_masked = masked_attributes(new, scrubber) or {}
     old_info, new_info = instance_sensitivity(old), instance_sensitivity(new)
     changes: list[AttributeChange] = []
     for name in sorted(set(old_attrs) | set(new_attrs)):
-        before, after = old_attrs.get(name), new_attrs.get(name)
-        if before == after:
+        if old_attrs.get(name) == new_attrs.get(name):
             continue
-        hidden = (
-            _marked(old_info, name) or _marked(new_info, name)
-            or _contains_secret(before, secrets) or _contains_secret(after, secrets)
-        )
-        if hidden:
+        before, after = old_masked.get(name), new_masked.get(name)
+        # Marked, or the change lies entirely in hidden parts: name it, show nothing.
+        if _marked(old_info, name) or _marked(new_info, name) or before == after:
             changes.append(AttributeChange(name, sensitive=True))
         else:
             changes.append(AttributeChange(name, sensitive=False, old=_render(before), new=_render(after)))
@@ -157,10 +152,6 @@ def _attribute_changes(old: dict[str, Any], new: dict[str, Any], secrets: set[st
 
 def _marked(info: SensitiveInfo, name: str) -> bool:
     return info.unparsed or name in info.top_level_names()
-
-
-def _contains_secret(value: Any, secrets: set[str]) -> bool:
-    return bool(secrets) and any(contains_secret(text, secrets) for text in strings_in(value))
 
 
 def _render(value: Any) -> str:

@@ -7,28 +7,25 @@ derived from them are often not marked (a `terraform_data`'s `output` copies its
 
 1. every path listed in an instance's `sensitive_attributes`;
 2. every output with `"sensitive": true`;
-3. attribute names that conventionally hold secrets (password, secret, token, private key...);
-4. any other string anywhere in the document that equals or contains a value hidden by 1-3.
+3. keys that conventionally hold secrets (password, secret, token, private key...) at any depth,
+   name/value pairs with such a name, credentials in URLs and `key=value` forms, also inside
+   JSON-encoded attributes such as `container_definitions` (see `scripts.state.scrub`);
+4. any other string anywhere in the document that contains a value hidden by 1-3, as is or in
+   URL-, form- or JSON-escaped form.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from scripts.state.scrub import MASK, MIN_PROPAGATED_LENGTH, SECRET_NAME, Scrubber, secrets_by_form
+
 log = logging.getLogger(__name__)
 
-MASK = "(sensitive)"
-# Attribute names that hold secrets by convention, whether or not the provider marked them.
-SECRET_NAME = re.compile(
-    r"(password|passwd|secret|token|private_key|access_key|credential|api_key|sensitive_content)",
-    re.IGNORECASE,
-)
-# Shorter strings are not propagated (layer 4): masking every "true" or "1" would hide the state.
-MIN_PROPAGATED_LENGTH = 4
+__all__ = ["MASK", "MIN_PROPAGATED_LENGTH", "SECRET_NAME", "mask_state", "sensitive_values"]
 
 Path = tuple[str | int, ...]
 
@@ -86,33 +83,49 @@ def _parse_path(entry: Any) -> Path | None:
     return tuple(path)
 
 
+def masked_attributes(instance: dict[str, Any], scrubber: Scrubber) -> Any:
+    """An instance's attributes with layers 1, 3 and 4 applied (a copy)."""
+    attrs = copy.deepcopy(instance.get("attributes"))
+    if not isinstance(attrs, dict):
+        return attrs
+    info = instance_sensitivity(instance)
+    if info.unparsed:
+        return dict.fromkeys(attrs, MASK)
+    for path in info.paths:
+        _mask_path(attrs, path)
+    return scrubber.scrub(attrs)
+
+
+def scrubber_for(*documents: dict[str, Any]) -> Scrubber:
+    """A Scrubber that knows every secret of the given state documents."""
+    known: set[str] = set()
+    for document in documents:
+        known |= sensitive_values(document)
+    return Scrubber(known)
+
+
 def mask_state(document: dict[str, Any]) -> dict[str, Any]:
     """A deep copy of a state document with every sensitive value replaced by MASK."""
-    secrets = sensitive_values(document)
+    scrubber = scrubber_for(document)
     doc = copy.deepcopy(document)
     for resource in doc.get("resources") or []:
         for instance in resource.get("instances") or []:
-            info = instance_sensitivity(instance)
-            attrs = instance.get("attributes")
-            if not isinstance(attrs, dict):
-                continue
-            if info.unparsed:
-                instance["attributes"] = dict.fromkeys(attrs, MASK)
-                continue
-            for path in info.paths:
-                _mask_path(attrs, path)
-    for output in (doc.get("outputs") or {}).values():
-        if isinstance(output, dict) and output.get("sensitive"):
+            if isinstance(instance.get("attributes"), dict):
+                instance["attributes"] = masked_attributes(instance, scrubber)
+    for name, output in (doc.get("outputs") or {}).items():
+        if not isinstance(output, dict):
+            continue
+        if output.get("sensitive") or SECRET_NAME.search(name):
             output["value"] = MASK
-    if secrets:
-        doc["resources"] = _mask_equal_strings(doc.get("resources") or [], secrets)
-        doc["outputs"] = _mask_equal_strings(doc.get("outputs") or {}, secrets)
+        else:
+            output["value"] = scrubber.scrub(output.get("value"))
     return doc
 
 
 def sensitive_values(document: dict[str, Any]) -> set[str]:
     """Every secret string of a document (what mask_state hides); used to vet other output."""
     hidden: set[str] = set()
+    plain: list[Any] = []
     for resource in document.get("resources") or []:
         for instance in resource.get("instances") or []:
             info = instance_sensitivity(instance)
@@ -123,10 +136,14 @@ def sensitive_values(document: dict[str, Any]) -> set[str]:
                 _collect_strings(attrs, hidden)
             for path in info.paths:
                 _collect_strings(_get_path(attrs, path), hidden)
-    for output in (document.get("outputs") or {}).values():
-        if isinstance(output, dict) and output.get("sensitive"):
+            plain.append(attrs)
+    for name, output in (document.get("outputs") or {}).items():
+        if isinstance(output, dict) and (output.get("sensitive") or SECRET_NAME.search(name)):
             _collect_strings(output.get("value"), hidden)
-    return {s for s in hidden if len(s) >= MIN_PROPAGATED_LENGTH}
+        elif isinstance(output, dict):
+            plain.append(output.get("value"))
+    hidden = {s for s in hidden if len(s) >= MIN_PROPAGATED_LENGTH}
+    return hidden | secrets_by_form(plain, hidden)
 
 
 def _has_child(node: Any, step: str | int) -> bool:
@@ -177,13 +194,3 @@ def strings_in(node: Any) -> set[str]:
     out: set[str] = set()
     _collect_strings(node, out)
     return out
-
-
-def _mask_equal_strings(node: Any, secrets: set[str]) -> Any:
-    if isinstance(node, str):
-        return MASK if contains_secret(node, secrets) else node
-    if isinstance(node, dict):
-        return {k: _mask_equal_strings(v, secrets) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_mask_equal_strings(v, secrets) for v in node]
-    return node

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CHECKOV_CANDIDATES = (REPO / ".venv-checkov/bin/checkov", Path("/work/main/.venv-checkov/bin/checkov"))
+# The checkout's own checkov virtualenv (`make setup`), resolved at run time; else checkov on PATH.
+CHECKOV_CANDIDATES = (REPO / ".venv-checkov/bin/checkov",)
 STACKS = ("prod-network", "prod-database")
 
 

@@ -51,6 +51,9 @@ class ContainerScript:
     # RunTask answers with these failures and no task.
     run_task_failures: list[dict[str, str]] | None = None
     startup_delay: float = 0.05
+    # After StopTask the task stays DEACTIVATING this long before it is STOPPED (ECS waits up to
+    # the container's stopTimeout for SIGTERM to work); 0 = STOPPED at once.
+    stop_delay: float = 0.0
 
 
 @dataclass
@@ -206,11 +209,25 @@ class FakeEcs:
 
         def stop_task(backend: Any, cluster_str: str, task_str: str, reason: str) -> Any:
             played = next((p for p in fake.played if p.arn.endswith(task_str.rsplit("/", 1)[-1])), None)
-            if played is not None:
-                played.stopped_by_api = reason
+            if played is None:
+                return orig_stop_task(backend, cluster_str, task_str, reason)
+            played.stopped_by_api = reason
+            if played.script.stop_delay <= 0 or played.done.is_set():
                 # what ECS does on StopTask: SIGTERM, the container dies, no clean exit
                 fake._stop(played, exit_code=143, stop_code="UserInitiated", reason=reason)
-            return orig_stop_task(backend, cluster_str, task_str, reason)
+                return orig_stop_task(backend, cluster_str, task_str, reason)
+            stopped = orig_stop_task(backend, cluster_str, task_str, reason)
+            with fake._lock:
+                stopped.status = "DEACTIVATING"  # desired STOPPED, not there yet
+            timer = threading.Timer(
+                played.script.stop_delay,
+                fake._stop,
+                args=(played,),
+                kwargs={"exit_code": 143, "stop_code": "UserInitiated", "reason": reason},
+            )
+            timer.daemon = True
+            timer.start()
+            return stopped
 
         def update_service(backend: Any, service_properties: dict[str, Any]) -> Any:
             # moto keeps the first deployment record forever; ECS starts a new PRIMARY deployment

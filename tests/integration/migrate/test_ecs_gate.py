@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -12,6 +13,7 @@ from click.testing import CliRunner, Result
 from scripts.migrate.cli import migrate
 from scripts.migrate.ecs_runner import run_migration, running_migrations, started_by_marker
 from scripts.migrate.outcome import MigrationAlreadyRunning, MigrationError, MigrationResult
+from scripts.migrate.report import REPORT_DIR_ENV, failed_reports
 from tests.integration.migrate.ecs_faults import ContainerScript, FakeEcs, ServiceFixture
 
 pytestmark = pytest.mark.usefixtures("fake_aws_env")
@@ -63,20 +65,39 @@ def test_command_after_dashes_overrides_the_container_command(
     assert overrides["containerOverrides"] == [{"name": "app", "command": ["alembic", "upgrade", "0001"]}]
 
 
-def test_nonzero_exit_fails_with_the_last_20_log_lines(
+def test_nonzero_exit_shows_the_output_once_and_the_reason(
     fake_ecs: FakeEcs, ecs_service: ServiceFixture
 ) -> None:
-    lines = [f"line {i}" for i in range(1, 31)] + [
-        'psycopg.errors.UndefinedColumn: column "x" does not exist'
-    ]
+    error = 'psycopg.errors.UndefinedColumn: column "x" does not exist'
+    lines = [f"line {i}" for i in range(1, 31)] + [error]
     fake_ecs.next_task(ContainerScript(log_lines=lines, exit_code=1))
     result = gate(ecs_service)
     assert result.exit_code == 1
     assert "migration failed: container 'app' exited with code 1" in result.stderr
-    assert '| psycopg.errors.UndefinedColumn: column "x" does not exist' in result.stderr
-    assert "| line 12" in result.stderr and "| line 11\n" not in result.stderr  # only the last 20
+    # streamed as it came, and not repeated in the failure message
+    assert result.output.count(error) == 1 and f"migration | {error}" in result.stdout
+    assert "the migration's output is above" in result.stderr
     assert "previous version keeps serving" in result.stderr
+    assert "build a new image" in result.stderr  # the migration ran and failed: new code is the fix
     assert fake_ecs.played[0].arn in result.stderr
+
+
+def test_under_platformctl_deploy_the_last_20_lines_go_to_the_report_once(
+    fake_ecs: FakeEcs, ecs_service: ServiceFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(REPORT_DIR_ENV, str(tmp_path))
+    error = 'psycopg.errors.UndefinedColumn: column "x" does not exist'
+    lines = [f"line {i}" for i in range(1, 31)] + [error]
+    fake_ecs.next_task(ContainerScript(log_lines=lines, exit_code=1))
+    result = gate(ecs_service)
+    assert result.exit_code == 1
+    assert error not in result.output  # Terraform would repeat whatever the step prints
+    (report,) = failed_reports(tmp_path)
+    assert report.exit_code == 1 and report.last_lines[-1] == error and len(report.last_lines) == 20
+    assert report.last_lines[0] == "line 12"
+    rendered = report.render()
+    assert rendered.count(error) == 1 and "exited with code 1" in rendered and "build a new image" in rendered
+    assert Path(report.log_file or "").read_text().splitlines() == lines  # the full output is kept
 
 
 def test_missing_exit_code_is_a_failure(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
@@ -90,7 +111,8 @@ def test_missing_exit_code_is_a_failure(fake_ecs: FakeEcs, ecs_service: ServiceF
     result = gate(ecs_service)
     assert result.exit_code == 1
     assert "stopped without an exit code (OutOfMemoryError" in result.stderr
-    assert "| Running upgrade 0001 -> 0002" in result.stderr
+    assert "migration | Running upgrade 0001 -> 0002" in result.stdout
+    assert "the image itself may be fine" in result.stderr  # it never ran to the end: no "new image"
 
 
 def test_task_that_never_started_fails_with_the_stop_reason(
@@ -134,6 +156,7 @@ def test_interrupted_task_with_exit_0_is_not_success(fake_ecs: FakeEcs, ecs_serv
     result = gate(ecs_service)
     assert result.exit_code == 1
     assert "the migration may be incomplete" in result.stderr
+    assert "interrupted from outside" in result.stderr and "image" not in result.stderr.split("\n", 2)[-1]
 
 
 def test_timeout_stops_the_task_and_exits_3(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
@@ -141,7 +164,8 @@ def test_timeout_stops_the_task_and_exits_3(fake_ecs: FakeEcs, ecs_service: Serv
     result = gate(ecs_service, timeout=1)
     assert result.exit_code == 3
     assert "migration timed out" in result.stderr and "the task was stopped" in result.stderr
-    assert "| waiting for lock on table notes" in result.stderr
+    assert "migration | waiting for lock on table notes" in result.stdout
+    assert "waiting for lock" not in result.stderr  # shown once, as it came
     arn = fake_ecs.played[0].arn
     task = fake_ecs.client("ecs").describe_tasks(cluster=ecs_service.cluster, tasks=[arn])["tasks"][0]
     assert task["lastStatus"] == "STOPPED"
@@ -204,7 +228,7 @@ def test_other_services_migrations_do_not_block(fake_ecs: FakeEcs, ecs_service: 
 
 def test_start_race_loser_stops_its_own_task(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
     """Two gates pass the pre-check at once: the later task stops itself, the first one runs on."""
-    from scripts.migrate import ecs_runner
+    from scripts.migrate.ecs_lookup import refuse_if_running
 
     ecs = fake_ecs.client("ecs")
     net = ecs.describe_services(cluster=ecs_service.cluster, services=[ecs_service.service])["services"][0][
@@ -223,9 +247,9 @@ def test_start_race_loser_stops_its_own_task(fake_ecs: FakeEcs, ecs_service: Ser
             )["tasks"][0]["taskArn"]
         )
         time.sleep(0.05)
-    ecs_runner._refuse_if_running(ecs, ecs_service.cluster, ecs_service.service, ours=arns[0])
+    refuse_if_running(ecs, ecs_service.cluster, ecs_service.service, ours=arns[0])
     with pytest.raises(MigrationAlreadyRunning) as err:
-        ecs_runner._refuse_if_running(ecs, ecs_service.cluster, ecs_service.service, ours=arns[1])
+        refuse_if_running(ecs, ecs_service.cluster, ecs_service.service, ours=arns[1])
     assert arns[0] in str(err.value)
 
 

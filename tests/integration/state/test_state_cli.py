@@ -263,3 +263,40 @@ def test_platformctl_exposes_the_state_group() -> None:
     assert result.exit_code == 0
     for command in ("versions", "show", "diff", "restore"):
         assert command in result.output
+
+
+def test_secrets_nested_and_encoded_never_reach_show_diff_or_restore(world: StateWorld) -> None:
+    """Planted canaries: an ECS task definition's JSON-encoded container_definitions, a URL with a
+    URL-encoded password and a form body, none marked sensitive by the provider."""
+    from urllib.parse import quote, quote_plus
+
+    from tests.unit.state.factories import instance, resource, state
+
+    canaries = ["canary/One+pass&1", "canary/Two+pass&2"]
+
+    def version(serial: int, canary: str, cpu: int) -> bytes:
+        containers = [{"name": "app", "cpu": cpu, "environment": [{"name": "DB_PASSWORD", "value": canary}]}]
+        attrs = {
+            "container_definitions": json.dumps(containers, separators=(",", ":")),
+            "url": f"postgresql://app:{quote(canary, safe='')}@db.internal:5432/app",
+            "body": f"grant_type=password&password={quote_plus(canary)}",
+        }
+        doc = state(resource("aws_ecs_task_definition", "app", instance(attrs)), serial=serial).document
+        return json.dumps(doc).encode()
+
+    ids = [
+        world.s3.put_object(Bucket=world.bucket, Key=KEY, Body=version(n + 1, c, 256 * (n + 1)))["VersionId"]
+        for n, c in enumerate(canaries)
+    ]
+    outputs = [
+        world.cli("show", STACK, "--env", "local", "--version", ids[0]),
+        world.cli("diff", STACK, ids[0], ids[1], "--env", "local"),
+        world.cli("restore", STACK, "--env", "local", "--version", ids[0], "--yes"),
+    ]
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        for canary in canaries:
+            for form in (canary, quote(canary, safe=""), quote_plus(canary), json.dumps(canary)[1:-1]):
+                assert form not in result.output
+    assert "db.internal" in outputs[0].output  # the rest stays readable
+    assert "container_definitions" in outputs[1].output and '\\"cpu\\":256' in outputs[1].output
