@@ -23,9 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import hvac
 
-from scripts.localtarget import postgres
-from scripts.localtarget.procs import free_port
-from tests.helpers import openbao_dev as openbao
+from scripts.localtarget import openbao, postgres
+from scripts.localtarget.procs import free_port, terminate
 from tests.helpers.rotation_load import LoadGenerator
 from tests.integration.migrate.ecs_faults import FakeEcs
 from tests.integration.rotation.ecs_rollouts import Rollouts
@@ -48,15 +47,15 @@ def main() -> int:
         tmp = Path(d)
         tmp.chmod(0o755)
         pg = postgres.start(tmp / "pg", free_port())
-        bao = openbao.start(tmp / "bao")
+        bao = openbao.start(tmp / "bao", free_port(), free_port())  # as tests/conftest.py does
         fake = FakeEcs()
         fake.server.start()
         try:
             with Rollouts(fake).installed() as rollouts:
                 rollouts.duration = args.rollout_seconds
-                client = hvac.Client(url=bao.address, token=bao.token)
+                client = hvac.Client(url=bao.address, token=bao.root_token)
                 (tmp / "cfg").mkdir()
-                s = build_scenario(1, client, bao.token, pg, fake, rollouts, tmp / "cfg")
+                s = build_scenario(1, client, bao.root_token, pg, fake, rollouts, tmp / "cfg")
                 load = LoadGenerator(s.read_app_secret, args.rate, args.workers, args.tasks, args.sessions)
                 rollouts.on_replace.append(load.replace_tasks)
                 load.start()
@@ -84,7 +83,8 @@ def main() -> int:
                 stats, elapsed = load.finish()
         finally:
             fake.server.stop()
-            bao.stop()
+            if bao.pid:
+                terminate(bao.pid)
             postgres.stop(Path(pg.data_dir))
     print(
         f"logins attempted: {stats.attempted}, failed: {stats.failed}, "

@@ -138,8 +138,18 @@ def retire(
     return terminated
 
 
-def _role_exists(conn: psycopg.Connection, name: str) -> bool:
+def role_exists(conn: psycopg.Connection, name: str) -> bool:
     return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None
+
+
+def is_member(conn: psycopg.Connection, member: str, group: str) -> bool:
+    """A direct GRANT group TO member (what `ensure_slots` gives each slot)."""
+    row = conn.execute(
+        "SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member"
+        " WHERE g.rolname = %s AND u.rolname = %s",
+        (group, member),
+    ).fetchone()
+    return row is not None
 
 
 def ensure_slots(conn: psycopg.Connection, login: Login, admin_group: str | None = None) -> list[str]:
@@ -157,7 +167,7 @@ def ensure_slots(conn: psycopg.Connection, login: Login, admin_group: str | None
     # Before 16, CREATEROLE may alter any non-superuser role; from 16 it needs ADMIN OPTION, which
     # we grant without INHERIT so the admin gains no access to the workload's data.
     pg16 = conn.info.server_version >= 160000
-    if not _role_exists(conn, login.group):
+    if not role_exists(conn, login.group):
         conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(group))
         changes.append(f"created group role {login.group}")
     settings = conn.execute(
@@ -167,7 +177,7 @@ def ensure_slots(conn: psycopg.Connection, login: Login, admin_group: str | None
     ).fetchall()
     for slot in login.slots:
         ident = sql.Identifier(slot)
-        if not _role_exists(conn, slot):
+        if not role_exists(conn, slot):
             extra = sql.SQL(" CREATEROLE") if login.kind == "admin" else sql.SQL("")
             conn.execute(
                 sql.SQL("CREATE ROLE {} NOLOGIN{} PASSWORD {}").format(

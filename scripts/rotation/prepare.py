@@ -1,8 +1,8 @@
 """Bootstrap hook and connections: what must exist before the first rotation, and how the
 rotation connects as the database admin.
 
-`prepare_slots` is idempotent; `platformctl vault bootstrap` must call it with a master
-connection after it created the workload logins (the coordinator wires the call). It creates the
+`prepare_slots` is idempotent; `platformctl vault bootstrap` plans it (`slots_drift`, reads only)
+and runs it with the master connection after it created the workload logins. It creates the
 dedicated vault admin (`platform_vault_admin`: NOLOGIN group + two CREATEROLE slots, so RDS's
 weekly master rotation never breaks it), stores its first credential in the KV, and turns every
 workload login into a group with two (disabled) slots.
@@ -36,6 +36,25 @@ def prepare_slots(master: psycopg.Connection, kv: KvStore, db: Database, workloa
         for login in workload_logins(workload):
             changes += pgslots.ensure_slots(master, login, admin_group=ADMIN_GROUP)
     return changes
+
+
+def slots_drift(master: psycopg.Connection, kv: KvStore, db: Database, workloads: list[str]) -> list[str]:
+    """What `prepare_slots` would still have to do (reads only; empty: nothing). For `--check`."""
+    missing: list[str] = []
+    logins = [admin_login(), *(lg for w in workloads for lg in workload_logins(w))]
+    for login in logins:
+        if not pgslots.role_exists(master, login.group):
+            missing.append(f"group role {login.group}")
+        for slot in login.slots:
+            if not pgslots.role_exists(master, slot):
+                missing.append(f"login slot {slot}")
+            elif not pgslots.is_member(master, slot, login.group):
+                missing.append(f"membership of {slot} in {login.group}")
+    admin = admin_login()
+    stored = kv.read(admin.kv_path)  # None also before the bootstrap creates the mount (404)
+    if stored is None or not pgslots.can_log_in(db, str(stored.data.get("username")), str(stored.data.get("password"))):
+        missing.append(f"a working admin login at {kv.mount}/{admin.kv_path}")
+    return missing
 
 
 def admin_connector(target: RotationTarget, kv: KvStore, secretsmanager: Any | None) -> AdminConnect:

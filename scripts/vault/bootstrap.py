@@ -1,7 +1,7 @@
 """Idempotent Vault bootstrap: validate everything first, then apply only what differs.
 
 Flow: (1) build the spec (bad config/ARNs fail here), (2) check the Vault token, read the database
-master secret and connect to PostgreSQL, (3) plan Vault and database changes with reads only,
+master secret and connect to PostgreSQL, (3) plan Vault, database-login and rotation-slot changes with reads only,
 (4) stop on conflicts, (5) apply in order, (6) optionally revoke the root token used. A failure in
 steps 1-4 writes nothing. `check=True` stops after step 3 and reports every drift.
 """
@@ -18,6 +18,9 @@ import hvac
 import hvac.exceptions
 import psycopg
 
+from scripts.rotation import prepare
+from scripts.rotation.kvstore import KvStore
+from scripts.rotation.model import Database
 from scripts.vault import capabilities, database
 from scripts.vault.capabilities import ServerCapabilities
 from scripts.vault.client import VaultError, connect, is_root_token, vault_errors
@@ -136,6 +139,7 @@ def run(
                     _kv_writer(client, spec.kv_mount.path),
                     spec.kv_mount.path,
                 )
+                actions += _rotation_slots(conn, client, spec, db_target)
         report = BootstrapReport([a.description for a in actions], check=check)
         if check:
             for line in report.changes:
@@ -148,6 +152,27 @@ def run(
     if revoke_root_token:
         report.root_token_revoked = _revoke_if_root(client, vault.address, token_info)
     return report
+
+
+def _rotation_slots(
+    conn: psycopg.Connection, client: hvac.Client, spec: VaultSpec, target: database.DatabaseTarget
+) -> list[Action]:
+    """Rotation prerequisites (ADR 0012): the dedicated vault admin and two slots per login.
+
+    Planned after the logins (the slots join the login roles as groups); applied only on drift.
+    """
+    kv = KvStore(client, spec.kv_mount.path)
+    db = Database(target.host, target.port, target.dbname, target.sslmode)
+    workloads = list(dict.fromkeys(login.workload for login in spec.database_logins))
+    missing = prepare.slots_drift(conn, kv, db, workloads)
+    if not missing:
+        return []
+
+    def apply() -> None:
+        for change in prepare.prepare_slots(conn, kv, db, workloads):
+            log.info("rotation slots: %s", change)
+
+    return [Action("prepare rotation slots: " + ", ".join(missing), apply)]
 
 
 def _apply(address: str, actions: list[Action]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,3 +91,25 @@ def connect(
 
 def is_root_token(info: dict[str, Any]) -> bool:
     return "root" in info.get("policies", [])
+
+
+def wait_kv_v2_ready(client: hvac.Client, mount: str, timeout: float = 30.0) -> None:
+    """Wait until a just-enabled KV v2 mount serves requests.
+
+    A non-dev server first "upgrades" a new v2 mount and answers 400 "Upgrading from non-versioned
+    to versioned data" meanwhile; a write in that window fails. A read of a path that was never
+    written answers 404 once the mount is ready.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.secrets.kv.v2.read_secret_version(
+                "platformctl-readiness-probe", mount_point=mount, raise_on_deleted_version=True
+            )
+            return
+        except hvac.exceptions.InvalidPath:
+            return
+        except hvac.exceptions.InvalidRequest as exc:
+            if "upgrading" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)

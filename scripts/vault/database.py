@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from scripts.rotation.adapter import stored_login_matches
 from scripts.vault.plan import Action
 from scripts.vault.spec import DatabaseLoginSpec
 
@@ -194,20 +195,26 @@ def plan_logins(
         owner = owners[login.workload]
         exists = _role_exists(conn, login.username)
         stored = kv_read(login.kv_path)
-        expected = {"username": login.username, "host": target.host, "port": target.port, "dbname": target.dbname}
+        expected = {"host": target.host, "port": target.port, "dbname": target.dbname}
+        stored_user = str(stored.get("username")) if stored is not None else ""
         stored_ok = (
             stored is not None
+            and stored_login_matches(login.username, stored_user)
             and all(str(stored.get(k)) == str(v) for k, v in expected.items())
             and can_log_in(target, stored)
         )
         where = f"{kv_label}/{login.kv_path}"
+        # After a rotation the KV holds a slot and the group is NOLOGIN: repair a slot, never
+        # re-enable the group (that would undo the rotation's retirement).
+        slot = _repair_slot(conn, login.username, stored_user) if exists else None
         if not exists or not stored_ok:
+            user = slot or login.username
             verb = "create" if not exists else "reset the password of"
             why = "" if not exists else " (the KV copy is missing or cannot log in)"
             actions.append(
                 Action(
-                    f"{verb} {login.kind} login {login.username}{why} and store it at {where}",
-                    _credentials_step(conn, login, expected, create=not exists, kv_write=kv_write),
+                    f"{verb} {login.kind} login {user}{why} and store it at {where}",
+                    _credentials_step(conn, login, user, expected, create=not exists, kv_write=kv_write),
                 )
             )
         privileges_ok = exists and (
@@ -223,13 +230,30 @@ def plan_logins(
     return actions
 
 
+def _repair_slot(conn: psycopg.Connection, group: str, stored_user: str) -> str | None:
+    """The rotation slot to repair when `group` was rotated (NOLOGIN, slots exist), else None.
+
+    The slot the KV names when it names one (the active slot), else the first slot.
+    """
+    row = conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (group,)).fetchone()
+    slots = (f"{group}_a", f"{group}_b")
+    if row is None or row[0] or not all(_role_exists(conn, s) for s in slots):
+        return None
+    return stored_user if stored_user in slots else slots[0]
+
+
 def _credentials_step(
-    conn: psycopg.Connection, login: DatabaseLoginSpec, expected: dict[str, Any], create: bool, kv_write: KvWrite
+    conn: psycopg.Connection,
+    login: DatabaseLoginSpec,
+    user: str,
+    expected: dict[str, Any],
+    create: bool,
+    kv_write: KvWrite,
 ) -> Callable[[], None]:
     def run() -> None:
-        password = _set_password(conn, login.username, create)
-        kv_write(login.kv_path, {**expected, "password": password})
-        log.info("%s login %s: password set and stored in Vault", login.kind, login.username)
+        password = _set_password(conn, user, create)
+        kv_write(login.kv_path, {"username": user, **expected, "password": password})
+        log.info("%s login %s: password set and stored in Vault", login.kind, user)
 
     return run
 

@@ -10,6 +10,7 @@ import hvac
 import hvac.exceptions
 
 from scripts.vault.capabilities import ServerCapabilities
+from scripts.vault.client import wait_kv_v2_ready
 from scripts.vault.plan import Action
 from scripts.vault.spec import AuditSpec, AwsRoleSpec, MountSpec, PolicySpec, VaultSpec
 
@@ -39,6 +40,8 @@ def _mount_actions(client: hvac.Client, want: MountSpec, current: dict[str, Any]
                 client.sys.enable_secrets_engine(
                     want.type, path=want.path, description=want.description, options=want.options
                 )
+                if want.type == "kv" and want.options.get("version") == "2":
+                    wait_kv_v2_ready(client, want.path)  # the KV writes that follow would fail
 
         return [Action(f"enable {want.type} {kind} at {want.path}/ (missing)", enable)]
     if have.get("type") != want.type:

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from scripts.localtarget import openbao, target
 from scripts.localtarget.procs import free_port, pid_alive
 from scripts.platformctl import _register, cli
+from scripts.vault.client import wait_kv_v2_ready
 from tests.integration.test_local_target import vault_port
 
 pytestmark = pytest.mark.integration
@@ -64,6 +65,7 @@ def test_openbao_survives_down_and_up_and_never_shows_its_keys(home: Path) -> No
 
     client = hvac.Client(url=state.vault_address, token=state.vault_root_token())
     client.sys.enable_secrets_engine("kv", path="keep", options={"version": "2"})
+    wait_kv_v2_ready(client, "keep")  # a new v2 mount refuses writes while it upgrades
     client.secrets.kv.v2.create_or_update_secret("x", secret={"v": "kept"}, mount_point="keep")
     audit = client.sys.list_enabled_audit_devices()["data"]
     assert audit["file/"]["options"]["file_path"] == str(home / "local" / "openbao" / "audit.log")

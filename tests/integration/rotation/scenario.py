@@ -21,6 +21,7 @@ from scripts.rotation.faults import ENV as CRASH_ENV
 from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import Database, Journal, Login
 from scripts.rotation.prepare import prepare_slots
+from scripts.vault.client import wait_kv_v2_ready
 from scripts.vault.database import DatabaseTarget, plan_logins
 from scripts.vault.spec import DatabaseLoginSpec
 from tests.integration.migrate.ecs_faults import FakeEcs
@@ -163,6 +164,7 @@ def build_scenario(
 ) -> Scenario:
     env, mount = f"rot{n}", f"kv{n}"
     client.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+    wait_kv_v2_ready(client, mount)  # a non-dev server upgrades a new v2 mount first
     kv = KvStore(client, mount)
     db = Database(pg.host, pg.port, env)
     drop_leftovers(pg)

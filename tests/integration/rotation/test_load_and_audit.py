@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.helpers.openbao_dev import OpenBao
+from scripts.localtarget.openbao import OpenBaoServer
 from tests.helpers.rotation_load import LoadGenerator
 from tests.integration.rotation.scenario import Scenario
 
@@ -59,7 +59,7 @@ def test_a_straggler_on_the_old_slot_is_terminated_after_the_grace_period(scenar
         straggler.close()
 
 
-def test_no_secret_in_output_logs_argv_journal_or_audit(scenario: Scenario, openbao: OpenBao) -> None:
+def test_no_secret_in_output_logs_argv_journal_or_audit(scenario: Scenario, openbao_server: OpenBaoServer) -> None:
     before = [scenario.published(lg)["password"] for lg in scenario.logins]
     proc = scenario.spawn("--grace", "1s", verbose=True)
     argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode(errors="replace")
@@ -85,7 +85,7 @@ def test_no_secret_in_output_logs_argv_journal_or_audit(scenario: Scenario, open
     archived = scenario.kv.read(f"rotation/{scenario.env}/app/history/{finished.rotation_id}")
     assert archived is not None and archived.data["step"] == "done"
     history.append(json.dumps(archived.data))
-    audit = openbao.audit_log.read_text()
+    audit = Path(openbao_server.audit_log).read_text()
     secrets = [*before, *after, scenario.token]
     assert len(set(secrets)) == 5
     for text, where in [

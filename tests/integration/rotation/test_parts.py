@@ -12,19 +12,21 @@ import boto3
 import hvac
 import pytest
 
+from scripts.localtarget.openbao import OpenBaoServer
 from scripts.rotation.ecs import EcsRestarter
 from scripts.rotation.journal import EnvLock, LockHeld
 from scripts.rotation.kvstore import CasConflict, KvStore
-from tests.helpers.openbao_dev import OpenBao
+from scripts.vault.client import wait_kv_v2_ready
 
 _n = itertools.count()
 
 
 @pytest.fixture()
-def kv(openbao: OpenBao) -> KvStore:
-    client = hvac.Client(url=openbao.address, token=openbao.token)
+def kv(openbao_server: OpenBaoServer) -> KvStore:
+    client = hvac.Client(url=openbao_server.address, token=openbao_server.root_token)
     mount = f"parts{next(_n)}"
     client.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+    wait_kv_v2_ready(client, mount)
     return KvStore(client, mount)
 
 
