@@ -5,8 +5,8 @@ task definition.
 One module-scoped base deployment (network + database + first service deploy) against the
 in-process emulator; every test then changes the image (a new migration task definition fires
 the gate) and re-applies only `local-service`. Tests run in file order: local runner against the
-real PostgreSQL first, then the same stack with `service.migration_runner = "ecs"` and
-`service.verify_rollout = true`, whose migration task outcomes and rollback are injected into the
+real PostgreSQL first, then the same stack with `migration.runner = "ecs"` and
+`services.app.verify_rollout = true`, whose migration task outcomes and rollback are injected into the
 emulator (tests/integration/migrate/ecs_faults.py). See deployment.py for the plumbing.
 """
 
@@ -168,11 +168,11 @@ def test_ecs_gate_runs_the_migration_task_in_its_own_network_then_verifies_the_r
     assert f"service {SERVICE} runs {after.rsplit('/', 1)[-1]} (rollout COMPLETED" in out
     (played,) = dep.fake.played
     task = dep.fake.task(played.arn)
-    assert "/local-app-migrate:" in task.task_definition_arn
+    assert "/local-migrate:" in task.task_definition_arn
     awsvpc = task.network_configuration["awsvpcConfiguration"]
     db_out, net_out = dep.outputs(f"{ENV}-database"), dep.outputs(f"{ENV}-network")
     assert db_out["migration_security_group_id"] in awsvpc["securityGroups"]
-    assert db_out["app_security_group_id"] not in awsvpc["securityGroups"]
+    assert db_out["client_security_group_ids"]["app"] not in awsvpc["securityGroups"]
     assert sorted(awsvpc["subnets"]) == sorted(net_out["private_subnet_ids"])
 
 
