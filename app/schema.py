@@ -70,7 +70,7 @@ class NetworkConfig(Model):
     az_count: int | None = None
     """Number of AZs (2-4). Default: 3 in production, 2 elsewhere."""
     availability_zones: list[str] = Field(default_factory=list)
-    """AZ names, one per subnet of each tier, pinned so subnets never move. Default: the region's first `az_count` zones."""
+    """AZ names, one per subnet of each tier, pinned so subnets never move. Default: the first `az_count` zones the account reports (never guessed from the region name)."""
     nat: NatMode = "per_az"
     """NAT gateways: `per_az` (highly available), `single` or `none`."""
     public_subnets: list[str] = Field(default_factory=list)
