@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from modules.settings import Autoscaling, PostgresSettings
+
 Tier = Literal["production", "non-production", "local"]
 NatMode = Literal["none", "single", "per_az"]
 NetworkMode = Literal["managed", "existing"]
@@ -85,40 +87,11 @@ class NetworkConfig(Model):
     """The existing VPC (only with `mode = "existing"`)."""
 
 
-class DatabaseConfig(Model):
-    engine_version: str = "16.4"
-    """PostgreSQL version (`16` or `16.4`; majors 13-17)."""
-    instance_class: str = "db.t4g.medium"
-    """RDS instance class."""
-    allocated_storage: int = 50
-    """Initial storage in GiB (at least 20)."""
-    max_allocated_storage: int = 200
-    """Storage autoscaling ceiling in GiB."""
-    database_name: str = "app"
-    """Name of the initial database."""
-    master_username: str = "platform_admin"
-    """Master user (its password is managed by RDS in Secrets Manager, never in state)."""
-    multi_az: bool = True
-    """Standby in a second AZ."""
-    deletion_protection: bool = True
-    """Refuse deletion (and keep a final snapshot)."""
-    backup_retention_days: int = 14
-    """Automated backups kept this many days (0-35)."""
-    performance_insights: bool = True
-    """Performance Insights on."""
-    monitoring_interval: int = 60
-    """Enhanced monitoring interval in seconds (0 turns it off)."""
+# `[database]` binds directly to the construct's settings: one declaration, one default.
+DatabaseConfig = PostgresSettings
 
 
-class AutoscalingConfig(Model):
-    enabled: bool = True
-    """Target-tracking autoscaling on CPU (the emulator cannot do it: `local` turns it off)."""
-    min_capacity: int = 2
-    """Fewest tasks."""
-    max_capacity: int = 6
-    """Most tasks."""
-    cpu_target_percent: int = 60
-    """Average CPU the scaler aims for (10-90)."""
+AutoscalingConfig = Autoscaling
 
 
 class ServiceConfig(Model):

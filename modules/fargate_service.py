@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle, Token
+from modules.settings import Autoscaling
 from modules.sg_rules import allow_tcp
 from modules.task_definition import FargateTaskDefinition
 
@@ -26,14 +27,6 @@ class LbAttachment:
     container_port: int
     # Listener (and rule) the target group must be attached to before the service is created.
     depends_on: list[Any] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Autoscaling:
-    enabled: bool = True
-    min_capacity: int = 2
-    max_capacity: int = 6
-    cpu_target_percent: int = 60
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from modules.account import AccountContext
 from modules.cdk import Construct, Fn
 from modules.ecs_cluster import EcsCluster
 from modules.fargate_service import (
-    Autoscaling,
     FargateService,
     FargateServiceProps,
     LbAttachment,
@@ -158,7 +157,6 @@ class ServiceStack(PlatformStack):
                 target_group_arn=lb.target_groups[name].arn, security_group_id=lb.security_group_id,
                 container_port=cfg.container_port, depends_on=lb.listener_dependencies(name),
             )  # fmt: skip
-        a = cfg.autoscaling
         return FargateService(
             self,
             name,
@@ -166,7 +164,7 @@ class ServiceStack(PlatformStack):
                 name=full, cluster_arn=self.cluster.arn, cluster_name=self.cluster.name, vpc_id=self.net.vpc_id,
                 subnet_ids=self.net.private_subnet_ids, desired_count=cfg.desired_count,
                 security_group_ids=[self.db_clients[name]], egress_ports=self.ports, load_balancer=attachment,
-                autoscaling=Autoscaling(a.enabled, a.min_capacity, a.max_capacity, a.cpu_target_percent),
+                autoscaling=cfg.autoscaling,
             ),
             td,
         )  # fmt: skip

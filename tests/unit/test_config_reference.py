@@ -30,3 +30,27 @@ def test_every_field_is_documented() -> None:
     rows = reference.markdown_table().splitlines()[2:]
     undocumented = [r for r in rows if r.rstrip(" |").endswith("|")]
     assert undocumented == []
+
+
+def test_construct_settings_are_bound_directly_with_one_default() -> None:
+    """`[database]` and `[services.*.autoscaling]` are the constructs' own settings models."""
+    from app.schema import AutoscalingConfig, DatabaseConfig
+    from modules.fargate_service import FargateServiceProps
+    from modules.postgres import PostgresProps
+    from modules.settings import Autoscaling, PostgresSettings
+
+    assert DatabaseConfig is PostgresSettings and AutoscalingConfig is Autoscaling
+    props = {f.name for f in __import__("dataclasses").fields(PostgresProps)}
+    assert not props & set(PostgresSettings.model_fields)  # no second declaration in the props
+    assert "autoscaling" in {f.name for f in __import__("dataclasses").fields(FargateServiceProps)}
+
+
+def test_loading_environments_needs_no_cdktf() -> None:
+    """The operational tools load environment files when Node/jsii is broken (state recovery)."""
+    import subprocess
+    import sys
+
+    code = "import sys, app.config; app.config.load_all(); print('cdktf' in sys.modules or 'jsii' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=reference.ROOT).stdout  # fmt: skip
+    assert out.strip() == "False"
