@@ -56,9 +56,8 @@ def _synth(tree: Path, outdir: Path, env: dict[str, str]) -> Path:
 
 
 def _tf(stack_dir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = ["terraform", *args, "-no-color"]
-    if args[0] in ("init", "plan", "apply"):
-        cmd.append("-input=false")
+    flags = ["-no-color", *(["-input=false"] if args[0] in ("init", "plan", "apply") else [])]
+    cmd = ["terraform", args[0], *flags, *args[1:]]  # options before a positional plan file
     return subprocess.run(cmd, cwd=stack_dir, env=env, capture_output=True, text=True, timeout=900)
 
 
