@@ -27,6 +27,7 @@ from tests.integration.service.deployment import CLUSTER, ENV, SERVICE, Deployme
 from tests.integration.service.deployment import PROJECT_ROOT as REPO
 
 pytestmark = pytest.mark.integration
+WORKER = f"{ENV}-worker"
 
 OLD_VERSION_SERVES = "The service was not updated: the previous version keeps serving."
 
@@ -141,6 +142,46 @@ def test_failing_local_migration_stops_the_deploy_and_keeps_the_service(
     assert service_td(dep) == before and dep.primary_task_definition() == before
     assert service_revisions(dep) == revisions
     assert query(database_url, "SELECT version_num FROM alembic_version") == [("0003",)]
+
+
+def worker_td(dep: Deployment) -> str:
+    svc = dep.fake.client("ecs").describe_services(cluster=CLUSTER, services=[WORKER])["services"]
+    return str(svc[0]["taskDefinition"])
+
+
+def test_worker_only_image_change_migrates_once_and_updates_only_the_worker(
+    deployment: Deployment, database_url: str
+) -> None:
+    dep = deployment
+    app_before, worker_before = service_td(dep), worker_td(dep)
+    add_revision(dep.webapp, "0005", "0003",
+                 "    op.execute(\"INSERT INTO deploy_marker (note) VALUES ('0005')\")")  # fmt: skip
+    dep.service_changes["worker_image"] = "platform-example-app:worker-2"
+    proc = dep.redeploy_service()
+    out = output(proc)
+    assert proc.returncode == 0, out[-6000:]
+    assert out.count("migration succeeded") == 1
+    assert query(database_url, "SELECT version_num FROM alembic_version") == [("0005",)]
+    assert service_td(dep) == app_before  # the web service's task definition did not change
+    after = worker_td(dep)
+    assert after != worker_before
+    assert dep.task_definition_image(after) == "platform-example-app:worker-2"
+
+
+def test_failed_migration_updates_neither_service(deployment: Deployment, database_url: str) -> None:
+    dep = deployment
+    app_before, worker_before = service_td(dep), worker_td(dep)
+    broken = add_revision(dep.webapp, "0006", "0005", '    op.execute("UPDATE no_such_table SET x = 1")')
+    dep.service_changes["worker_image"] = "platform-example-app:worker-3"
+    dep.new_image()
+    try:
+        proc = dep.redeploy_service()
+    finally:
+        broken.unlink()
+    assert proc.returncode != 0
+    assert OLD_VERSION_SERVES in output(proc)
+    assert (service_td(dep), worker_td(dep)) == (app_before, worker_before)
+    assert query(database_url, "SELECT version_num FROM alembic_version") == [("0005",)]
 
 
 # --- ECS runner against the emulator with injected task outcomes -------------------------------
