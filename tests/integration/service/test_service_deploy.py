@@ -153,11 +153,15 @@ def test_worker_only_image_change_migrates_once_and_updates_only_the_worker(
     deployment: Deployment, database_url: str
 ) -> None:
     dep = deployment
+    # A failed gate (the test before) drops the web service's running revision from state
+    # (issue 14, item 6: skip_destroy keeps it in ECS); one deploy on the image it runs puts the
+    # environment back in step before the worker-only change is measured.
+    dep.service_changes["image"] = dep.task_definition_image(service_td(dep))
+    recover = dep.redeploy_service()
+    assert recover.returncode == 0, output(recover)[-6000:]
     app_before, worker_before = service_td(dep), worker_td(dep)
     add_revision(dep.webapp, "0005", "0003",
                  "    op.execute(\"INSERT INTO deploy_marker (note) VALUES ('0005')\")")  # fmt: skip
-    # The web service keeps the image it runs (a failed deploy before may have left a newer one).
-    dep.service_changes["image"] = dep.task_definition_image(app_before)
     dep.service_changes["worker_image"] = "platform-example-app:worker-2"
     proc = dep.redeploy_service()
     out = output(proc)
