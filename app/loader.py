@@ -1,17 +1,19 @@
-"""Turn parsed TOML into the typed dataclasses of `app.schema`, collecting every problem.
+"""Bind parsed TOML to `app.schema` with pydantic, reporting every problem at once.
 
-A small structural binder instead of a validation framework: it reports *all* problems at once,
-each as `field.path: message`, so the caller can prefix the file name.
+Pydantic collects all errors of a document; this turns each into a `Problem(field, message)` with
+a dotted field path (`services.web.cpu`, `network.public_subnets[0]`) and a message in the
+project's words. Input values are echoed only when they cannot be a secret (`shown`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
-from typing import Any, Literal, TypeVar, Union
+import re
+from typing import Any
 
-T = TypeVar("T")
+from pydantic import BaseModel, ValidationError
+
+from app.schema import EnvironmentConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,105 +22,94 @@ class Problem:
     message: str
 
 
-class _Missing:
-    pass
+# What a pasted secret tends to look like: PEM blocks, credentials in URLs, names of secrets,
+# long unbroken tokens.
+_SECRETISH = re.compile(
+    r"-----BEGIN|://[^/\s]*:[^/\s]*@|password|passwd|secret|token|private|apikey|api_key|[A-Za-z0-9+/_=-]{32,}",
+    re.IGNORECASE,
+)
+_MAX_SHOWN = 60
 
 
-_MISSING = _Missing()
+def shown(value: Any) -> str:
+    """A value for a message: its repr when short and harmless, otherwise a placeholder."""
+    if isinstance(value, str) and (_SECRETISH.search(value) or len(value) > _MAX_SHOWN):
+        return "<value not shown>"
+    if isinstance(value, (dict, list)):
+        return f"a {_TOML_TYPE.get(type(value), type(value).__name__)}"
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else "<value not shown>"
 
 
-def bind(cls: type[T], data: Any, path: str, problems: list[Problem]) -> T | None:
-    """Build `cls` from `data`; append problems and return None where it cannot."""
-    value = _bind_value(cls, data, path, problems)
-    return typing.cast("T | None", value)
+_TOML_TYPE = {str: "string", int: "integer", bool: "boolean", float: "number", list: "array", dict: "table"}
 
 
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (list,):
-        return f"list of {_type_name(typing.get_args(tp)[0])}"
-    if origin in (dict,):
-        return "table"
-    if dataclasses.is_dataclass(tp):
-        return "table"
-    return {str: "string", int: "integer", bool: "boolean", float: "number"}.get(tp, str(tp))
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "<root>"
 
 
-def _bind_value(tp: Any, data: Any, path: str, problems: list[Problem]) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if data is None:
-            return None
-        return _bind_value(args[0], data, path, problems)
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        if data not in allowed:
-            problems.append(Problem(path, f"must be one of {_type_name(tp)}, got {data!r}"))
-            return None
-        return data
-    if origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if not isinstance(data, list):
-            problems.append(Problem(path, f"must be a {_type_name(tp)}, got {type(data).__name__}"))
-            return None
-        return [_bind_value(item_tp, item, f"{path}[{i}]", problems) for i, item in enumerate(data)]
-    if origin is dict:
-        _, val_tp = typing.get_args(tp)
-        if not isinstance(data, dict):
-            problems.append(Problem(path, f"must be a table, got {type(data).__name__}"))
-            return None
-        return {k: _bind_value(val_tp, v, f"{path}.{k}", problems) for k, v in data.items()}
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _bind_dataclass(tp, data, path, problems)
-    if tp is bool:
-        if not isinstance(data, bool):
-            problems.append(Problem(path, f"must be a boolean (true/false), got {data!r}"))
-            return None
-        return data
-    if tp is int:
-        if isinstance(data, bool) or not isinstance(data, int):
-            problems.append(Problem(path, f"must be an integer, got {data!r}"))
-            return None
-        return data
-    if tp is str:
-        if not isinstance(data, str):
-            problems.append(Problem(path, f"must be a string, got {data!r}"))
-            return None
-        return data
-    raise TypeError(f"unsupported schema type {tp!r} at {path}")  # programming error, not input
+def _known_fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """Field names of the model holding the unknown key at `loc` (for the hint)."""
+    current: Any = model
+    for part in loc[:-1]:
+        fields = getattr(current, "model_fields", {})
+        if isinstance(part, str) and part in fields:
+            current = _inner_model(fields[part].annotation) or current
+        # else: a list index or a table key (a service name): the model stays the same
+    return sorted(k for k in getattr(current, "model_fields", {}) if k != "source")
 
 
-def _bind_dataclass(cls: type, data: Any, path: str, problems: list[Problem]) -> Any:
-    prefix = f"{path}." if path else ""
-    if not isinstance(data, dict):
-        problems.append(Problem(path or "<root>", f"must be a table, got {type(data).__name__}"))
-        return None
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    for key in data:
-        if key not in fields or key == "source":
-            known = ", ".join(sorted(k for k in fields if k != "source"))
-            problems.append(Problem(f"{prefix}{key}", f"unknown field (known fields: {known})"))
-    kwargs: dict[str, Any] = {}
-    ok = True
-    for name, f in fields.items():
-        if name == "source":
-            continue
-        raw = data.get(name, _MISSING)
-        if isinstance(raw, _Missing):
-            has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-            if not has_default:
-                problems.append(Problem(f"{prefix}{name}", "required field is missing"))
-                ok = False
-            continue
-        before = len(problems)
-        value = _bind_value(hints[name], raw, f"{prefix}{name}", problems)
-        if len(problems) > before:
-            ok = False
-        kwargs[name] = value
-    if not ok:
-        return None
-    return cls(**kwargs)
+def _inner_model(tp: Any) -> Any:
+    """The BaseModel inside `X | None`, `list[X]`, `dict[str, X]` (or None)."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    for arg in getattr(tp, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _message(err: Any, model: type[BaseModel]) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    got = f", got {shown(value)}"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return f"unknown field (known fields: {', '.join(_known_fields(model, tuple(err['loc'])))})"
+    if kind == "literal_error":
+        return f"must be one of {err['ctx']['expected']}{got}"
+    if kind == "int_type":
+        return f"must be an integer{got}"
+    if kind == "bool_type":
+        return f"must be a boolean (true/false){got}"
+    if kind == "string_type":
+        return f"must be a string{got}"
+    if kind in ("list_type",):
+        return f"must be an array{got}"
+    if kind in ("dict_type", "model_type", "dataclass_type"):
+        return f"must be a table{got}"
+    return f"{err['msg']}{got}"
+
+
+def bind_environment(data: Any) -> tuple[EnvironmentConfig | None, list[Problem]]:
+    """The bound model, or None and every structural problem."""
+    problems: list[Problem] = []
+    if isinstance(data, dict) and "source" in data:
+        problems.append(Problem("source", "unknown field (set by the loader, not the file)"))
+        data = {k: v for k, v in data.items() if k != "source"}
+    try:
+        env = EnvironmentConfig.model_validate(data)
+    except ValidationError as exc:
+        # include_input stays on for the type name; values pass through `shown` only.
+        for err in exc.errors(include_url=False):
+            problems.append(Problem(_path(tuple(err["loc"])), _message(err, EnvironmentConfig)))
+        return None, problems
+    return (None if problems else env), problems

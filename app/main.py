@@ -56,8 +56,9 @@ def build_environment(app: App, env: EnvironmentConfig) -> None:
     # Vault's clients are the database stack's client security groups (attached to the tasks).
     vault = VaultStack(app, env, network, [sg.id for sg in database.clients.values()])
     vault.add_dependency(database)
-    service = ServiceStack(app, env, network, database, vault_address=vault.address)
-    service.add_dependency(vault)
+    if env.services:  # an environment may run only the platform (no workloads yet)
+        service = ServiceStack(app, env, network, database, vault_address=vault.address)
+        service.add_dependency(vault)
 
 
 def synth_state_stack(env: EnvironmentConfig, outdir: Path) -> Path:

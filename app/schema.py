@@ -1,177 +1,233 @@
-"""Typed environment configuration.
+"""Typed environment configuration, bound with pydantic v2 (docs/adr/0011).
 
-Every default here is the *safe* one (production-grade); non-production environment files relax
-what they need explicitly, so a forgotten field never weakens prod. Tier-dependent defaults are
-`None` here and resolved in `app.config` (see `_resolve_tier_defaults`).
+Every model is frozen and forbids unknown fields; each field's docstring is its documentation
+(the JSON Schema in `app/environment.schema.json` and the README's configuration reference are
+generated from it). Every default here is the *safe* one (production-grade); non-production files
+relax what they need explicitly, so a forgotten field never weakens prod. Tier-dependent defaults
+are `None` here and resolved in `app.config` (`resolve_tier_defaults`), once.
+
+Values are bound strictly (no "2" -> 2 coercion): TOML has real types, and a quoted number is
+more likely a mistake than an intent.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from modules.settings import Autoscaling, PostgresSettings
 
 Tier = Literal["production", "non-production", "local"]
 NatMode = Literal["none", "single", "per_az"]
 NetworkMode = Literal["managed", "existing"]
 MigrationRunner = Literal["ecs", "local"]
 VaultMode = Literal["self-hosted", "external"]
+ServiceKind = Literal["web", "worker"]
 
 
-@dataclass(frozen=True)
-class AwsConfig:
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
+
+
+class AwsConfig(Model):
     region: str = "eu-west-1"
-    # When set, the provider refuses to run against any other account (wrong-credentials guard).
+    """AWS region of every stack of the environment."""
     account_id: str | None = None
-    # true only in the `local` environment: provider and S3 backend point at the local emulator.
+    """12-digit account id; the provider refuses to run against any other account (required outside `local`)."""
     emulator: bool = False
+    """`true` only in the `local` environment: provider and S3 backend point at the local emulator."""
 
 
-@dataclass(frozen=True)
-class StateConfig:
+class StateConfig(Model):
     bucket: str
-    # Noncurrent state versions are expired after this many days (the current one never is).
+    """S3 bucket holding every stack's Terraform state (created by `platformctl bootstrap`)."""
     noncurrent_version_expiration_days: int = 90
-    # S3 native locking (use_lockfile) is always on; a DynamoDB table is only for Terraform < 1.10.
+    """Old state versions are expired after this many days (the current one never is)."""
     dynamodb_lock_table: bool = False
-    # Server access logs of the state bucket go to this bucket when set.
+    """Also create a DynamoDB lock table (only for Terraform < 1.10; S3 native locking is always on)."""
     access_log_bucket: str | None = None
+    """Bucket receiving the state bucket's server access logs."""
 
 
-@dataclass(frozen=True)
-class ExistingNetworkConfig:
+class ExistingNetworkConfig(Model):
     vpc_id: str
+    """Id of the existing VPC."""
     public_subnet_ids: list[str]
+    """Subnets of the public load balancer."""
     private_subnet_ids: list[str]
+    """Subnets of the tasks (no public IPs)."""
     isolated_subnet_ids: list[str]
-    # AZ of each subnet id, so placement can be validated before Terraform runs.
-    subnet_azs: dict[str, str] = field(default_factory=dict)
+    """Subnets of the database."""
+    subnet_azs: dict[str, str] = Field(default_factory=dict)
+    """AZ of each subnet id, so placement is validated before Terraform runs."""
 
 
-@dataclass(frozen=True)
-class NetworkConfig:
+class NetworkConfig(Model):
     mode: NetworkMode = "managed"
+    """`managed` creates the VPC; `existing` uses the one under `[network.existing]`."""
     cidr: str = "10.0.0.0/16"
-    # Resolved per tier: 3 in production, 2 elsewhere.
+    """VPC CIDR (/16 to /24)."""
     az_count: int | None = None
-    # AZ names, one per subnet of each tier. Empty means the region's first `az_count` zones
-    # ("<region>a", "<region>b", ...). Pinned by name so subnets never move when AWS adds a zone
-    # or one is temporarily unavailable.
-    availability_zones: list[str] = field(default_factory=list)
+    """Number of AZs (2-4). Default: 3 in production, 2 elsewhere."""
+    availability_zones: list[str] = Field(default_factory=list)
+    """AZ names, one per subnet of each tier, pinned so subnets never move. Default: the first `az_count` zones the account reports (never guessed from the region name)."""
     nat: NatMode = "per_az"
-    # Empty lists mean "carve them out of `cidr` automatically" (one /20 per subnet and AZ).
-    public_subnets: list[str] = field(default_factory=list)
-    private_subnets: list[str] = field(default_factory=list)
-    isolated_subnets: list[str] = field(default_factory=list)
-    # Resolved per tier: on in production.
+    """NAT gateways: `per_az` (highly available), `single` or `none`."""
+    public_subnets: list[str] = Field(default_factory=list)
+    """Public subnet CIDRs, one per AZ. Default: carved out of `cidr`."""
+    private_subnets: list[str] = Field(default_factory=list)
+    """Private (task) subnet CIDRs, one per AZ. Default: carved out of `cidr`."""
+    isolated_subnets: list[str] = Field(default_factory=list)
+    """Isolated (database) subnet CIDRs, one per AZ. Default: carved out of `cidr`."""
     flow_logs: bool | None = None
+    """VPC flow logs. Default: on in production."""
     existing: ExistingNetworkConfig | None = None
+    """The existing VPC (only with `mode = "existing"`)."""
 
 
-@dataclass(frozen=True)
-class DatabaseConfig:
-    engine_version: str = "16.4"
-    instance_class: str = "db.t4g.medium"
-    allocated_storage: int = 50
-    max_allocated_storage: int = 200
-    database_name: str = "app"
-    master_username: str = "platform_admin"
-    multi_az: bool = True
-    deletion_protection: bool = True
-    backup_retention_days: int = 14
-    performance_insights: bool = True
-    # Enhanced monitoring interval in seconds (0 turns it off).
-    monitoring_interval: int = 60
+# `[database]` binds directly to the construct's settings: one declaration, one default.
+DatabaseConfig = PostgresSettings
 
 
-@dataclass(frozen=True)
-class AutoscalingConfig:
-    enabled: bool = True
-    min_capacity: int = 2
-    max_capacity: int = 6
-    cpu_target_percent: int = 60
+AutoscalingConfig = Autoscaling
 
 
-@dataclass(frozen=True)
-class ServiceConfig:
+class ServiceConfig(Model):
+    """One workload of the environment: `[services.<name>]`."""
+
+    kind: ServiceKind = "web"
+    """`web` runs behind the environment's load balancer; `worker` has no load balancer and no port."""
     image: str
+    """Container image (production: pinned by digest, `image@sha256:...`)."""
+    command: list[str] | None = None
+    """Container command; default: the image's CMD."""
     cpu: int = 512
+    """Fargate CPU units (256, 512, 1024, ...)."""
     memory: int = 1024
+    """Fargate memory in MiB (must fit `cpu`)."""
     desired_count: int = 2
+    """Tasks to run (the autoscaler owns the count once enabled)."""
     container_port: int = 8000
+    """Port the container listens on (web only)."""
     health_check_path: str = "/healthz"
-    migration_command: list[str] = field(default_factory=lambda: ["alembic", "upgrade", "head"])
-    migration_timeout_seconds: int = 1800
-    certificate_arn: str | None = None
+    """Path the load balancer's health check requests (web only)."""
+    path_patterns: list[str] = Field(default_factory=list)
+    """Load-balancer path rules routed to this web service (e.g. `/api/*`). Empty: the default route."""
+    host_headers: list[str] = Field(default_factory=list)
+    """Load-balancer host rules routed to this web service. Empty: any host."""
+    environment: dict[str, str] = Field(default_factory=dict)
+    """Plain, non-secret environment variables (names that look like secrets are refused: use Vault)."""
+    read_paths: list[str] | None = None
+    """Vault KV paths (below `vault.kv_mount`) the service may read. Default: `<name>/*`."""
     log_retention_days: int = 365
-    alb_deletion_protection: bool = True
-    # Existing bucket (with the ELB log-delivery policy) for ALB access logs; production: required.
-    alb_access_logs_bucket: str | None = None
-    # Existing WAFv2 web ACL (REGIONAL) for the public ALB; production: required.
-    waf_web_acl_arn: str | None = None
-    autoscaling: AutoscalingConfig = field(default_factory=AutoscalingConfig)
-    # Where the migration gate runs the migration: "ecs" (a one-off Fargate task) or "local" (a
-    # process on the machine running Terraform, against the local target's Postgres; local tier
-    # only). Resolved per tier: "local" for the local tier, "ecs" elsewhere.
-    migration_runner: MigrationRunner | None = None
-    # Local runner: directory holding alembic.ini, relative to the repository root.
-    local_migrations_dir: str = "examples/webapp"
-    # Run `platformctl migrate verify-rollout` after the service update (a circuit-breaker rollback
-    # fails the deploy). Resolved: on, except against the emulator, which never rolls out a new
-    # deployment record (docs/adr/0005).
+    """CloudWatch Logs retention of the service's log group."""
+    autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
+    """CPU autoscaling of the service."""
     verify_rollout: bool | None = None
+    """Check after the update that the service really runs the new task definition (a circuit-breaker rollback fails the deploy). Default: on, except against the emulator."""
+    migrate: bool = True
+    """Gate this service on the environment's migration (its image change runs the migration first)."""
 
 
-@dataclass(frozen=True)
-class VaultWorkloadConfig:
-    name: str
-    # KV paths (below the platform mount) this workload may read.
-    read_paths: list[str] = field(default_factory=list)
+class LoadBalancerConfig(Model):
+    """The environment's one public Application Load Balancer, shared by its web services."""
 
-
-@dataclass(frozen=True)
-class VaultConfig:
-    mode: VaultMode = "self-hosted"
-    # Required for `external`; resolved from the stack outputs for `self-hosted`.
-    address: str | None = None
-    namespace: str | None = None
-    image: str = "hashicorp/vault:1.17.6"
-    kv_mount: str = "platform"
-    workloads: list[VaultWorkloadConfig] = field(default_factory=list)
-    # --- self-hosted only (ARNs, never the material itself; required for self-hosted) ---------
-    # ACM certificate the internal NLB presents to Vault clients on 8200.
-    lb_certificate_arn: str | None = None
-    # PEM certificate (chain) and private key of Vault's own listener: Secrets Manager secret ARNs
-    # (optionally with a `:json-key::` suffix) or SSM SecureString parameter ARNs.
-    tls_cert_secret_arn: str | None = None
-    tls_key_secret_arn: str | None = None
-    # CMK encrypting those secrets when it is not the AWS-managed key.
-    tls_secrets_kms_key_arn: str | None = None
-    # NLB access logs bucket (must allow ELB log delivery); required in production.
-    lb_access_logs_bucket: str | None = None
-    # Vault server tasks: one active, the rest standby. Production keeps >= 2.
-    desired_count: int = 2
-    # Deletion protection of the HA table and the load balancer. Production keeps it on.
+    certificate_arn: str | None = None
+    """ACM certificate for HTTPS (TLS 1.3/1.2, HTTP redirected). Without one: plain HTTP (local/dev only)."""
     deletion_protection: bool = True
-    # --- external only ------------------------------------------------------------------------
-    # IAM principal(s) (role/user ARNs) the external Vault server runs as: only they may assume
-    # the AWS auth role the vault stack creates. Required outside the local tier.
-    server_principal_arns: list[str] = field(default_factory=list)
+    """Deletion protection of the load balancer."""
+    access_logs_bucket: str | None = None
+    """Existing bucket (with the ELB log-delivery policy) for access logs; required in production."""
+    waf_web_acl_arn: str | None = None
+    """Existing REGIONAL WAFv2 web ACL in front of the load balancer; required in production."""
 
 
-@dataclass(frozen=True)
-class EnvironmentConfig:
+class MigrationConfig(Model):
+    """The environment's one database migration, gating every service whose image changes."""
+
+    command: list[str] = Field(default_factory=lambda: ["alembic", "upgrade", "head"])
+    """Migration command (container command for `ecs`, a local process for `local`)."""
+    image: str | None = None
+    """Image of the migration task. Default: the image of the service named by `image_from`."""
+    image_from: str | None = None
+    """Service whose image (and Vault migration login) the migration uses. Default: the first web service by name, else the first service."""
+    timeout_seconds: int = 1800
+    """The migration is stopped and the deploy fails after this long."""
+    cpu: int = 256
+    """Fargate CPU units of the migration task."""
+    memory: int = 512
+    """Fargate memory (MiB) of the migration task."""
+    runner: MigrationRunner | None = None
+    """`ecs` (a one-off Fargate task) or `local` (a process on the deploying machine; local tier only). Default: by tier."""
+    local_dir: str = "examples/webapp"
+    """Local runner: directory holding alembic.ini, relative to the repository root."""
+
+
+class VaultWorkloadConfig(Model):
     name: str
+    """Workload name (its Vault role and policy are `<env>-<name>`)."""
+    read_paths: list[str] = Field(default_factory=list)
+    """KV paths (below the mount) this workload may read."""
+
+
+class VaultConfig(Model):
+    mode: VaultMode = "self-hosted"
+    """`self-hosted` (Vault on ECS Fargate, deployed by the vault stack) or `external` (`local`: the OpenBao that `platformctl local up` runs)."""
+    address: str | None = None
+    """Vault address; required for `external`, resolved from the stack outputs for `self-hosted`."""
+    namespace: str | None = None
+    """Vault Enterprise namespace."""
+    image: str = "hashicorp/vault:1.17.6"
+    """Image of the self-hosted Vault server."""
+    kv_mount: str = "platform"
+    """KV v2 mount holding the workloads' secrets."""
+    workloads: list[VaultWorkloadConfig] = Field(default_factory=list)
+    """Extra Vault workloads that are not services of this file (every service is one already)."""
+    lb_certificate_arn: str | None = None
+    """Self-hosted: ACM certificate the internal NLB presents on 8200 (required)."""
+    tls_cert_secret_arn: str | None = None
+    """Self-hosted: Secrets Manager/SSM ARN of Vault's listener certificate (required; never the PEM itself)."""
+    tls_key_secret_arn: str | None = None
+    """Self-hosted: Secrets Manager/SSM ARN of Vault's listener private key (required; never the PEM itself)."""
+    tls_secrets_kms_key_arn: str | None = None
+    """Self-hosted: CMK encrypting those secrets when it is not the AWS-managed key."""
+    lb_access_logs_bucket: str | None = None
+    """Self-hosted: NLB access logs bucket (required in production)."""
+    desired_count: int = 2
+    """Self-hosted: Vault server tasks (one active, the rest standby; production keeps >= 2)."""
+    deletion_protection: bool = True
+    """Self-hosted: deletion protection of the HA table and load balancer."""
+    server_principal_arns: list[str] = Field(default_factory=list)
+    """External: IAM role/user ARN(s) the Vault server runs as; only they may assume the AWS auth role (required outside `local`)."""
+
+
+class EnvironmentConfig(Model):
+    name: str
+    """Environment name; must match the file name (2-16 lowercase letters/digits)."""
     tier: Tier
+    """`production` (safety rules enforced), `non-production` or `local`."""
     aws: AwsConfig
+    """Where the environment lives."""
     state: StateConfig
-    network: NetworkConfig
-    database: DatabaseConfig
-    service: ServiceConfig
-    vault: VaultConfig = field(default_factory=VaultConfig)
-    # field path -> written reason, for a production setting deliberately weakened.
-    unsafe_overrides: dict[str, str] = field(default_factory=dict)
-    # Where this configuration was read from (for messages); not part of the file.
-    source: str = ""
+    """Terraform state bucket."""
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    """VPC and subnets."""
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    """RDS PostgreSQL."""
+    services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    """The environment's workloads, one `[services.<name>]` table each (none: no service stack)."""
+    load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
+    """The public load balancer of the web services."""
+    migration: MigrationConfig = Field(default_factory=MigrationConfig)
+    """The migration gating the services."""
+    vault: VaultConfig = Field(default_factory=VaultConfig)
+    """Secrets vault."""
+    unsafe_overrides: dict[str, str] = Field(default_factory=dict)
+    """Production settings deliberately weakened: field path -> written reason."""
+    source: SkipJsonSchema[str] = Field(default="", exclude=True)
+    """Where this configuration was read from (for messages); not part of the file."""
 
     @property
     def is_production(self) -> bool:
@@ -179,3 +235,23 @@ class EnvironmentConfig:
 
     def stack_name(self, concern: str) -> str:
         return f"{self.name}-{concern}"
+
+    @property
+    def web_services(self) -> dict[str, ServiceConfig]:
+        return {n: s for n, s in sorted(self.services.items()) if s.kind == "web"}
+
+    @property
+    def gated_services(self) -> list[str]:
+        return [n for n, s in sorted(self.services.items()) if s.migrate]
+
+    @property
+    def migration_owner(self) -> str:
+        """The service whose image and Vault migration login the migration uses (docs/adr/0011)."""
+        if self.migration.image_from:
+            return self.migration.image_from
+        webs = list(self.web_services)
+        return webs[0] if webs else sorted(self.services)[0]
+
+    @property
+    def migration_image(self) -> str:
+        return self.migration.image or self.services[self.migration_owner].image

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from modules import aws
-from modules.cdk import Construct, Fn
+from modules.cdk import Construct, Fn, TerraformResourceLifecycle
 from modules.policies import logs_key_policy, service_trust
 
 NatMode = Literal["none", "single", "per_az"]
@@ -237,6 +237,11 @@ class Network(Construct):
             availability_zone=az,
             map_public_ip_on_launch=False,
             tags={"Name": f"{self.props.name}-{tier}-{i}", **tags},
+            # AZs read from the account (none pinned): once created, a subnet never follows a
+            # shift of the data source's list (that would replace it, and the database with it).
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["availability_zone"])
+            if self.props.availability_zones is None
+            else None,
         )
 
     def _flow_logs(self, props: NetworkProps) -> None:

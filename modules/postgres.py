@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
 from modules.policies import logs_key_policy, service_trust
+from modules.settings import PostgresSettings
 
 EXPORTED_LOGS = ("postgresql", "upgrade")
 
@@ -38,28 +39,15 @@ class PostgresProps:
     subnet_ids: Sequence[str]
     # Security groups allowed to connect on the DB port: name (used in resource ids) -> SG id.
     allowed_security_group_ids: Mapping[str, str]
-    # "16.4" pins a minor version (RDS may upgrade it when auto_minor_version_upgrade is on, which
-    # Terraform then reports as drift); "16" follows the newest minor.
-    engine_version: str = "16"
-    instance_class: str = "db.t4g.medium"
-    allocated_storage: int = 50
-    # Storage autoscaling ceiling (GiB); equal to allocated_storage turns autoscaling off.
-    max_allocated_storage: int = 200
+    # The environment file's `[database]` table binds to these settings directly: one default each.
+    settings: PostgresSettings = field(default_factory=lambda: PostgresSettings())
     storage_type: str = "gp3"
-    database_name: str = "app"
-    master_username: str = "platform_admin"
     port: int = 5432
-    multi_az: bool = True
-    deletion_protection: bool = True
     # Take a final snapshot on destroy (named "<identifier>-final").
     final_snapshot: bool = True
-    backup_retention_days: int = 14
     backup_window: str = "02:00-03:00"
     maintenance_window: str = "sun:03:30-sun:04:30"
-    performance_insights: bool = True
     performance_insights_retention_days: int = 7
-    # Enhanced monitoring interval in seconds; 0 turns it off (and no IAM role is created).
-    monitoring_interval: int = 60
     # Statements slower than this are logged (ms); -1 turns it off.
     log_min_duration_statement_ms: int = 1000
     # Which statements are logged: none | ddl | mod | all.
@@ -78,7 +66,7 @@ class PostgresProps:
 
     @property
     def major_version(self) -> str:
-        return self.engine_version.split(".")[0]
+        return self.settings.engine_version.split(".")[0]
 
 
 class Postgres(Construct):
@@ -183,7 +171,7 @@ class Postgres(Construct):
         ]
 
         self.monitoring_role = None
-        if props.monitoring_interval > 0:
+        if props.settings.monitoring_interval > 0:
             self.monitoring_role = aws.iam_role.IamRole(
                 self,
                 "monitoring-role",
@@ -203,15 +191,15 @@ class Postgres(Construct):
             "instance",
             identifier=name,
             engine="postgres",
-            engine_version=props.engine_version,
-            instance_class=props.instance_class,
-            allocated_storage=props.allocated_storage,
-            max_allocated_storage=props.max_allocated_storage,
+            engine_version=props.settings.engine_version,
+            instance_class=props.settings.instance_class,
+            allocated_storage=props.settings.allocated_storage,
+            max_allocated_storage=props.settings.max_allocated_storage,
             storage_type=props.storage_type,
             storage_encrypted=True,
             kms_key_id=self.key.arn,
-            db_name=props.database_name,
-            username=props.master_username,
+            db_name=props.settings.database_name,
+            username=props.settings.master_username,
             # RDS generates and rotates the password in Secrets Manager under our CMK: Terraform
             # never sees it, so it is in neither the synthesized JSON nor the state.
             manage_master_user_password=True,
@@ -221,26 +209,26 @@ class Postgres(Construct):
             db_subnet_group_name=self.subnet_group.name,
             vpc_security_group_ids=[self.security_group.id],
             publicly_accessible=False,
-            multi_az=props.multi_az,
+            multi_az=props.settings.multi_az,
             parameter_group_name=self.parameter_group.name,
-            backup_retention_period=props.backup_retention_days,
+            backup_retention_period=props.settings.backup_retention_days,
             backup_window=props.backup_window,
             maintenance_window=props.maintenance_window,
             copy_tags_to_snapshot=True,
             delete_automated_backups=not props.final_snapshot,
-            deletion_protection=props.deletion_protection,
+            deletion_protection=props.settings.deletion_protection,
             skip_final_snapshot=not props.final_snapshot,
             final_snapshot_identifier=f"{name}-final" if props.final_snapshot else None,
             auto_minor_version_upgrade=True,
             allow_major_version_upgrade=False,
             apply_immediately=props.apply_immediately,
             enabled_cloudwatch_logs_exports=list(EXPORTED_LOGS),
-            performance_insights_enabled=props.performance_insights,
-            performance_insights_kms_key_id=self.key.arn if props.performance_insights else None,
+            performance_insights_enabled=props.settings.performance_insights,
+            performance_insights_kms_key_id=self.key.arn if props.settings.performance_insights else None,
             performance_insights_retention_period=(
-                props.performance_insights_retention_days if props.performance_insights else None
+                props.performance_insights_retention_days if props.settings.performance_insights else None
             ),
-            monitoring_interval=props.monitoring_interval,
+            monitoring_interval=props.settings.monitoring_interval,
             monitoring_role_arn=self.monitoring_role.arn if self.monitoring_role else None,
             # The log groups exist first, so RDS does not create unencrypted, never-expiring ones.
             depends_on=list(self.log_groups),

@@ -56,7 +56,8 @@ class PlatformStack(TerraformStack):
             # state and `platformctl state bootstrap` migrates it into the bucket afterwards.
             LocalBackend(self, path=str(bootstrap_state_path(self.stack_name)))
             return
-        kms_arn = f"arn:aws:kms:{self.target.region}:{self.target.account_id}:{state_kms_alias(self.env)}"
+        t = self.target
+        kms_arn = f"arn:{t.partition}:kms:{t.region}:{t.account_id}:{state_kms_alias(self.env)}"
         backend = S3Backend(
             self,
             **self.target.s3_backend_kwargs(

@@ -1,5 +1,6 @@
-"""`<env>-database`: managed PostgreSQL in the network's isolated subnets, plus the two client
-security groups (`app`, `migration`) that the service stack attaches to its tasks."""
+"""`<env>-database`: managed PostgreSQL in the network's isolated subnets, plus one client security
+group per service (`<env>-<service>-db-client`) and one for the migration, which the service stack
+attaches to the tasks: the database admits exactly these."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from app.schema import EnvironmentConfig
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
 from modules.postgres import Postgres, PostgresProps
+from scripts.contracts import OUT_CLIENT_SECURITY_GROUP_IDS, OUT_MIGRATION_SECURITY_GROUP_ID
 from stacks.base import PlatformStack
 from stacks.network import NetworkStack
 
-CLIENTS = ("app", "migration")
+MIGRATION_CLIENT = "migration"  # a reserved service name (app/validate_services.py)
 
 # What moto 5.2 reports back differently from what was set, so that an unchanged configuration
 # plans changes forever. Ignored ONLY when the environment targets the emulator; real AWS keeps
@@ -43,7 +45,7 @@ class DatabaseStack(PlatformStack):
                 vpc_id=net.vpc_id,
                 tags={"Name": f"{env.name}-{client}-db-client"},
             )
-            for client in CLIENTS
+            for client in [*sorted(env.services), MIGRATION_CLIENT]
         }
         self.postgres = Postgres(
             self,
@@ -53,19 +55,9 @@ class DatabaseStack(PlatformStack):
                 vpc_id=net.vpc_id,
                 subnet_ids=net.isolated_subnet_ids,
                 allowed_security_group_ids={client: sg.id for client, sg in self.clients.items()},
-                engine_version=cfg.engine_version,
-                instance_class=cfg.instance_class,
-                allocated_storage=cfg.allocated_storage,
-                max_allocated_storage=cfg.max_allocated_storage,
-                database_name=cfg.database_name,
-                master_username=cfg.master_username,
-                multi_az=cfg.multi_az,
-                deletion_protection=cfg.deletion_protection,
+                settings=cfg,
                 # Whatever may not be deleted by accident keeps a final snapshot too.
                 final_snapshot=cfg.deletion_protection,
-                backup_retention_days=cfg.backup_retention_days,
-                performance_insights=cfg.performance_insights,
-                monitoring_interval=cfg.monitoring_interval,
                 # Changes outside production do not wait for the maintenance window.
                 apply_immediately=not env.is_production,
                 ignore_changes=EMULATOR_IGNORED_CHANGES if env.aws.emulator else {},
@@ -100,10 +92,14 @@ class DatabaseStack(PlatformStack):
         )
         self.output("kms_key_arn", self.postgres.key.arn, "CMK encrypting storage, secret, logs")
         self.output("db_security_group_id", db_sg.id, "Security group of the database")
-        self.output("app_security_group_id", self.clients["app"].id, "Attach to app tasks to reach the database")
         self.output(
-            "migration_security_group_id",
-            self.clients["migration"].id,
+            OUT_CLIENT_SECURITY_GROUP_IDS,
+            {client: sg.id for client, sg in self.clients.items()},
+            "Service (and 'migration') -> the security group its tasks carry to reach the database",
+        )
+        self.output(
+            OUT_MIGRATION_SECURITY_GROUP_ID,
+            self.clients[MIGRATION_CLIENT].id,
             "Attach to migration tasks to reach the database",
         )
         self.output("db_subnet_group_name", self.postgres.subnet_group.name, "DB subnet group (isolated subnets)")

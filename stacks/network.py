@@ -18,8 +18,9 @@ class NetworkStack(PlatformStack):
         super().__init__(scope, env, "network")
         cfg = env.network
         if cfg.mode == "existing":
-            assert cfg.existing is not None  # enforced by app.config validation
             ex = cfg.existing
+            if ex is None:  # enforced by app.config validation
+                raise ValueError("network.existing is required with network.mode = 'existing'")
             self.network = ExistingNetwork(
                 self,
                 "network",
@@ -40,7 +41,8 @@ class NetworkStack(PlatformStack):
                     public_subnet_cidrs=cfg.public_subnets,
                     private_subnet_cidrs=cfg.private_subnets,
                     isolated_subnet_cidrs=cfg.isolated_subnets,
-                    availability_zones=cfg.availability_zones,
+                    # Empty: read from the account (aws_availability_zones), never guessed from the region name.
+                    availability_zones=cfg.availability_zones or None,
                     nat=cfg.nat,
                     flow_logs=bool(cfg.flow_logs),
                 ),

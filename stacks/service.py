@@ -1,44 +1,61 @@
-"""`<env>-service`: the workload on ECS Fargate behind an ALB, gated on its database migration.
+"""`<env>-service`: the environment's workloads on ECS Fargate, gated on its database migration.
 
-Everything comes from the environment file and the network/database stacks (cdktf cross-stack
-references): tasks run in the private subnets with the database stack's `app` client security
-group; the migration task gets the `migration` client group instead (passed to RunTask by the
-gate, since task definitions carry no security groups). The containers receive Vault's address,
-role and KV paths — never a secret value; they read their credentials at start-up.
+Wiring only; every setting comes from the environment file (`[services.*]`, `[load_balancer]`,
+`[migration]`) and the network/database stacks (cdktf cross-stack references). Composition:
+one `EcsCluster`; one `PublicLoadBalancer` when there are web services; per service a
+`FargateTaskDefinition` (own execution role, task role, logs) and a `FargateService` carrying the
+database stack's client security group of *that* service; the migration's own task definition
+and security group; one `MigrationGate` in front of every gated service (docs/adr/0011).
+Containers receive Vault's address, role and KV paths (scripts/contracts.py) — never a secret.
 
-The gate (docs/adr/0005) runs `platformctl migrate run` before the service update:
-- `ecs` runner (every real environment): a one-off Fargate task of the migration task definition,
-  with the network configuration passed explicitly (works on the first deploy, before the service
-  exists);
-- `local` runner (the local tier): the migration command as a local process in
-  `service.local_migrations_dir` against the local target's Postgres; `DATABASE_URL` comes from
-  the environment of the process running Terraform (`platformctl deploy --env local` sets it).
+The gate (docs/adr/0005) runs `platformctl migrate run` before the service updates:
+- `ecs` runner: a one-off Fargate task of the migration task definition, network passed explicitly
+  (works on the first deploy, before any service exists);
+- `local` runner (local tier): the migration command as a local process in `migration.local_dir`
+  (relative to the repository, resolved by `platformctl` at run time, so the synthesized JSON names
+  no machine path) against the local target's Postgres.
 """
 
 from __future__ import annotations
 
-from app.schema import EnvironmentConfig
+from app.schema import EnvironmentConfig, ServiceConfig
+from modules.account import AccountContext
 from modules.cdk import Construct, Fn
-from modules.migration_gate import TASK_DEFINITION, MigrationGate, MigrationGateProps
-from modules.service import FargateService, FargateServiceProps
-from scripts.workspace import PROJECT_ROOT
+from modules.ecs_cluster import EcsCluster
+from modules.fargate_service import (
+    FargateService,
+    FargateServiceProps,
+    LbAttachment,
+    egress_ports,
+    task_security_group,
+)
+from modules.load_balancer import LbTarget, LoadBalancerProps, PublicLoadBalancer
+from modules.migration_gate import MIGRATE_STREAM_PREFIX, TASK_DEFINITION, MigrationGate, MigrationGateProps
+from modules.task_definition import FargateTaskDefinition, TaskDefinitionProps
+from scripts import contracts as c
 from stacks.base import PlatformStack
-from stacks.database import DatabaseStack
+from stacks.database import MIGRATION_CLIENT, DatabaseStack
 from stacks.emulator import ignore_emulator_artefacts
+from stacks.legacy_layout import LEGACY_SERVICE, add_legacy_moves
 from stacks.network import NetworkStack
 
-WORKLOAD = "app"  # the Vault workload and the service's short name
 CONTAINER = "app"
 PLATFORMCTL = "platformctl"  # on PATH of the process running Terraform (`platformctl deploy` puts it there)
 ROLLOUT_TIMEOUT_S = 900
+# The load balancer keeps the name of the one the single-service layout created (`<env>-app-alb`).
+LB_NAME = "app"
 
 
-def service_name(env: EnvironmentConfig) -> str:
-    return f"{env.name}-{WORKLOAD}"
+def service_name(env: EnvironmentConfig, service: str) -> str:
+    return f"{env.name}-{service}"
 
 
 def cluster_name(env: EnvironmentConfig) -> str:
     return f"{env.name}-cluster"
+
+
+def migration_name(env: EnvironmentConfig) -> str:
+    return f"{env.name}-migrate"
 
 
 class ServiceStack(PlatformStack):
@@ -53,113 +70,175 @@ class ServiceStack(PlatformStack):
         """`vault_address`: the vault stack's address (a cross-stack reference for self-hosted
         Vault); defaults to the environment's external `vault.address`."""
         super().__init__(scope, env, "service")
-        vault_address = vault_address or env.vault.address
-        cfg = env.service
-        net = network.network
-        name = service_name(env)
-        kv = env.vault.kv_mount
-        plain_env = {
-            "PLATFORM_ENV": env.name,
-            "DATABASE_HOST": database.postgres.instance.address,
-            "DATABASE_NAME": env.database.database_name,
-            "VAULT_KV_MOUNT": kv,
+        self.env = env
+        self.vault_address = vault_address or env.vault.address
+        self.net = network.network
+        self.db_clients = {name: sg.id for name, sg in database.clients.items()}
+        self.plain_env = {
+            c.ENV_PLATFORM_ENV: env.name,
+            c.ENV_DATABASE_HOST: database.postgres.instance.address,
+            c.ENV_DATABASE_NAME: env.database.database_name,
+            c.ENV_VAULT_KV_MOUNT: env.vault.kv_mount,
         }
-        self.service = FargateService(
-            self,
-            "service",
-            FargateServiceProps(
-                name=name,
-                cluster_name=cluster_name(env),
-                image=cfg.image,
-                vpc_id=net.vpc_id,
-                public_subnet_ids=net.public_subnet_ids,
-                private_subnet_ids=net.private_subnet_ids,
-                cpu=cfg.cpu,
-                memory=cfg.memory,
-                desired_count=cfg.desired_count,
-                container_port=cfg.container_port,
-                container_name=CONTAINER,
-                health_check_path=cfg.health_check_path,
-                environment={**plain_env, "VAULT_ROLE": f"{env.name}-{WORKLOAD}"},
-                vault_address=vault_address,
-                vault_secret_paths=[f"{WORKLOAD}/database"],
-                task_security_group_ids=[database.clients["app"].id],
-                certificate_arn=cfg.certificate_arn,
-                alb_deletion_protection=cfg.alb_deletion_protection,
-                alb_access_logs_bucket=cfg.alb_access_logs_bucket,
-                waf_web_acl_arn=cfg.waf_web_acl_arn,
-                log_retention_days=cfg.log_retention_days,
-                autoscaling_enabled=cfg.autoscaling.enabled,
-                autoscaling_min=cfg.autoscaling.min_capacity,
-                autoscaling_max=cfg.autoscaling.max_capacity,
-                autoscaling_cpu_target=cfg.autoscaling.cpu_target_percent,
-            ),
-        )
-        svc = self.service
-        migration_sg = database.clients["migration"].id
+        self.ports = egress_ports([443, 5432], self.vault_address)
+        self.account = AccountContext(self, "account")
+        self.cluster = EcsCluster(self, "cluster", cluster_name(env))
+        self.load_balancer = self._load_balancer() if env.web_services else None
+        self.services = {name: self._service(name, svc) for name, svc in sorted(env.services.items())}
+        self.migration_task = self._migration_task_definition()
+        mig_sg_scope = Construct(self, "migration-network")
+        self.migration_sg = task_security_group(
+            mig_sg_scope, "task-sg", f"{migration_name(env)}-tasks", self.net.vpc_id, self.ports,
+            f"Migration tasks of {env.name}: nothing reaches them",
+        )  # fmt: skip
+        self.migration_sgs = [self.migration_sg.id, self.db_clients[MIGRATION_CLIENT]]
+        verify = {n: self._verify_command(n) for n, s in env.services.items() if s.verify_rollout}
         self.gate = MigrationGate(
             self,
             "migration",
-            MigrationGateProps(
-                migration_command=list(cfg.migration_command),
-                gate_command=self._gate_command(env, svc, migration_sg, net.private_subnet_ids),
-                gate_working_dir=str(PROJECT_ROOT) if cfg.migration_runner == "local" else None,
-                verify_command=self._verify_command(env, svc) if cfg.verify_rollout else None,
-                security_group_id=migration_sg,
-                environment={**plain_env, "VAULT_ROLE": f"{env.name}-{WORKLOAD}-migration"},
-                vault_address=vault_address,
-                vault_secret_paths=[f"{WORKLOAD}/migration-database"],
-            ),
-            svc,
+            MigrationGateProps(gate_command=self._gate_command(), verify_commands=verify),
+            self.migration_task,
+            self.services,
+            gated=env.gated_services,
         )
+        legacy = env.services.get(LEGACY_SERVICE)
+        add_legacy_moves(self, LEGACY_SERVICE if legacy is not None and legacy.kind == "web" else None)
         if env.aws.emulator:
             ignore_emulator_artefacts(self)
+        self._outputs()
 
-        self.output("cluster_name", svc.cluster_name, "ECS cluster")
-        self.output("service_name", svc.service_name, "ECS service")
-        self.output("alb_dns_name", svc.alb_dns_name, "Public DNS name of the load balancer")
-        self.output("task_definition_arn", svc.task_definition_arn, "Task definition the service runs")
-        self.output("migration_task_definition_arn", self.gate.task_definition_arn, "Task definition of the migration")
-        self.output("task_role_arn", svc.task_role_arn, "Service task role (Vault AWS auth binds to it)")
-        self.output("migration_task_role_arn", self.gate.task_role_arn, "Migration task role (Vault DDL role)")
-        # The contract `platformctl vault bootstrap --from-outputs/--from-state` reads (scripts/vault/outputs.py).
-        self.output("vault_task_role_arns", {WORKLOAD: svc.task_role_arn}, "Workload -> task role, for Vault AWS auth")
-        self.output("vault_migration_role_arns", {WORKLOAD: self.gate.task_role_arn}, "Workload -> migration task role")
-        # What `platformctl migrate run` needs outside Terraform (e.g. a CI stage). Always output,
-        # whatever the runner, so switching runners never depends on a re-applied database stack.
-        self.output("migration_subnet_ids", Fn.join(",", net.private_subnet_ids), "--subnets of the migration task")
-        self.output(
-            "migration_security_group_ids",
-            Fn.join(",", [svc.task_security_group_id, migration_sg]),
-            "--security-groups of the migration task (tasks' egress SG, database migration client SG)",
+    # --- constructs ---------------------------------------------------------------------------
+
+    def _load_balancer(self) -> PublicLoadBalancer:
+        lb = self.env.load_balancer
+        targets = [
+            LbTarget(
+                name=name, resource_name=service_name(self.env, name), port=s.container_port,
+                health_check_path=s.health_check_path, path_patterns=list(s.path_patterns),
+                host_headers=list(s.host_headers),
+            )
+            for name, s in self.env.web_services.items()
+        ]  # fmt: skip
+        return PublicLoadBalancer(
+            self,
+            "load-balancer",
+            LoadBalancerProps(
+                name=f"{self.env.name}-{LB_NAME}",
+                vpc_id=self.net.vpc_id,
+                subnet_ids=self.net.public_subnet_ids,
+                targets=targets,
+                certificate_arn=lb.certificate_arn,
+                deletion_protection=lb.deletion_protection,
+                access_logs_bucket=lb.access_logs_bucket,
+                waf_web_acl_arn=lb.waf_web_acl_arn,
+            ),
         )
 
-    def _gate_command(
-        self, env: EnvironmentConfig, svc: FargateService, migration_sg: str, subnets: list[str]
-    ) -> list[str]:
-        cfg = env.service
-        common = [PLATFORMCTL, "migrate", "run", "--environment", env.name, "--service", svc.props.name]
-        if cfg.migration_runner == "local":
+    def _service(self, name: str, cfg: ServiceConfig) -> FargateService:
+        env = self.env
+        full = service_name(env, name)
+        web = cfg.kind == "web"
+        td = FargateTaskDefinition(
+            self,
+            f"{name}-task-definition",
+            TaskDefinitionProps(
+                name=full, image=cfg.image, cpu=cfg.cpu, memory=cfg.memory, container_name=CONTAINER,
+                environment={**cfg.environment, **self.plain_env, c.ENV_VAULT_ROLE: c.vault_role(env.name, name)},
+                vault_address=self.vault_address, vault_secret_paths=[f"{name}/{c.APP_KV_SUFFIX}"],
+                command=list(cfg.command) if cfg.command else None, port=cfg.container_port if web else None,
+                log_retention_days=cfg.log_retention_days, stream_prefix=CONTAINER,
+            ),
+            self.account,
+        )  # fmt: skip
+        attachment = None
+        if web and self.load_balancer is not None:
+            lb = self.load_balancer
+            attachment = LbAttachment(
+                target_group_arn=lb.target_groups[name].arn, security_group_id=lb.security_group_id,
+                container_port=cfg.container_port, depends_on=lb.listener_dependencies(name),
+            )  # fmt: skip
+        return FargateService(
+            self,
+            name,
+            FargateServiceProps(
+                name=full, cluster_arn=self.cluster.arn, cluster_name=self.cluster.name, vpc_id=self.net.vpc_id,
+                subnet_ids=self.net.private_subnet_ids, desired_count=cfg.desired_count,
+                security_group_ids=[self.db_clients[name]], egress_ports=self.ports, load_balancer=attachment,
+                autoscaling=cfg.autoscaling,
+            ),
+            td,
+        )  # fmt: skip
+
+    def _migration_task_definition(self) -> FargateTaskDefinition:
+        env, owner, mig = self.env, self.env.migration_owner, self.env.migration
+        return FargateTaskDefinition(
+            self,
+            "migration-task-definition",
+            TaskDefinitionProps(
+                name=migration_name(env), image=env.migration_image, cpu=mig.cpu, memory=mig.memory,
+                container_name=CONTAINER,
+                environment={**self.plain_env, c.ENV_VAULT_ROLE: c.vault_migration_role(env.name, owner)},
+                vault_address=self.vault_address, vault_secret_paths=[f"{owner}/{c.MIGRATION_KV_SUFFIX}"],
+                command=list(mig.command), stream_prefix=MIGRATE_STREAM_PREFIX,
+            ),
+            self.account,
+        )  # fmt: skip
+
+    # --- commands of the gate -----------------------------------------------------------------
+
+    def _gate_command(self) -> list[str]:
+        env = self.env
+        # The lock and the ECS startedBy marker are per migration owner (one migration at a time).
+        common = [PLATFORMCTL, "migrate", "run", "--environment", env.name,
+                  "--service", service_name(env, env.migration_owner)]  # fmt: skip
+        if env.migration.runner == "local":
             # The command and timeout come from the environment file (--environment).
-            return [*common, "--local", "--cwd", cfg.local_migrations_dir]
+            return [*common, "--local", "--cwd", env.migration.local_dir]
         return [
             *common,
             "--region", self.target.region,
-            "--cluster", svc.cluster_name,
+            "--cluster", self.cluster.name,
             "--task-definition", TASK_DEFINITION,
             "--container", CONTAINER,
-            # The migration's own network: private subnets, the migration DB client SG plus the
-            # tasks' SG (egress to ECR/Logs/Vault). Explicit, so the first deploy works too.
-            "--subnets", Fn.join(",", subnets),
-            "--security-groups", Fn.join(",", [svc.task_security_group_id, migration_sg]),
+            # The migration's own network: private subnets, its egress SG and the database's
+            # migration client SG. Explicit, so the first deploy works too.
+            "--subnets", Fn.join(",", self.net.private_subnet_ids),
+            "--security-groups", Fn.join(",", self.migration_sgs),
         ]  # fmt: skip
 
-    def _verify_command(self, env: EnvironmentConfig, svc: FargateService) -> list[str]:
+    def _verify_command(self, name: str) -> list[str]:
         return [
             PLATFORMCTL, "migrate", "verify-rollout",
             "--region", self.target.region,
-            "--cluster", svc.cluster_name,
-            "--service", svc.props.name,
+            "--cluster", self.cluster.name,
+            "--service", service_name(self.env, name),
             "--task-definition", TASK_DEFINITION,
             "--timeout", str(ROLLOUT_TIMEOUT_S),
         ]  # fmt: skip
+
+    # --- outputs ------------------------------------------------------------------------------
+
+    def _outputs(self) -> None:
+        svcs, mig = self.services, self.migration_task
+        self.output(c.OUT_CLUSTER_NAME, self.cluster.name, "ECS cluster")
+        self.output(c.OUT_SERVICE_NAMES, {n: s.name for n, s in svcs.items()}, "Service -> ECS service name")
+        self.output(c.OUT_TASK_DEFINITION_ARNS, {n: s.task_definition.arn for n, s in svcs.items()},
+                    "Service -> task definition it runs")  # fmt: skip
+        if self.load_balancer is not None:
+            self.output(c.OUT_ALB_DNS_NAME, self.load_balancer.dns_name, "Public DNS name of the load balancer")
+        self.output(c.OUT_MIGRATION_TASK_DEFINITION_ARN, mig.arn, "Task definition of the migration")
+        self.output(c.OUT_MIGRATION_TASK_ROLE_ARN, mig.task_role_arn, "Migration task role (Vault DDL role)")
+        # The contract `platformctl vault bootstrap --from-outputs/--from-state` reads (scripts/vault/outputs.py).
+        self.output(c.OUT_VAULT_TASK_ROLE_ARNS, {n: s.task_definition.task_role_arn for n, s in svcs.items()},
+                    "Workload -> task role, for Vault AWS auth")  # fmt: skip
+        self.output(c.OUT_VAULT_MIGRATION_ROLE_ARNS, {self.env.migration_owner: mig.task_role_arn},
+                    "Workload -> migration task role")  # fmt: skip
+        # What `platformctl migrate run` needs outside Terraform (e.g. a CI stage).
+        self.output(
+            c.OUT_MIGRATION_SUBNET_IDS, Fn.join(",", self.net.private_subnet_ids), "--subnets of the migration task"
+        )
+        self.output(
+            c.OUT_MIGRATION_SECURITY_GROUP_IDS,
+            Fn.join(",", self.migration_sgs),
+            "--security-groups of the migration task (its egress SG, the database's migration client SG)",
+        )

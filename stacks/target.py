@@ -42,6 +42,14 @@ def local_endpoint() -> str:
     return os.environ.get(LOCAL_ENDPOINT_ENV, DEFAULT_LOCAL_ENDPOINT)
 
 
+def partition_of(region: str) -> str:
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws"
+
+
 @dataclass(frozen=True)
 class AwsTarget:
     region: str
@@ -52,8 +60,14 @@ class AwsTarget:
     def for_environment(cls, env: EnvironmentConfig) -> AwsTarget:
         if env.aws.emulator:
             return cls(region=env.aws.region, account_id=EMULATOR_ACCOUNT_ID, endpoint=local_endpoint())
-        assert env.aws.account_id is not None  # enforced by app.config validation
+        if env.aws.account_id is None:  # enforced by app.config validation (not an assert: -O drops those)
+            raise ValueError(f"{env.name}: aws.account_id is required outside the emulator")
         return cls(region=env.aws.region, account_id=env.aws.account_id)
+
+    @property
+    def partition(self) -> str:
+        """The ARN partition of the region (`aws-us-gov` for GovCloud, `aws-cn` for China)."""
+        return partition_of(self.region)
 
     def provider_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"region": self.region, "allowed_account_ids": [self.account_id]}

@@ -42,7 +42,8 @@ class VaultStack(PlatformStack):
         name = self.stack_name
         if cfg.mode == "self-hosted":
             # Presence and ARN shape are enforced by app.config; the construct re-checks the shape.
-            assert cfg.lb_certificate_arn and cfg.tls_cert_secret_arn and cfg.tls_key_secret_arn
+            if not (cfg.lb_certificate_arn and cfg.tls_cert_secret_arn and cfg.tls_key_secret_arn):
+                raise ValueError(f"{env.name}: a self-hosted Vault needs its certificate and TLS secret ARNs")
             net = network.network
             self.server = SelfHostedVault(
                 self,

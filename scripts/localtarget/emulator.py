@@ -14,7 +14,7 @@ from scripts.localtarget.procs import port_open, wait_until
 # Settings the emulator needs for this platform (see DESIGN.md, "Known emulator gaps").
 EMULATOR_ENV = {
     # ECS services report this many running tasks, so the provider's wait_for_steady_state can
-    # finish; it must equal the `local` environment's service.desired_count (1).
+    # finish; it must equal the `local` environment's services.<name>.desired_count (1).
     "MOTO_ECS_SERVICE_RUNNING": "1",
     # Accept any credentials; the local environment uses the dummy pair below.
     "AWS_ACCESS_KEY_ID": "test",

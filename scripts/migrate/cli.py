@@ -32,7 +32,7 @@ OLD_VERSION_SERVES = "The service was not updated: the previous version keeps se
 NEXT_STEP = {
     EXIT_ALREADY_RUNNING: "Nothing was started. Wait for the running migration to finish, then deploy again.",
     EXIT_TIMEOUT: "Check whether it is stuck on a lock or needs longer "
-    "(service.migration_timeout_seconds), then deploy again.",
+    "(migration.timeout_seconds), then deploy again.",
     EXIT_USAGE: "Nothing was started. Fix the arguments or configuration above and run again.",
 }
 INTERRUPTED_NEXT_STEP = "Deploy again when ready; the migration runs again from where the database is."
@@ -100,7 +100,7 @@ def _environment_defaults(name: str | None) -> tuple[int | None, list[str]]:
         env = load_environment(name)
     except ConfigError as exc:
         _usage(str(exc))
-    return env.service.migration_timeout_seconds, list(env.service.migration_command)
+    return env.migration.timeout_seconds, list(env.migration.command)
 
 
 def _boto_client(name: str, region: str | None) -> Any:
@@ -138,7 +138,7 @@ def migrate() -> None:
     envvar=TIMEOUT_ENV,
     show_envvar=True,
     help="Seconds before the migration is stopped "
-    "[default: service.migration_timeout_seconds of --environment, else 1800].",
+    "[default: migration.timeout_seconds of --environment, else 1800].",
 )
 @click.option(
     "--database-url-env",
@@ -146,7 +146,12 @@ def migrate() -> None:
     show_default=True,
     help="Local mode: environment variable holding the database URL (never pass the URL itself).",
 )
-@click.option("--cwd", type=click.Path(file_okay=False, path_type=Path), help="Local mode: working directory.")
+@click.option(
+    "--cwd",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Local mode: working directory (a relative one is taken from the repository root, "
+    "so the synthesized gate names no machine path).",
+)
 @click.option(
     "--always-migrate",
     is_flag=True,
@@ -275,6 +280,10 @@ def _run_local(
 
     if not command:
         _usage("local mode needs the migration command after `--` (or --environment)")
+    if cwd is not None and not cwd.is_absolute():
+        from scripts.workspace import PROJECT_ROOT
+
+        cwd = PROJECT_ROOT / cwd
     url = os.environ.get(url_env, "") or _url_from_vault()
     if not url:
         _usage(f"${url_env} is not set; export the local database URL (see `platformctl local up`)")

@@ -104,7 +104,7 @@ def run_local_migration(
             raise MigrationConfigError(
                 f"the migration command {command[0]!r} was not found (PATH of this process, working "
                 f"directory {where}); install it in the environment platformctl runs in, or fix "
-                "service.migration_command",
+                "migration.command",
                 next_step="Nothing was started. Fix the command or its installation and run again.",
             ) from exc
         except OSError as exc:
@@ -157,8 +157,8 @@ def _check_working_directory(cwd: Path | None) -> None:
     relative = "" if cwd.is_absolute() else f" (relative to the current directory {Path.cwd()})"
     raise MigrationConfigError(
         f"the migration working directory {cwd}{relative} {problem}; the gate runs in the repository root "
-        "and service.local_migrations_dir (--cwd) is relative to it",
-        next_step="Nothing was started. Run from the repository root or fix --cwd / service.local_migrations_dir.",
+        "and migration.local_dir (--cwd) is relative to it",
+        next_step="Nothing was started. Run from the repository root or fix --cwd / migration.local_dir.",
     )
 
 

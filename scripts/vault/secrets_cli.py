@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from app.config import ConfigError
+from scripts.contracts import ENV_SECRETS_PREFIX, ENV_VAULT_KV_MOUNT, ENV_VAULT_READ_PATHS, ENV_VAULT_ROLE
 from scripts.vault import outputs as outputs_mod
 from scripts.vault import secrets_exec
 from scripts.vault.client import VaultError
@@ -48,7 +49,13 @@ def secrets() -> None:
 
 @secrets.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--vault-addr", envvar="VAULT_ADDR", required=True, show_envvar=True, help="Vault address.")
-@click.option("--role", required=True, help="Role to log in as (the workload's role, e.g. prod-app).")
+@click.option(
+    "--role",
+    envvar=ENV_VAULT_ROLE,
+    required=True,
+    show_envvar=True,
+    help="Role to log in as (the workload's role, e.g. prod-app; the task definition sets it).",
+)
 @click.option(
     "--auth",
     type=click.Choice(["aws", "approle"]),
@@ -62,9 +69,23 @@ def secrets() -> None:
     type=click.Path(dir_okay=False),
     help="AppRole credentials file  [default: .platform/local/approle/<role>.json]",
 )
-@click.option("--path", "paths", multiple=True, required=True, help="KV v2 path below the mount; repeatable.")
-@click.option("--mount", default="platform", show_default=True, help="KV v2 mount.")
-@click.option("--prefix", default="", help="Prefix for the exported variable names.")
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    help=f"KV v2 path below the mount; repeatable. Default: ${ENV_VAULT_READ_PATHS} (comma-separated).",
+)
+@click.option(
+    "--mount", envvar=ENV_VAULT_KV_MOUNT, default="platform", show_default=True, show_envvar=True, help="KV v2 mount."
+)
+@click.option(
+    "--prefix",
+    envvar=ENV_SECRETS_PREFIX,
+    default="",
+    show_envvar=True,
+    help="Prefix for the exported variable names (DATABASE_URL becomes <prefix>DATABASE_URL).",
+)
+@click.option("--override", is_flag=True, help="Let secrets replace variables the environment already has.")
 @click.option("--aws-auth-mount", default="aws", show_default=True)
 @click.option("--namespace", help="Vault namespace.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False))
@@ -85,12 +106,20 @@ def exec_(
     ca_bundle: str | None,
     iam_server_id_header: str | None,
     sts_region: str,
+    override: bool,
     command: tuple[str, ...],
 ) -> None:
     """Log in (the task's AWS identity, or AppRole locally), export secrets as variables, exec COMMAND.
 
+    In a platform task every default comes from the task definition (scripts/contracts.py), so the
+    entrypoint is just: platformctl secrets exec -- gunicorn app:wsgi. A database login read from
+    `<workload>/database` is also exported as DATABASE_URL. Existing variables are never replaced
+    unless --override is given.
+
     Example: platformctl secrets exec --role prod-app --path app/database -- gunicorn app:wsgi
     """
+    if not paths:
+        paths = tuple(p for p in os.environ.get(ENV_VAULT_READ_PATHS, "").split(",") if p.strip())
     request = secrets_exec.ExecRequest(
         vault_addr,
         role,
@@ -104,6 +133,7 @@ def exec_(
         sts_region,
         auth,
         approle_file,
+        override,
     )
     env = secrets_exec.resolve_environment(request, os.environ)
     secrets_exec.exec_child(command, env)

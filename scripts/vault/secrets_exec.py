@@ -13,11 +13,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 import boto3
 import hvac
 import hvac.exceptions
 
+from scripts.contracts import APP_KV_SUFFIX, MIGRATION_KV_SUFFIX
 from scripts.vault.client import VaultError, build_client, vault_errors
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,9 @@ class ExecRequest:
     # "aws" (ECS tasks) or "approle" (local tier on a server without AWS IAM auth: OpenBao).
     auth: str = "aws"
     approle_file: str | None = None  # 0600 credentials file `vault bootstrap` wrote for the role
+    # Replace variables the process already has (PATH, PORT, LD_PRELOAD ...) with secrets of the
+    # same name; off: such a clash is an error, so a secret can never hijack the child's loader.
+    override: bool = False
 
 
 def env_name(key: str, prefix: str = "") -> str:
@@ -133,9 +138,34 @@ def resolve_environment(
     if not request.paths:
         raise VaultError("give at least one --path to read")
     client = _login(request, session)
-    variables = secrets_to_env(read_paths(client, request), request.prefix)
+    secrets = read_paths(client, request)
+    variables = secrets_to_env(secrets, request.prefix)
+    url = database_url(secrets)
+    if url is not None and f"{request.prefix}DATABASE_URL" not in variables:
+        variables[f"{request.prefix}DATABASE_URL"] = url
+    clashes = sorted(k for k in variables if k in base_env)
+    if clashes and not request.override:
+        raise VaultError(
+            f"secret(s) would replace existing variable(s) {', '.join(clashes)}; set a --prefix, "
+            "or pass --override if replacing them is intended"
+        )
     log.info("exporting %d variable(s): %s", len(variables), ", ".join(sorted(variables)))
     return {**base_env, **variables}
+
+
+def database_url(secrets_by_path: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """`postgresql://...` from a database login secret (`<workload>/database`), if one was read."""
+    for path, s in secrets_by_path.items():
+        if path.rsplit("/", 1)[-1] in (APP_KV_SUFFIX, MIGRATION_KV_SUFFIX) and {
+            "host",
+            "port",
+            "dbname",
+            "username",
+            "password",
+        } <= set(s):
+            user, password = quote(str(s["username"]), safe=""), quote(str(s["password"]), safe="")
+            return f"postgresql://{user}:{password}@{s['host']}:{s['port']}/{quote(str(s['dbname']), safe='')}"
+    return None
 
 
 def exec_child(command: Sequence[str], env: Mapping[str, str]) -> NoReturn:

@@ -175,10 +175,9 @@ def test_db_security_group_admits_only_the_client_groups(applied: Applied, aws_e
     egress = [r for r in rules if r["IsEgress"]]
     assert egress == [], f"the database needs no egress, found {egress}"
     sources = {r["ReferencedGroupInfo"]["GroupId"] for r in ingress}
-    assert sources == {
-        db_out["app_security_group_id"]["value"],
-        db_out["migration_security_group_id"]["value"],
-    }
+    # One client group per service of local.toml (app, worker) and the migration's.
+    assert sources == set(db_out["client_security_group_ids"]["value"].values())
+    assert db_out["migration_security_group_id"]["value"] in sources and len(sources) == 3
     for rule in ingress:
         assert (rule["FromPort"], rule["ToPort"], rule["IpProtocol"]) == (5432, 5432, "tcp")
         assert "CidrIpv4" not in rule

@@ -70,7 +70,8 @@ def test_prod_defaults_are_the_safe_ones() -> None:
     assert prod.database.backup_retention_days >= 7
     assert prod.network.az_count == 3 and prod.network.flow_logs
     assert prod.state.noncurrent_version_expiration_days >= 90
-    assert prod.service.alb_deletion_protection
+    assert prod.load_balancer.deletion_protection
+    assert all(s.verify_rollout for s in prod.services.values())
 
 
 def test_unknown_environment_lists_the_known_ones(tmp_path: Path) -> None:
@@ -110,14 +111,14 @@ def test_subnet_outside_vpc_is_rejected(tmp_path: Path) -> None:
 
 
 def test_fargate_cpu_memory_pair_must_be_allowed(tmp_path: Path) -> None:
-    write_env(tmp_path, DEV, service__cpu=256, service__memory=4096)
+    write_env(tmp_path, DEV, services__app__cpu=256, services__app__memory=4096)
     lines = problems(tmp_path, "dev")
-    assert any("service.memory: Fargate does not allow 4096 MiB with cpu=256" in line for line in lines), lines
+    assert any("services.app.memory: Fargate does not allow 4096 MiB with cpu=256" in line for line in lines), lines
 
 
 def test_unknown_fargate_cpu(tmp_path: Path) -> None:
-    write_env(tmp_path, DEV, service__cpu=300)
-    assert any("service.cpu: Fargate CPU must be one of" in line for line in problems(tmp_path, "dev"))
+    write_env(tmp_path, DEV, services__app__cpu=300)
+    assert any("services.app.cpu: Fargate CPU must be one of" in line for line in problems(tmp_path, "dev"))
 
 
 def test_missing_required_field(tmp_path: Path) -> None:
@@ -133,14 +134,15 @@ def test_unknown_field_is_a_typo_not_ignored(tmp_path: Path) -> None:
 
 
 def test_wrong_type_names_the_field(tmp_path: Path) -> None:
-    write_env(tmp_path, DEV, service__desired_count="two")
-    assert any("service.desired_count: must be an integer" in line for line in problems(tmp_path, "dev"))
+    write_env(tmp_path, DEV, services__app__desired_count="two")
+    assert any("services.app.desired_count: must be an integer" in line for line in problems(tmp_path, "dev"))
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    write_env(tmp_path, DEV, network__cidr="nope", service__cpu=256, service__memory=4096, aws__account_id="12")
+    write_env(tmp_path, DEV, network__cidr="nope", services__app__cpu=256, services__app__memory=4096,
+              aws__account_id="12")  # fmt: skip
     fields = {line.split(": ")[1] for line in problems(tmp_path, "dev")}
-    assert {"network.cidr", "service.memory", "aws.account_id"} <= fields
+    assert {"network.cidr", "services.app.memory", "aws.account_id"} <= fields
 
 
 @pytest.mark.parametrize(
@@ -149,11 +151,12 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         ("database__deletion_protection", False, "database.deletion_protection"),
         ("database__multi_az", False, "database.multi_az"),
         ("database__backup_retention_days", 1, "database.backup_retention_days"),
-        ("service__image", "public.ecr.aws/acme/app:latest", "service.image"),
-        ("service__alb_deletion_protection", False, "service.alb_deletion_protection"),
-        ("service__alb_access_logs_bucket", None, "service.alb_access_logs_bucket"),
-        ("service__waf_web_acl_arn", None, "service.waf_web_acl_arn"),
-        ("service__verify_rollout", False, "service.verify_rollout"),
+        ("services__worker__image", "public.ecr.aws/acme/app:latest", "services.worker.image"),
+        ("services__app__verify_rollout", False, "services.app.verify_rollout"),
+        ("migration__image", "public.ecr.aws/acme/app:latest", "migration.image"),
+        ("load_balancer__deletion_protection", False, "load_balancer.deletion_protection"),
+        ("load_balancer__access_logs_bucket", None, "load_balancer.access_logs_bucket"),
+        ("load_balancer__waf_web_acl_arn", None, "load_balancer.waf_web_acl_arn"),
         ("network__flow_logs", False, "network.flow_logs"),
         ("state__noncurrent_version_expiration_days", 30, "state.noncurrent_version_expiration_days"),
     ],

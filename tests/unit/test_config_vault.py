@@ -90,7 +90,7 @@ def _external(**vault: Any) -> dict[str, Any]:
 
 
 def test_external_vault_needs_its_server_principal_outside_local(tmp_path: Path) -> None:
-    write_env(tmp_path, DEV, vault=_external(workloads=DEV["vault"]["workloads"]))
+    write_env(tmp_path, DEV, vault=_external())
     (line,) = problems(tmp_path, "dev")
     assert "vault.server_principal_arns: required for an external Vault" in line
 

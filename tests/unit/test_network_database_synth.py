@@ -102,9 +102,14 @@ def walk(node: Any) -> Iterator[tuple[str, Any]]:
 
 
 def test_prod_spreads_over_three_azs_dev_over_two(prod_net: Doc, dev_net: Doc) -> None:
+    # prod pins its AZs; dev reads them from the account (never guessed as `<region>a`), and its
+    # subnets then ignore a later shift of that list instead of being replaced.
+    from_account = [f"${{element(data.aws_availability_zones.network_azs_7B2E26B5.names, {i})}}" for i in range(2)]
+    for subnet in resources(dev_net, "aws_subnet"):
+        assert subnet["lifecycle"] == {"ignore_changes": ["availability_zone"]}
     for doc, azs in (
         (prod_net, ["eu-west-1a", "eu-west-1b", "eu-west-1c"]),
-        (dev_net, ["eu-west-1a", "eu-west-1b"]),
+        (dev_net, from_account),
     ):
         subnets = resources(doc, "aws_subnet")
         assert len(subnets) == 3 * len(azs)
@@ -241,7 +246,7 @@ def test_db_subnet_group_uses_isolated_subnets_by_cross_stack_reference(prod_db:
 
 def test_db_ingress_only_from_client_security_groups(prod_db: Doc) -> None:
     rules = resources(prod_db, "aws_vpc_security_group_ingress_rule")
-    assert len(rules) == 2
+    assert len(rules) == 3  # the services app and worker, and the migration
     client_refs = {
         "${aws_security_group." + k + ".id}"
         for k in prod_db["resource"]["aws_security_group"]
@@ -267,7 +272,7 @@ def test_database_outputs_for_consumers(prod_db: Doc) -> None:
         "database_name",
         "master_secret_arn",
         "db_security_group_id",
-        "app_security_group_id",
+        "client_security_group_ids",
         "migration_security_group_id",
         "subnet_ids",
         "vpc_id",

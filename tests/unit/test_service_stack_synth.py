@@ -41,27 +41,43 @@ def cross_stack(stack: str, output_fragment: str) -> re.Pattern[str]:
     )
 
 
+def ecs_services(s: Synth, stack: str) -> dict[str, dict[str, Any]]:
+    """ECS service name -> body."""
+    return {r["name"]: r for r in resources(s, stack, "aws_ecs_service").values()}
+
+
 @pytest.mark.parametrize("env", ["prod", "staging", "dev", "local"])
 def test_rolling_deploy_keeps_full_capacity_and_rolls_back(synthesized: Synth, env: str) -> None:
-    svc = synthesized.one(f"{env}-service", "aws_ecs_service")
-    assert svc["name"] == f"{env}-app"
-    assert svc["deployment_minimum_healthy_percent"] == 100
-    assert svc["deployment_maximum_percent"] == 200
-    assert svc["deployment_circuit_breaker"] == {"enable": True, "rollback": True}
-    assert svc["wait_for_steady_state"] is True
-    assert svc["launch_type"] == "FARGATE"
+    svcs = ecs_services(synthesized, f"{env}-service")
+    assert f"{env}-app" in svcs
+    for svc in svcs.values():
+        assert svc["deployment_minimum_healthy_percent"] == 100
+        assert svc["deployment_maximum_percent"] == 200
+        assert svc["deployment_circuit_breaker"] == {"enable": True, "rollback": True}
+        assert svc["wait_for_steady_state"] is True
+        assert svc["launch_type"] == "FARGATE"
 
 
 @pytest.mark.parametrize("env", ["prod", "local"])
-def test_service_update_depends_on_the_migration_gate(synthesized: Synth, env: str) -> None:
+def test_every_service_update_depends_on_the_one_migration_gate(synthesized: Synth, env: str) -> None:
     stack = f"{env}-service"
     gate_name, gate = by_path(synthesized, stack, "terraform_data", "migration/gate")
-    svc = synthesized.one(stack, "aws_ecs_service")
-    assert f"terraform_data.{gate_name}" in svc["depends_on"]
-    _, app_td = by_path(synthesized, stack, "aws_ecs_task_definition", "service/task-definition")
-    assert app_td["depends_on"] == [f"terraform_data.{gate_name}"]
-    mig_td, _ = by_path(synthesized, stack, "aws_ecs_task_definition", "migration/task-definition")
-    assert gate["triggers_replace"] == {"migration_task_definition": f"${{aws_ecs_task_definition.{mig_td}.arn}}"}
+    svcs = ecs_services(synthesized, stack)
+    assert set(svcs) == {f"{env}-app", f"{env}-worker"}
+    for svc in svcs.values():
+        assert f"terraform_data.{gate_name}" in svc["depends_on"]
+    tds = {}
+    for name in ("app", "worker"):
+        _, td = by_path(synthesized, stack, "aws_ecs_task_definition", f"{name}-task-definition/task-definition")
+        assert td["depends_on"] == [f"terraform_data.{gate_name}"]
+        tds[name] = td
+    mig_td, _ = by_path(synthesized, stack, "aws_ecs_task_definition", "migration-task-definition/task-definition")
+    # A new migration *or* a new image of any gated service runs the migration (once) first.
+    assert gate["triggers_replace"] == {
+        "migration_task_definition": f"${{aws_ecs_task_definition.{mig_td}.arn}}",
+        "image_app": json.loads(tds["app"]["container_definitions"])[0]["image"],
+        "image_worker": json.loads(tds["worker"]["container_definitions"])[0]["image"],
+    }
 
 
 def test_prod_gate_runs_the_ecs_runner_with_the_migration_network(synthesized: Synth) -> None:
@@ -70,40 +86,49 @@ def test_prod_gate_runs_the_ecs_runner_with_the_migration_network(synthesized: S
     cmd = step["command"]
     assert cmd.startswith("platformctl migrate run --environment prod --service prod-app --region eu-west-1 ")
     assert "--local" not in cmd
-    assert "--task-definition '${aws_ecs_task_definition.migration_task-definition_" in cmd
+    assert "--task-definition '${aws_ecs_task_definition.migration-task-definition_" in cmd
     assert "--container app" in cmd
     assert "--cluster '${aws_ecs_cluster." in cmd
     subnets = re.search(r"--subnets '([^']*)'", cmd)
     sgs = re.search(r"--security-groups '([^']*)'", cmd)
     assert subnets and sgs, cmd
-    # Private subnets of prod-network (3 AZs), the migration client SG of prod-database + the tasks' SG.
+    # Private subnets of prod-network (3 AZs), the migration client SG of prod-database + its own egress SG.
     assert len(cross_stack("prod-network", "network_private-").findall(subnets.group(1))) == 3
     assert cross_stack("prod-database", "migration-client-sg").search(sgs.group(1))
     assert "app-client-sg" not in sgs.group(1)
-    assert "aws_security_group.service_task-sg" in sgs.group(1)
+    assert "aws_security_group.migration-network_task-sg" in sgs.group(1)
     assert "working_dir" not in step
 
 
-def test_prod_checks_the_rollout_after_the_service(synthesized: Synth) -> None:
-    _, check = by_path(synthesized, "prod-service", "terraform_data", "migration/rollout-check")
-    svc_name = next(iter(resources(synthesized, "prod-service", "aws_ecs_service")))
-    assert check["depends_on"] == [f"aws_ecs_service.{svc_name}"]
-    cmd = local_exec(check)["command"]
-    assert cmd.startswith("platformctl migrate verify-rollout --region eu-west-1 --cluster ")
-    assert "--service prod-app --task-definition '${aws_ecs_task_definition.service_task-definition_" in cmd
+def test_prod_checks_the_rollout_of_each_service_after_it(synthesized: Synth) -> None:
+    svcs = {r["name"]: n for n, r in resources(synthesized, "prod-service", "aws_ecs_service").items()}
+    for name in ("app", "worker"):
+        _, check = by_path(synthesized, "prod-service", "terraform_data", f"migration/rollout-check-{name}")
+        assert check["depends_on"] == [f"aws_ecs_service.{svcs[f'prod-{name}']}"]
+        cmd = local_exec(check)["command"]
+        assert cmd.startswith("platformctl migrate verify-rollout --region eu-west-1 --cluster ")
+        assert f"--service prod-{name} --task-definition '${{aws_ecs_task_definition.{name}-task-definition_" in cmd
 
 
-def test_local_gate_runs_the_local_runner_in_the_example_app(synthesized: Synth) -> None:
+def test_local_gate_runs_the_local_runner_without_a_machine_path(synthesized: Synth) -> None:
     _, gate = by_path(synthesized, "local-service", "terraform_data", "migration/gate")
     step = local_exec(gate)
     assert step["command"] == (
         "platformctl migrate run --environment local --service local-app --local --cwd examples/webapp"
     )
-    assert Path(step["working_dir"]) == REPO  # --cwd is relative to the repository
+    # `--cwd` is resolved against the repository by platformctl at run time: nothing of this
+    # checkout's location is synthesized, so a second clone produces identical JSON.
+    assert "working_dir" not in step
     assert "environment" not in step  # DATABASE_URL is inherited from the deploying process, never synthesized
     # The emulator never rolls a deployment record forward: no rollout check on local.
     paths = [r["//"]["metadata"]["path"] for r in resources(synthesized, "local-service", "terraform_data").values()]
     assert paths == ["local-service/migration/gate"]
+
+
+def test_no_stack_names_the_checkout_path(synthesized: Synth) -> None:
+    for stack in synthesized.stack_names():
+        text = (synthesized.stack_dir(stack) / "cdk.tf.json").read_text()
+        assert str(REPO) not in text, stack
 
 
 def test_local_shape_no_autoscaling_no_deletion_protection_http_only(synthesized: Synth) -> None:
@@ -119,13 +144,15 @@ def test_local_shape_no_autoscaling_no_deletion_protection_http_only(synthesized
 
 
 @pytest.mark.parametrize("env", ["prod", "local"])
-def test_tasks_run_in_private_subnets_with_the_app_client_sg(synthesized: Synth, env: str) -> None:
-    net = synthesized.one(f"{env}-service", "aws_ecs_service")["network_configuration"]
-    assert net["assign_public_ip"] is False
-    assert all(cross_stack(f"{env}-network", "network_private-").search(s) for s in net["subnets"])
-    groups = " ".join(net["security_groups"])
-    assert cross_stack(f"{env}-database", "app-client-sg").search(groups)
-    assert "migration-client-sg" not in groups
+def test_each_service_carries_its_own_database_client_group(synthesized: Synth, env: str) -> None:
+    for name in ("app", "worker"):
+        net = ecs_services(synthesized, f"{env}-service")[f"{env}-{name}"]["network_configuration"]
+        assert net["assign_public_ip"] is False
+        assert all(cross_stack(f"{env}-network", "network_private-").search(s) for s in net["subnets"])
+        groups = " ".join(net["security_groups"])
+        assert cross_stack(f"{env}-database", f"{name}-client-sg").search(groups)
+        others = {"app", "worker", "migration"} - {name}
+        assert not any(f"{o}-client-sg" in groups for o in others), groups
 
 
 def containers(s: Synth, stack: str) -> dict[str, dict[str, Any]]:
@@ -136,26 +163,29 @@ def containers(s: Synth, stack: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-@pytest.mark.parametrize("env", ["prod", "local"])
-def test_containers_get_vault_coordinates_and_no_secret_values(synthesized: Synth, env: str) -> None:
-    cdefs = containers(synthesized, f"{env}-service")
-    assert set(cdefs) == {f"{env}-app", f"{env}-app-migrate"}
-    for family, cdef in cdefs.items():
-        assert "secrets" not in cdef, family
-        env_vars = {e["name"]: e["value"] for e in cdef["environment"]}
-        assert not [n for n in env_vars if any(m in n for m in SECRET_MARKERS)], family
-        assert not [v for v in env_vars.values() if re.search(r"postgres(ql)?://|password", v, re.I)], family
-        assert env_vars["PLATFORM_ENV"] == env
-        assert env_vars["VAULT_KV_MOUNT"] == "platform"
-    app, mig = (
-        {e["name"]: e["value"] for e in cdefs[f"{env}-app"]["environment"]},
-        {e["name"]: e["value"] for e in cdefs[f"{env}-app-migrate"]["environment"]},
-    )
-    assert (app["VAULT_ROLE"], app["VAULT_READ_PATHS"]) == (f"{env}-app", "app/database")
-    assert (mig["VAULT_ROLE"], mig["VAULT_READ_PATHS"]) == (f"{env}-app-migration", "app/migration-database")
-    assert cdefs[f"{env}-app-migrate"]["command"] == ["alembic", "upgrade", "head"]
-    if env == "local":
-        assert app["VAULT_ADDR"] == "http://127.0.0.1:8200"
+def test_a_worker_has_no_load_balancer_a_web_service_has_one(synthesized: Synth) -> None:
+    svcs = ecs_services(synthesized, "prod-service")
+    assert "load_balancer" not in svcs["prod-worker"]
+    assert "health_check_grace_period_seconds" not in svcs["prod-worker"]
+    (lb,) = svcs["prod-app"]["load_balancer"]
+    assert lb["container_port"] == 8000
+    assert len(resources(synthesized, "prod-service", "aws_lb")) == 1
+    assert len(resources(synthesized, "prod-service", "aws_lb_target_group")) == 1
+    cdefs = containers(synthesized, "prod-service")
+    assert "portMappings" not in cdefs["prod-worker"] and cdefs["prod-worker"]["command"] == ["python", "worker.py"]
+    # Nothing reaches the worker's tasks: its security group has no ingress rule.
+    _, worker_sg = by_path(synthesized, "prod-service", "aws_security_group", "worker/task-sg")
+    ingress = resources(synthesized, "prod-service", "aws_vpc_security_group_ingress_rule")
+    assert not [n for n, r in ingress.items() if "worker_task-sg" in r["security_group_id"]]
+    assert worker_sg["description"].endswith("nothing reaches them")
+
+
+def test_each_service_has_its_own_roles_and_log_group(synthesized: Synth) -> None:
+    roles = {r["name"] for r in resources(synthesized, "prod-service", "aws_iam_role").values()}
+    for name in ("prod-app", "prod-worker", "prod-migrate"):
+        assert {f"{name}-ecs-task", f"{name}-ecs-execution"} <= roles
+    groups = {r["name"] for r in resources(synthesized, "prod-service", "aws_cloudwatch_log_group").values()}
+    assert groups == {"/ecs/prod-app", "/ecs/prod-worker", "/ecs/prod-migrate"}
 
 
 def test_no_secret_value_anywhere_in_the_service_stacks(synthesized: Synth) -> None:
@@ -183,21 +213,22 @@ def _env_data(name: str) -> dict[str, Any]:
 
 def test_only_the_local_tier_may_use_the_local_runner() -> None:
     data = _env_data("staging")
-    data["service"]["migration_runner"] = "local"
-    with pytest.raises(ConfigError, match=r"service\.migration_runner: 'local' runs the migration"):
+    data["migration"] = {"runner": "local"}
+    with pytest.raises(ConfigError, match=r"migration\.runner: 'local' runs the migration"):
         parse_environment(data, "staging.toml", "staging")
-    assert parse_environment(_env_data("staging"), "staging.toml").service.migration_runner == "ecs"
-    assert parse_environment(_env_data("local"), "local.toml").service.migration_runner == "local"
+    assert parse_environment(_env_data("staging"), "staging.toml").migration.runner == "ecs"
+    assert parse_environment(_env_data("local"), "local.toml").migration.runner == "local"
 
 
 def test_prod_cannot_switch_off_the_rollout_check_without_an_override() -> None:
     data = _env_data("prod")
-    data["service"]["verify_rollout"] = False
-    with pytest.raises(ConfigError, match=r'service\.verify_rollout: .*unsafe_overrides\."service\.verify_rollout"'):
+    data["services"]["worker"]["verify_rollout"] = False
+    field = "services.worker.verify_rollout"
+    with pytest.raises(ConfigError, match=rf'{re.escape(field)}: .*unsafe_overrides\."{re.escape(field)}"'):
         parse_environment(data, "prod.toml", "prod")
-    data["unsafe_overrides"] = {"service.verify_rollout": "ECS API outage drill, OPS-7"}
-    assert parse_environment(data, "prod.toml", "prod").service.verify_rollout is False
-    assert parse_environment(_env_data("local"), "local.toml").service.verify_rollout is False
+    data["unsafe_overrides"] = {field: "ECS API outage drill, OPS-7"}
+    assert parse_environment(data, "prod.toml", "prod").services["worker"].verify_rollout is False
+    assert parse_environment(_env_data("local"), "local.toml").services["app"].verify_rollout is False
 
 
 def test_self_hosted_vault_address_reaches_the_tasks_by_reference(synthesized: Synth) -> None:
@@ -217,8 +248,8 @@ def test_self_hosted_vault_address_reaches_the_tasks_by_reference(synthesized: S
 
 def test_service_exports_the_role_maps_vault_bootstrap_reads(synthesized: Synth) -> None:
     outputs = synthesized.stack("prod-service")["output"]
-    assert set(outputs["vault_task_role_arns"]["value"]) == {"app"}
-    assert set(outputs["vault_migration_role_arns"]["value"]) == {"app"}
+    assert set(outputs["vault_task_role_arns"]["value"]) == {"app", "worker"}
+    assert set(outputs["vault_migration_role_arns"]["value"]) == {"app"}  # the migration's owner
 
 
 @pytest.mark.parametrize("env", ["prod", "staging", "dev"])
@@ -233,7 +264,7 @@ def test_real_environments_keep_full_drift_detection(synthesized: Synth, env: st
 
 
 def test_local_ignores_only_the_emulator_read_back_gaps(synthesized: Synth) -> None:
-    (service,) = resources(synthesized, "local-service", "aws_ecs_service").values()
+    service = ecs_services(synthesized, "local-service")["local-app"]
     assert {"health_check_grace_period_seconds", "enable_ecs_managed_tags"} <= set(
         service["lifecycle"]["ignore_changes"]
     )

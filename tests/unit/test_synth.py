@@ -106,7 +106,6 @@ def test_local_state_bucket_documents_its_emulator_exceptions(synthesized: Synth
 
 def test_optional_dynamodb_lock_table_has_pitr_and_sse() -> None:
     """Teams on Terraform < 1.10 opt into a DynamoDB lock table; it is protected like the bucket."""
-    import dataclasses
     import tempfile
     from pathlib import Path
 
@@ -114,7 +113,7 @@ def test_optional_dynamodb_lock_table_has_pitr_and_sse() -> None:
     from app.main import build_app
 
     env = load_environment("prod")
-    env = dataclasses.replace(env, state=dataclasses.replace(env.state, dynamodb_lock_table=True))
+    env = env.model_copy(update={"state": env.state.model_copy(update={"dynamodb_lock_table": True})})
     with tempfile.TemporaryDirectory() as out:
         build_app([env], out).synth()
         stack = json.loads((Path(out) / "stacks" / "prod-state" / "cdk.tf.json").read_text())

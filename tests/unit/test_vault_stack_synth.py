@@ -87,9 +87,9 @@ def test_prod_vault_runs_in_the_network_stacks_private_subnets_for_the_database_
         if r["security_group_id"] == ref("aws_security_group", lb_sg, "id")
     ]
     sources = sorted(r["referenced_security_group_id"] for r in client_rules)
-    assert len(sources) == 2
+    assert len(sources) == 3  # every service's database client group (app, worker) and the migration's
     assert all(s.startswith(remote_output("prod-database", "")) for s in sources)
-    assert "app-client-sg" in sources[0] and "migration-client-sg" in sources[1]
+    assert "app-client-sg" in sources[0] and "migration-client-sg" in sources[1] and "worker-client-sg" in sources[2]
     assert all((r["from_port"], r["to_port"]) == (8200, 8200) and "cidr_ipv4" not in r for r in client_rules)
 
 
@@ -219,7 +219,6 @@ def test_external_mode_creates_only_the_aws_auth_role(tmp_path: Path) -> None:
         "mode": "external",
         "address": "https://vault.corp.example:8200",
         "server_principal_arns": [EXTERNAL_SERVER],
-        "workloads": [{"name": "app", "read_paths": ["app/*"]}],
     }
     env = parse_environment(data, "ext.toml")
     app = App(outdir=str(tmp_path))

@@ -3,9 +3,9 @@ in-process emulator (tests/integration/migrate/ecs_faults.py), and re-deploy the
 with a changed environment file.
 
 - The environment file is a copy of app/environments/local.toml in a temporary
-  PLATFORM_CONFIG_DIR; tests change `service.image` (which changes the migration task definition
-  and so triggers the gate), and for the ECS fault matrix `service.migration_runner = "ecs"` and
-  `service.verify_rollout = true` — the same stack code a real environment uses, with the ECS
+  PLATFORM_CONFIG_DIR; tests change `services.app.image` (which changes the migration task
+  definition and so triggers the gate), and for the ECS fault matrix `migration.runner = "ecs"` and
+  `services.app.verify_rollout = true` — the same stack code a real environment uses, with the ECS
   runner talking to the emulator whose task outcomes are scripted.
 - The gate's `platformctl` is this checkout's (`python -m scripts.platformctl` through a shim
   first on PATH), `DATABASE_URL` points at a fresh database of the session's real PostgreSQL.
@@ -38,6 +38,16 @@ CLUSTER = f"{ENV}-cluster"
 SERVICE_STACK = f"{ENV}-service"
 
 
+# Deployment.service_changes key -> (table of local.toml, key in it)
+CHANGE_TARGETS = {
+    "image": ("services.app", "image"),
+    "worker_image": ("services.worker", "image"),
+    "verify_rollout": ("services.app", "verify_rollout"),
+    "migration_runner": ("migration", "runner"),
+    "local_migrations_dir": ("migration", "local_dir"),
+}
+
+
 def toml_value(value: Any) -> str:
     return json.dumps(value)  # strings, numbers, booleans, lists of strings: same syntax in TOML
 
@@ -57,19 +67,23 @@ class Deployment:
     # --- configuration ------------------------------------------------------------------------
 
     def write_config(self) -> None:
-        """local.toml with `service_changes` applied to its [service] table."""
+        """local.toml with `service_changes` applied to their tables (CHANGE_TARGETS)."""
         text = (PROJECT_ROOT / "app" / "environments" / "local.toml").read_text()
-        lines, in_service = [], False
+        by_table: dict[str, dict[str, Any]] = {}
+        for change, value in self.service_changes.items():
+            table, key = CHANGE_TARGETS[change]
+            by_table.setdefault(table, {})[key] = value
+        lines, table = [], ""
         for line in text.splitlines():
             stripped = line.strip()
             if stripped.startswith("["):
-                in_service = stripped == "[service]"
+                table = stripped.strip("[]")
             key = stripped.split("=", 1)[0].strip() if "=" in stripped else None
-            if in_service and key in self.service_changes:
+            if key in by_table.get(table, {}):
                 continue  # replaced below
             lines.append(line)
-            if stripped == "[service]":
-                lines += [f"{k} = {toml_value(v)}" for k, v in self.service_changes.items()]
+            if stripped.startswith("[") and table in by_table:
+                lines += [f"{k} = {toml_value(v)}" for k, v in by_table[table].items()]
         (self.config_dir / "local.toml").write_text("\n".join(lines) + "\n")
         tomllib.loads((self.config_dir / "local.toml").read_text())  # still valid TOML
 

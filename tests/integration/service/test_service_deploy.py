@@ -5,8 +5,8 @@ task definition.
 One module-scoped base deployment (network + database + first service deploy) against the
 in-process emulator; every test then changes the image (a new migration task definition fires
 the gate) and re-applies only `local-service`. Tests run in file order: local runner against the
-real PostgreSQL first, then the same stack with `service.migration_runner = "ecs"` and
-`service.verify_rollout = true`, whose migration task outcomes and rollback are injected into the
+real PostgreSQL first, then the same stack with `migration.runner = "ecs"` and
+`services.app.verify_rollout = true`, whose migration task outcomes and rollback are injected into the
 emulator (tests/integration/migrate/ecs_faults.py). See deployment.py for the plumbing.
 """
 
@@ -27,6 +27,7 @@ from tests.integration.service.deployment import CLUSTER, ENV, SERVICE, Deployme
 from tests.integration.service.deployment import PROJECT_ROOT as REPO
 
 pytestmark = pytest.mark.integration
+WORKER = f"{ENV}-worker"
 
 OLD_VERSION_SERVES = "The service was not updated: the previous version keeps serving."
 
@@ -143,6 +144,52 @@ def test_failing_local_migration_stops_the_deploy_and_keeps_the_service(
     assert query(database_url, "SELECT version_num FROM alembic_version") == [("0003",)]
 
 
+def worker_td(dep: Deployment) -> str:
+    svc = dep.fake.client("ecs").describe_services(cluster=CLUSTER, services=[WORKER])["services"]
+    return str(svc[0]["taskDefinition"])
+
+
+def test_worker_only_image_change_migrates_once_and_updates_only_the_worker(
+    deployment: Deployment, database_url: str
+) -> None:
+    dep = deployment
+    # A failed gate (the test before) drops the web service's running revision from state
+    # (issue 14, item 6: skip_destroy keeps it in ECS); one deploy on the image it runs puts the
+    # environment back in step before the worker-only change is measured.
+    dep.service_changes["image"] = dep.task_definition_image(service_td(dep))
+    recover = dep.redeploy_service()
+    assert recover.returncode == 0, output(recover)[-6000:]
+    app_before, worker_before = service_td(dep), worker_td(dep)
+    add_revision(dep.webapp, "0005", "0003",
+                 "    op.execute(\"INSERT INTO deploy_marker (note) VALUES ('0005')\")")  # fmt: skip
+    dep.service_changes["worker_image"] = "platform-example-app:worker-2"
+    proc = dep.redeploy_service()
+    out = output(proc)
+    assert proc.returncode == 0, out[-6000:]
+    assert out.count("migration succeeded") == 1
+    assert query(database_url, "SELECT version_num FROM alembic_version") == [("0005",)]
+    assert service_td(dep) == app_before  # the web service's task definition did not change
+    after = worker_td(dep)
+    assert after != worker_before
+    assert dep.task_definition_image(after) == "platform-example-app:worker-2"
+
+
+def test_failed_migration_updates_neither_service(deployment: Deployment, database_url: str) -> None:
+    dep = deployment
+    app_before, worker_before = service_td(dep), worker_td(dep)
+    broken = add_revision(dep.webapp, "0006", "0005", '    op.execute("UPDATE no_such_table SET x = 1")')
+    dep.service_changes["worker_image"] = "platform-example-app:worker-3"
+    dep.new_image()
+    try:
+        proc = dep.redeploy_service()
+    finally:
+        broken.unlink()
+    assert proc.returncode != 0
+    assert OLD_VERSION_SERVES in output(proc)
+    assert (service_td(dep), worker_td(dep)) == (app_before, worker_before)
+    assert query(database_url, "SELECT version_num FROM alembic_version") == [("0005",)]
+
+
 # --- ECS runner against the emulator with injected task outcomes -------------------------------
 
 
@@ -168,11 +215,11 @@ def test_ecs_gate_runs_the_migration_task_in_its_own_network_then_verifies_the_r
     assert f"service {SERVICE} runs {after.rsplit('/', 1)[-1]} (rollout COMPLETED" in out
     (played,) = dep.fake.played
     task = dep.fake.task(played.arn)
-    assert "/local-app-migrate:" in task.task_definition_arn
+    assert "/local-migrate:" in task.task_definition_arn
     awsvpc = task.network_configuration["awsvpcConfiguration"]
     db_out, net_out = dep.outputs(f"{ENV}-database"), dep.outputs(f"{ENV}-network")
     assert db_out["migration_security_group_id"] in awsvpc["securityGroups"]
-    assert db_out["app_security_group_id"] not in awsvpc["securityGroups"]
+    assert db_out["client_security_group_ids"]["app"] not in awsvpc["securityGroups"]
     assert sorted(awsvpc["subnets"]) == sorted(net_out["private_subnet_ids"])
 
 

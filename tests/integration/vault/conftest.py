@@ -71,6 +71,7 @@ class Scenario:
 def make_env(name: str, kv_mount: str, workloads: dict[str, list[str]]) -> EnvironmentConfig:
     data = tomllib.loads((DEFAULT_CONFIG_DIR / "local.toml").read_text())
     data["name"] = name
+    data.pop("services", None)  # the scenario's workloads are the explicit ones below
     data["vault"] = {"mode": "external", "address": "http://127.0.0.1:8200", "kv_mount": kv_mount,
                      "workloads": [{"name": w, "read_paths": paths} for w, paths in workloads.items()]}
     return parse_environment(data, f"<test {name}>")

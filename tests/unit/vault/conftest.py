@@ -20,7 +20,10 @@ def vault() -> Iterator[VaultUnderTest]:
 
 @pytest.fixture()
 def local_env() -> EnvironmentConfig:
-    return load_environment("local", DEFAULT_CONFIG_DIR)
+    # The shipped `local` runs two services (app, worker); these tests exercise one workload.
+    env = load_environment("local", DEFAULT_CONFIG_DIR)
+    only_app = [w for w in env.vault.workloads if w.name == "app"]
+    return env.model_copy(update={"vault": env.vault.model_copy(update={"workloads": only_app})})
 
 
 @pytest.fixture()

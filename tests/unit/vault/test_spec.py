@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from app.schema import EnvironmentConfig, VaultWorkloadConfig
@@ -34,9 +32,9 @@ def test_workload_policy_reads_only_its_paths_and_never_the_migration_login(
 
 
 def test_every_input_problem_is_reported_at_once(local_env: EnvironmentConfig) -> None:
-    env = dataclasses.replace(local_env, vault=dataclasses.replace(
-        local_env.vault,
-        workloads=[VaultWorkloadConfig("app", ["app/*"]), VaultWorkloadConfig("jobs", ["/abs"])]))
+    workloads = [VaultWorkloadConfig(name="app", read_paths=["app/*"]),
+                 VaultWorkloadConfig(name="jobs", read_paths=["/abs"])]
+    env = local_env.model_copy(update={"vault": local_env.vault.model_copy(update={"workloads": workloads})})
     with pytest.raises(SpecError) as err:
         build_spec(env, {"app": "not-an-arn", "ghost": APP_ARN})
     message = str(err.value)

@@ -1,0 +1,207 @@
+"""FargateTaskDefinition: one container's task definition with its own identity and logs.
+
+Per task definition: a KMS-encrypted log group (dedicated CMK), an execution role scoped to *its*
+image (ECR pull of that repository only) and log group, a task role with no AWS permissions
+(Vault's AWS IAM auth binds to it), and the FARGATE/awsvpc task definition with hardened container
+settings (read-only root, non-root user, init process). Services and the migration each build one.
+
+Secrets never enter the task definition: the container gets Vault's address, its role and KV
+paths (scripts/contracts.py) and reads its secrets at start-up (`platformctl secrets exec`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from modules import aws
+from modules.account import AccountContext
+from modules.cdk import Construct
+from modules.policies import account_administers_key, document, logs_may_use_key
+from scripts.contracts import ENV_VAULT_ADDR, ENV_VAULT_READ_PATHS, looks_secret
+
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)"
+)
+
+
+class SecretInEnvironmentError(ValueError):
+    """A plain environment variable whose name looks like a secret."""
+
+
+def reject_secret_like_keys(environment: dict[str, str], where: str) -> None:
+    """Refuse env var names that look like secrets: task definitions and plans are readable by far
+    more people than Vault paths."""
+    bad = sorted(k for k in environment if looks_secret(k))
+    if bad:
+        raise SecretInEnvironmentError(
+            f"{where}: {', '.join(bad)} look(s) like secret(s); plain environment variables end up in the "
+            "task definition and the Terraform plan. Put the value in Vault and list its path in "
+            "vault_secret_paths instead."
+        )
+
+
+def vault_environment(address: str | None, paths: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    if address:
+        env[ENV_VAULT_ADDR] = address
+    if paths:
+        env[ENV_VAULT_READ_PATHS] = ",".join(paths)
+    return env
+
+
+@dataclass(frozen=True)
+class TaskDefinitionProps:
+    # Family; also names the roles (`<name>-ecs-execution`, `<name>-ecs-task`) and logs (`/ecs/<name>`).
+    name: str
+    image: str
+    cpu: int = 512
+    memory: int = 1024
+    container_name: str = "app"
+    # Non-secret plain variables only (validated).
+    environment: dict[str, str] = field(default_factory=dict)
+    vault_address: str | None = None
+    vault_secret_paths: list[str] = field(default_factory=list)
+    command: list[str] | None = None
+    port: int | None = None
+    log_retention_days: int = 365
+    stream_prefix: str = "app"
+    readonly_root_filesystem: bool = True
+    user: str = "1000"
+    task_role_suffix: str = "ecs-task"
+
+    def __post_init__(self) -> None:
+        reject_secret_like_keys(self.environment, f"task definition {self.name!r} environment")
+        if self.user in ("0", "root") or self.user.startswith(("0:", "root:")):
+            raise ValueError(f"task definition {self.name!r}: the container must not run as root (user={self.user!r})")
+
+
+def container_definition(props: TaskDefinitionProps, log_group: str, region: str) -> dict[str, Any]:
+    environment = {**props.environment, **vault_environment(props.vault_address, props.vault_secret_paths)}
+    cdef: dict[str, Any] = {
+        "name": props.container_name,
+        "image": props.image,
+        "essential": True,
+        # Container-level memory as well: the emulator (moto) needs it for awsvpc tasks.
+        "memory": props.memory,
+        "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
+        "readonlyRootFilesystem": props.readonly_root_filesystem,
+        "user": props.user,
+        "linuxParameters": {"initProcessEnabled": True},
+        # A read-only root still needs a scratch directory.
+        "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": log_group,
+                "awslogs-region": region,
+                "awslogs-stream-prefix": props.stream_prefix,
+            },
+        },
+    }
+    if props.port is not None:
+        cdef["portMappings"] = [{"containerPort": props.port, "protocol": "tcp"}]
+    if props.command:
+        cdef["command"] = list(props.command)
+    return cdef
+
+
+class FargateTaskDefinition(Construct):
+    def __init__(self, scope: Construct, id_: str, props: TaskDefinitionProps, account: AccountContext):
+        super().__init__(scope, id_)
+        self.props = props
+        self.account = account
+        self.log_group_name = f"/ecs/{props.name}"
+        self.log_key = aws.kms_key.KmsKey(
+            self,
+            "log-key",
+            description=f"CloudWatch Logs of ECS service {props.name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=self._log_key_policy(),
+        )
+        self.log_key_alias = aws.kms_alias.KmsAlias(
+            self, "log-key-alias", name=f"alias/ecs-logs-{props.name}", target_key_id=self.log_key.key_id
+        )
+        self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
+            self,
+            "logs",
+            name=self.log_group_name,
+            retention_in_days=props.log_retention_days,
+            kms_key_id=self.log_key.arn,
+        )
+        trust = account.ecs_tasks_trust()
+        self.execution_role = aws.iam_role.IamRole(
+            self,
+            "execution-role",
+            name=f"{props.name}-ecs-execution",
+            description=f"ECS agent for {props.name}: image pull and log delivery only",
+            assume_role_policy=trust,
+        )
+        self.execution_policy = aws.iam_role_policy.IamRolePolicy(
+            self, "execution-policy", name="pull-and-log", role=self.execution_role.id, policy=self._execution_policy()
+        )
+        # No permissions: Vault's AWS IAM auth binds the workload's role to this ARN.
+        self.task_role = aws.iam_role.IamRole(
+            self,
+            "task-role",
+            name=f"{props.name}-{props.task_role_suffix}",
+            description=f"Identity of {props.name} tasks (Vault IAM auth); no AWS permissions by default",
+            assume_role_policy=trust,
+        )
+        td = aws.ecs_task_definition
+        self.task_definition = td.EcsTaskDefinition(
+            self,
+            "task-definition",
+            family=props.name,
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            cpu=str(props.cpu),
+            memory=str(props.memory),
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
+            container_definitions=json.dumps([container_definition(props, self.log_group.name, account.region)]),
+            volume=[td.EcsTaskDefinitionVolume(name="tmp")],
+            # Replacing a revision must not deregister the one still serving (or the one a
+            # circuit-breaker rollback returns to): old revisions stay ACTIVE.
+            skip_destroy=True,
+        )
+        self.arn = self.task_definition.arn
+        self.task_role_arn = self.task_role.arn
+
+    def _log_key_policy(self) -> str:
+        a = self.account
+        log_group_arn = f"arn:{a.partition}:logs:{a.region}:{a.account_id}:log-group:{self.log_group_name}"
+        return document(
+            account_administers_key(f"arn:{a.partition}:iam::{a.account_id}:root"),
+            # CloudWatch Logs may use the key for this log group only.
+            logs_may_use_key(
+                f"logs.{a.region}.amazonaws.com", log_group_arn, sid="CloudWatchLogsUsesKey", operator="ArnEquals"
+            ),
+        )
+
+    def _execution_policy(self) -> str:
+        statements: list[dict[str, Any]] = [
+            {
+                "Sid": "WriteOwnLogGroup",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"{self.log_group.arn}:*",
+            }
+        ]
+        ecr = _ECR_IMAGE.match(self.props.image)
+        if ecr:
+            repo = f"arn:{self.account.partition}:ecr:{ecr['region']}:{ecr['account']}:repository/{ecr['repo']}"
+            statements += [
+                # GetAuthorizationToken has no resource-level permissions.
+                {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+                {
+                    "Sid": "PullOwnImage",
+                    "Effect": "Allow",
+                    "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+                    "Resource": repo,
+                },
+            ]
+        return json.dumps({"Version": "2012-10-17", "Statement": statements})

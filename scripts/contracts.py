@@ -1,0 +1,71 @@
+"""Contracts between synthesis and run time: names both sides must agree on.
+
+The stacks write these (stack outputs, container environment variables); `platformctl` reads them
+(`vault bootstrap --from-outputs`, `secrets exec` inside a container, `migrate run`). Standard
+library only: no cdktf, no provider bindings, no boto3 — an application image can carry it.
+"""
+
+from __future__ import annotations
+
+# --- container environment (set in every task definition; never a secret) ---------------------
+ENV_PLATFORM_ENV = "PLATFORM_ENV"
+ENV_SERVICE = "PLATFORM_SERVICE"
+ENV_VAULT_ADDR = "VAULT_ADDR"
+ENV_VAULT_ROLE = "VAULT_ROLE"
+ENV_VAULT_READ_PATHS = "VAULT_READ_PATHS"  # comma-separated KV paths below the mount
+ENV_VAULT_KV_MOUNT = "VAULT_KV_MOUNT"
+ENV_DATABASE_HOST = "DATABASE_HOST"
+ENV_DATABASE_NAME = "DATABASE_NAME"
+# Optional: prefix `secrets exec` puts before each secret key (default: none).
+ENV_SECRETS_PREFIX = "PLATFORM_SECRETS_PREFIX"
+
+# Names the platform sets itself; a service's `environment` may not redefine them.
+PLATFORM_ENV_VARS = frozenset(
+    {
+        ENV_PLATFORM_ENV,
+        ENV_SERVICE,
+        ENV_VAULT_ADDR,
+        ENV_VAULT_ROLE,
+        ENV_VAULT_READ_PATHS,
+        ENV_VAULT_KV_MOUNT,
+        ENV_DATABASE_HOST,
+        ENV_DATABASE_NAME,
+        ENV_SECRETS_PREFIX,
+    }
+)
+
+# Parts of a variable name that mark it as a secret: those belong in Vault, not a task definition.
+SECRET_NAME_MARKERS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE")
+
+# --- Vault naming (scripts/vault/spec.py builds the same names) --------------------------------
+APP_KV_SUFFIX = "database"
+MIGRATION_KV_SUFFIX = "migration-database"
+
+
+def vault_role(env: str, workload: str) -> str:
+    return f"{env}-{workload}"
+
+
+def vault_migration_role(env: str, workload: str) -> str:
+    return f"{env}-{workload}-migration"
+
+
+def looks_secret(name: str) -> bool:
+    return any(m in name.upper() for m in SECRET_NAME_MARKERS)
+
+
+# --- stack outputs of `<env>-service` -----------------------------------------------------------
+OUT_CLUSTER_NAME = "cluster_name"
+OUT_SERVICE_NAMES = "service_names"  # service -> ECS service name
+OUT_TASK_DEFINITION_ARNS = "task_definition_arns"  # service -> task definition ARN
+OUT_ALB_DNS_NAME = "alb_dns_name"
+OUT_MIGRATION_TASK_DEFINITION_ARN = "migration_task_definition_arn"
+OUT_MIGRATION_TASK_ROLE_ARN = "migration_task_role_arn"
+OUT_MIGRATION_SUBNET_IDS = "migration_subnet_ids"
+OUT_MIGRATION_SECURITY_GROUP_IDS = "migration_security_group_ids"
+# What `platformctl vault bootstrap --from-outputs/--from-state` reads (scripts/vault/outputs.py).
+OUT_VAULT_TASK_ROLE_ARNS = "vault_task_role_arns"  # workload -> task role ARN
+OUT_VAULT_MIGRATION_ROLE_ARNS = "vault_migration_role_arns"  # workload -> migration task role ARN
+# `<env>-database`
+OUT_CLIENT_SECURITY_GROUP_IDS = "client_security_group_ids"  # service/"migration" -> SG id
+OUT_MIGRATION_SECURITY_GROUP_ID = "migration_security_group_id"

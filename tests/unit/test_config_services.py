@@ -1,0 +1,124 @@
+"""`[services.*]`, `[load_balancer]`, `[migration]`: names, kinds, routes and secrets are checked
+before Terraform, every problem at once with its field."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from typing import Any
+
+import pytest
+
+from app.config import DEFAULT_CONFIG_DIR, ConfigError, parse_environment
+
+LOCAL = tomllib.loads((DEFAULT_CONFIG_DIR / "local.toml").read_text())
+PROD = tomllib.loads((DEFAULT_CONFIG_DIR / "prod.toml").read_text())
+
+
+def problems(data: dict[str, Any], name: str = "local") -> dict[str, str]:
+    with pytest.raises(ConfigError) as exc:
+        parse_environment(data, f"{name}.toml", name)
+    return {p.field: p.message for p in exc.value.problems}
+
+
+def with_service(name: str, **fields: Any) -> dict[str, Any]:
+    data = copy.deepcopy(LOCAL)
+    data["services"][name] = {"image": "img:1", "autoscaling": {"enabled": False}, **fields}
+    return data
+
+
+def test_local_runs_a_web_service_and_a_worker_gated_by_one_migration() -> None:
+    env = parse_environment(copy.deepcopy(LOCAL), "local.toml", "local")
+    assert {n: s.kind for n, s in env.services.items()} == {"app": "web", "worker": "worker"}
+    assert env.gated_services == ["app", "worker"]
+    assert env.migration_owner == "app" and env.migration_image == env.services["app"].image
+    assert [w.name for w in env.vault.workloads] == ["app", "worker"]
+    assert env.services["worker"].read_paths == ["worker/*"]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Web", "must be 1-20 lowercase letters/digits"),
+        ("web-api", "must be 1-20 lowercase letters/digits"),
+        ("a" * 21, "must be 1-20 lowercase letters/digits"),
+        ("migration", "is reserved"),
+        ("cluster", "is reserved"),
+    ],
+)
+def test_service_names_follow_every_derived_name_rule(name: str, message: str) -> None:
+    found = problems(with_service(name, kind="worker"))
+    assert message in found[f"services.{name}"]
+
+
+def test_a_worker_cannot_take_web_settings() -> None:
+    found = problems(with_service("jobs", kind="worker", container_port=9000, path_patterns=["/jobs/*"]))
+    assert "only for kind = 'web'" in found["services.jobs.container_port"]
+    assert "only for kind = 'web'" in found["services.jobs.path_patterns"]
+
+
+def test_only_one_web_service_may_take_the_default_route() -> None:
+    found = problems(with_service("api", kind="web"))
+    assert "app, api" in found["services"] or "api, app" in found["services"]
+    env = parse_environment(with_service("api", kind="web", path_patterns=["/api/*"]), "local.toml", "local")
+    assert env.services["api"].path_patterns == ["/api/*"]
+
+
+@pytest.mark.parametrize("key", ["DB_PASSWORD", "STRIPE_KEY", "API_TOKEN"])
+def test_secret_looking_environment_variables_are_refused(key: str) -> None:
+    found = problems(with_service("jobs", kind="worker", environment={key: "s3cr3t-value", "LOG_LEVEL": "info"}))
+    assert "looks like a secret" in found[f"services.jobs.environment.{key}"]
+    assert all("s3cr3t-value" not in m for m in found.values())
+
+
+def test_platform_variables_cannot_be_redefined() -> None:
+    found = problems(with_service("jobs", kind="worker", environment={"VAULT_ROLE": "prod-admin"}))
+    assert "set by the platform" in found["services.jobs.environment.VAULT_ROLE"]
+
+
+def test_a_pasted_secret_in_a_wrong_place_is_never_echoed() -> None:
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+    data = with_service("jobs", kind="worker", cpu=pem, image="postgres://admin:hunter2@db/app x")
+    with pytest.raises(ConfigError) as exc:
+        parse_environment(data, "local.toml", "local")
+    text = str(exc.value)
+    assert "services.jobs.cpu: must be an integer" in text
+    assert "MIIE" not in text and "BEGIN" not in text and "hunter2" not in text
+
+
+def test_migration_image_from_must_name_a_service_and_vault_workloads_cannot_shadow_one() -> None:
+    data = copy.deepcopy(LOCAL)
+    data["migration"]["image_from"] = "web"
+    data["vault"]["workloads"] = [{"name": "app", "read_paths": ["app/*"]}]
+    found = problems(data)
+    assert "names no service of this file (services: app, worker)" in found["migration.image_from"]
+    assert "is a service already" in found["vault.workloads"]
+
+
+def test_unknown_fields_in_a_service_list_the_known_ones() -> None:
+    found = problems(with_service("jobs", kind="worker", replicas=3))
+    known = "unknown field (known fields: autoscaling, command, container_port, cpu"
+    assert found["services.jobs.replicas"].startswith(known)
+
+
+def test_every_problem_of_every_service_at_once() -> None:
+    data = with_service("jobs", kind="worker", cpu=256, memory=4096, desired_count=0, log_retention_days=8)
+    data["services"]["app"]["health_check_path"] = "healthz"
+    found = problems(data)
+    assert {"services.jobs.memory", "services.jobs.desired_count", "services.jobs.log_retention_days",
+            "services.app.health_check_path"} <= set(found)  # fmt: skip
+
+
+def test_prod_worker_image_must_be_pinned_unless_overridden() -> None:
+    data = copy.deepcopy(PROD)
+    data["services"]["worker"]["image"] = "public.ecr.aws/acme/app:latest"
+    assert "pinned by digest" in problems(data, "prod")["services.worker.image"]
+    data["unsafe_overrides"] = {"services.worker.image": "canary build, OPS-9"}
+    assert parse_environment(data, "prod.toml", "prod").services["worker"].image.endswith(":latest")
+
+
+def test_an_environment_without_services_is_the_platform_only() -> None:
+    data = copy.deepcopy(LOCAL)
+    data.pop("services")
+    env = parse_environment(data, "local.toml", "local")
+    assert env.services == {} and env.vault.workloads == []

@@ -1,0 +1,62 @@
+"""`secrets exec`'s environment: DATABASE_URL from the database login, no silent override of the
+variables the process already has, defaults from the task definition's variables (scripts/contracts.py).
+
+The Vault reads are replaced by a fixed answer here; the real login and reads run against OpenBao
+in tests/integration/vault/test_secrets_exec.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from scripts.vault import secrets_exec
+from scripts.vault.client import VaultError
+
+LOGIN = {"host": "db.internal", "port": 5432, "dbname": "app", "username": "app_app", "password": "p@ss/w:rd"}
+
+
+@pytest.fixture()
+def answers(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
+    data: dict[str, dict[str, Any]] = {"app/database": dict(LOGIN)}
+    monkeypatch.setattr(secrets_exec, "aws_login", lambda request, session=None: object())
+    monkeypatch.setattr(secrets_exec, "read_paths", lambda client, request: {p: data[p] for p in request.paths})
+    return data
+
+
+def _request(**kw: Any) -> secrets_exec.ExecRequest:
+    return secrets_exec.ExecRequest("https://vault:8200", "prod-app", ("app/database",), **kw)
+
+
+def test_database_login_is_exported_as_a_url_with_quoted_credentials(answers: dict[str, Any]) -> None:
+    env = secrets_exec.resolve_environment(_request(), {"HOME": "/home/app"})
+    assert env["DATABASE_URL"] == "postgresql://app_app:p%40ss%2Fw%3Ard@db.internal:5432/app"
+    assert env["HOME"] == "/home/app" and env["USERNAME"] == "app_app"
+    prefixed = secrets_exec.resolve_environment(_request(prefix="APP_"), {})
+    assert "APP_DATABASE_URL" in prefixed and "DATABASE_URL" not in prefixed
+
+
+@pytest.mark.parametrize("existing", ["PATH", "PORT", "LD_PRELOAD"])
+def test_a_secret_never_replaces_an_existing_variable_unless_told(answers: dict[str, Any], existing: str) -> None:
+    answers["app/database"][existing.lower()] = "/evil"
+    with pytest.raises(VaultError, match=rf"would replace existing variable\(s\) {existing}"):
+        secrets_exec.resolve_environment(_request(), {existing: "/usr/bin"})
+    assert secrets_exec.resolve_environment(_request(override=True), {existing: "/usr/bin"})[existing] == "/evil"
+
+
+def test_defaults_come_from_the_task_definitions_variables(
+    answers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scripts.vault.cli import exec_
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(secrets_exec, "exec_child", lambda cmd, env: seen.update(cmd=list(cmd), env=env))
+    task_env = {"VAULT_ADDR": "https://vault:8200", "VAULT_ROLE": "prod-app", "VAULT_READ_PATHS": "app/database",
+                "VAULT_KV_MOUNT": "kv"}  # fmt: skip
+    monkeypatch.setenv("VAULT_READ_PATHS", task_env["VAULT_READ_PATHS"])
+    result = CliRunner().invoke(exec_, ["--", "gunicorn", "app:wsgi"], env=task_env)
+    assert result.exit_code == 0, result.output
+    assert seen["cmd"] == ["gunicorn", "app:wsgi"]
+    assert seen["env"]["DATABASE_URL"].startswith("postgresql://app_app:")
