@@ -94,6 +94,9 @@ def pipeline(
     canary = "canary-" + secrets.token_hex(12)
     env_vars = {**aws_env, "PLATFORM_CONFIG_DIR": str(config), "PLATFORM_HOME": str(root / "home"),
                 f"TF_VAR_{CANARY_VAR}": canary}
+    # The pipeline's variables are in os.environ only while this fixture sets up and while a test
+    # that uses it runs (`_pipeline_environ`): a session-long change would point every later test
+    # of the session at this environment's config directory and home.
     saved = dict(os.environ)
     os.environ.update(env_vars)
     os.environ.pop("GITHUB_STEP_SUMMARY", None)
@@ -106,7 +109,19 @@ def pipeline(
         synth = p.ci("synth", "--env", ENV, "--synth-dir", str(p.synth_dir))
         assert synth.returncode == 0, synth.stderr
         plant_canary(p.synth_dir, f"{ENV}-network")
-        yield p
     finally:
         os.environ.clear()
         os.environ.update(saved)
+    yield p
+
+
+@pytest.fixture(autouse=True)
+def _pipeline_environ(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process stages of a pipeline test (CliRunner) see the pipeline's environment."""
+    if "pipeline" not in request.fixturenames:
+        return
+    p: Pipeline = request.getfixturevalue("pipeline")
+    for key in set(os.environ) - set(p.env):
+        monkeypatch.delenv(key)
+    for key, value in p.env.items():
+        monkeypatch.setenv(key, value)
