@@ -83,20 +83,10 @@ def weakened_fields(env: EnvironmentConfig) -> Iterator[tuple[str, str]]:
                     yield rule.field.replace("*", name, 1), rule.message
 
 
-# Production by identity: a name an operator reads as production is production, whatever `tier`
-# says, unless `unsafe_overrides.tier` gives the reason (docs/adr/0015). Relabelling prod.toml
-# `tier = "non-production"` therefore fails instead of silently switching every rule off.
-PRODUCTION_NAME = re.compile(r"^(prod|prd|live)")
+# Production by identity (EnvironmentConfig.is_production): relabelling prod.toml
+# `tier = "non-production"` fails instead of silently switching every rule off; only a written
+# `unsafe_overrides.tier` reason runs a production-named environment at another tier.
 TIER_OVERRIDE = "tier"
-
-
-def production_by_name(env: EnvironmentConfig) -> bool:
-    return PRODUCTION_NAME.match(env.name) is not None
-
-
-def is_production(env: EnvironmentConfig) -> bool:
-    """The production rules apply: the tier says so, or the name does and no reasoned override."""
-    return env.is_production or (production_by_name(env) and TIER_OVERRIDE not in env.unsafe_overrides)
 
 
 def validate_safety(env: EnvironmentConfig) -> list[Problem]:
@@ -112,7 +102,7 @@ def validate_safety(env: EnvironmentConfig) -> list[Problem]:
             )
         elif not reason.strip():
             out.append(Problem(f"unsafe_overrides.{fld}", "needs a written reason"))
-    if production_by_name(env) and not env.is_production:
+    if env.production_by_name and env.tier != "production":
         if TIER_OVERRIDE not in env.unsafe_overrides:
             out.append(
                 Problem(
@@ -124,7 +114,7 @@ def validate_safety(env: EnvironmentConfig) -> list[Problem]:
             # ... and its settings are still held to production's rules, reported below.
     elif TIER_OVERRIDE in env.unsafe_overrides:
         out.append(Problem("unsafe_overrides.tier", "only for an environment whose name reads as production"))
-    if not is_production(env):
+    if not env.is_production:
         return out
     for fld, message in weakened_fields(env):
         if fld not in env.unsafe_overrides:
