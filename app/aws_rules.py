@@ -63,7 +63,7 @@ S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 
-def bucket_name_problem(name: str, dots_allowed: bool = True) -> str | None:
+def bucket_name_problem(name: str) -> str | None:
     """Why S3 refuses the name (None: it accepts it)."""
     if not S3_BUCKET_CHARS.fullmatch(name):
         return "must be 3-63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit"
@@ -77,8 +77,6 @@ def bucket_name_problem(name: str, dots_allowed: bool = True) -> str | None:
     for suffix in S3_RESERVED_SUFFIXES:
         if name.endswith(suffix):
             return f"must not end with the reserved suffix {suffix!r}"
-    if not dots_allowed and "." in name:
-        return "must not contain '.' (the bucket name is also its KMS key alias, which refuses dots)"
     return None
 
 

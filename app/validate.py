@@ -56,16 +56,19 @@ def validate(env: EnvironmentConfig, expected_name: str | None = None) -> list[P
 
 
 def _validate_state(env: EnvironmentConfig) -> Iterable[Problem]:
-    # The state bucket's name is also its KMS key's alias (modules/state_bucket.py): no dots.
-    yield from bucket_problems("state.bucket", env.state.bucket, dots_allowed=False)
+    yield from bucket_problems("state.bucket", env.state.bucket)
+    # The state bucket's name is also its KMS key's alias (modules/state_bucket.py); botocore's kms
+    # model (AliasNameType) refuses '.', which `terraform validate` would report much later.
+    if not aws_rules.shape_ok("kms", "AliasNameType", f"alias/{env.state.bucket}"):
+        yield Problem("state.bucket", "must not contain '.': the bucket name is also its KMS key alias")
     if env.state.access_log_bucket is not None:
         yield from bucket_problems("state.access_log_bucket", env.state.access_log_bucket)
     if env.state.noncurrent_version_expiration_days < 1:
         yield Problem("state.noncurrent_version_expiration_days", "must be at least 1")
 
 
-def bucket_problems(fld: str, name: str, dots_allowed: bool = True) -> Iterable[Problem]:
-    why = aws_rules.bucket_name_problem(name, dots_allowed)
+def bucket_problems(fld: str, name: str) -> Iterable[Problem]:
+    why = aws_rules.bucket_name_problem(name)
     if why is not None:
         yield Problem(fld, f"not a valid S3 bucket name ({why}): {shown(name)}")
 
