@@ -15,7 +15,13 @@ from app.loader import Problem, shown
 from app.safety import validate_safety
 from app.schema import EnvironmentConfig, NetworkConfig
 from app.validate_services import validate_services
-from app.validate_values import arn_problems, kv_mount_problems, secret_in_values, vault_address_problems
+from app.validate_values import (
+    arn_problems,
+    kv_mount_problems,
+    secret_in_values,
+    vault_address_problems,
+    vault_image_problems,
+)
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9]{1,15}$")
 ENGINE_VERSION = re.compile(r"^\d{2}(\.\d{1,2})?$")
@@ -51,6 +57,7 @@ def validate(env: EnvironmentConfig, expected_name: str | None = None) -> list[P
     problems += _validate_vault(env)
     problems += vault_address_problems(env)
     problems += kv_mount_problems(env)
+    problems += vault_image_problems(env)
     problems += validate_safety(env)
     return problems
 

@@ -65,6 +65,22 @@ def vault_address_problems(env: EnvironmentConfig) -> Iterable[Problem]:
         yield Problem("vault.address", "must be scheme://host[:port] only (no path, query or fragment)")
 
 
+# The self-hosted Vault construct refuses an unpinned image at synth time (modules/vault_server.py,
+# validate_pinned_image); the same rule here reports it with the file and field instead of a traceback.
+VERSION_TAG = re.compile(r"^v?\d+(\.\d+)+([.+_-][\w.+-]*)?$")
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def vault_image_problems(env: EnvironmentConfig) -> Iterable[Problem]:
+    image = env.vault.image
+    if env.vault.mode != "self-hosted" or DIGEST.search(image):
+        return
+    last = image.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else None
+    if tag is None or not VERSION_TAG.match(tag):
+        yield Problem("vault.image", "pin a version tag (e.g. hashicorp/vault:1.17.6) or a digest (@sha256:...)")
+
+
 def kv_mount_problems(env: EnvironmentConfig) -> Iterable[Problem]:
     mount = env.vault.kv_mount.strip("/")
     if not aws_rules.VAULT_MOUNT.fullmatch(mount):

@@ -89,6 +89,7 @@ ROWS: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
      "no path"),
     ("vault-address-with-self-hosted", DEV, {"vault__address": "https://vault.internal:8200"}, "vault.address",
      "only used with vault.mode = 'external'"),
+    ("vault-image-unpinned", DEV, {"vault__image": "hashicorp/vault:latest"}, "vault.image", "pin a version tag"),
     ("vault-image-tag-in-prod", PROD, {"vault__image": "hashicorp/vault:1.17.6"}, "vault.image", "digest"),
     # Secrets where they would leak (task definitions, plans, logs) - and never echoed.
     ("password-in-command", DEV, {"services__app__command": ["psql", f"postgres://app:{CANARY}@db/app"]},
