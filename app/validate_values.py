@@ -17,8 +17,8 @@ from app.schema import EnvironmentConfig
 
 URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]*:[^/\s@]*@", re.IGNORECASE)
 PEM = re.compile(r"-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----")
-# `--password=...`, `PGPASSWORD=...`, `-p secret` style arguments.
-PASSWORD_ARG = re.compile(r"(pass(word|wd)?|secret|token)\s*[=:]", re.IGNORECASE)
+# `--password=...`, `PGPASSWORD=...` with a literal value (a `$VAR` reference is not a secret).
+PASSWORD_ARG = re.compile(r"(password|passwd|secret|token)\s*[=:]\s*[^\s$'\"{]", re.IGNORECASE)
 
 
 def contains_secret(text: str) -> bool:
