@@ -37,7 +37,7 @@ class ConfigError(Exception):
 
     def __init__(self, source: str, problems: list[Problem]):
         self.source = source
-        self.problems = [Problem(safe_field(p.field), p.message) for p in problems]
+        self.problems = [Problem(safe_field(p.field), scrub(p.message)) for p in problems]
         super().__init__("\n".join(f"{source}: {p.field}: {p.message}" for p in self.problems))
 
 
@@ -47,6 +47,18 @@ _KEY_SHOWN = re.compile(r'[A-Za-z0-9_*<>\[\]"-]{1,40}')
 
 def safe_field(field: str) -> str:
     return ".".join(p if _KEY_SHOWN.fullmatch(p) else "<key not shown>" for p in field.split("."))
+
+
+# The last line of defence: whatever a check quoted, pasted key material and URL credentials are
+# cut from the message, and a message stays one line.
+_PEM_BLOCK = re.compile(r"-----BEGIN[\s\S]*?(-----END[^-]*-----|$)")
+_URL_CREDENTIALS = re.compile(r"(://)[^/\s@]*:[^/\s@]*@")
+
+
+def scrub(message: str) -> str:
+    message = _PEM_BLOCK.sub("<value not shown>", message)
+    message = _URL_CREDENTIALS.sub(r"\1<credentials not shown>@", message)
+    return " ".join(message.splitlines())
 
 
 def config_dir() -> Path:

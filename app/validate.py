@@ -84,7 +84,8 @@ def _parse_cidr(value: str, fld: str, out: list[Problem]) -> ipaddress.IPv4Netwo
     try:
         net = ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
-        out.append(Problem(fld, f"malformed CIDR {shown(value)}: {exc}"))
+        detail = f": {exc}" if shown(value) == repr(value) else ""  # the error quotes the value
+        out.append(Problem(fld, f"malformed CIDR {shown(value)}{detail}"))
         return None
     if not isinstance(net, ipaddress.IPv4Network):
         out.append(Problem(fld, f"must be an IPv4 CIDR, got {shown(value)}"))
@@ -107,6 +108,8 @@ def _validate_network(env: EnvironmentConfig) -> list[Problem]:
             )
         )
     for i, az in enumerate(net.availability_zones):
+        if aws_rules.region_partition(env.aws.region) is None:
+            break  # aws.region is reported; the AZs cannot be judged against it
         why = aws_rules.az_problem(env.aws.region, az)
         if why is not None:
             out.append(Problem(f"network.availability_zones[{i}]", f"{why}, got {shown(az)}"))

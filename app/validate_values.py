@@ -32,11 +32,13 @@ def arn_problems(fld: str, arn: str, env: EnvironmentConfig, same_region: bool =
         return
     partition, region, account = parts[1], parts[3], parts[4]
     want = aws_rules.region_partition(env.aws.region)  # botocore endpoints.json
-    if want is not None and partition != want:
+    if want is None:
+        return  # aws.region is reported; nothing to compare against
+    if partition != want:
         yield Problem(fld, f"is in partition {partition!r}; {env.aws.region} is in {want!r}")
     if same_region and region != env.aws.region:
         yield Problem(fld, f"is in {region}; the load balancer needs a certificate in {env.aws.region}")
-    if env.aws.account_id is not None and account != env.aws.account_id:
+    if env.aws.account_id is not None and re.fullmatch(r"\d{12}", env.aws.account_id) and account != env.aws.account_id:
         yield Problem(fld, f"belongs to account {account}, not aws.account_id {env.aws.account_id}")
 
 

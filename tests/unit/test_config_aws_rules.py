@@ -196,3 +196,38 @@ def test_a_tier_override_on_a_non_production_name_is_refused(tmp_path: Path) -> 
     write_env(tmp_path, DEV, unsafe_overrides={"tier": "because"})
     lines = problems(tmp_path, "dev")
     assert any("unsafe_overrides.tier: only for an environment whose name reads as production" in x for x in lines)
+
+
+# --- a secret pasted into any field is never echoed -----------------------------------------------
+
+
+def _leaves(data: dict[str, Any], path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out += _leaves(value, (*path, key))
+        out.append((*path, key))
+    return out
+
+
+PASTED = [PEM_KEY, f"postgres://admin:{CANARY}@db.internal/app", f"--password={CANARY}"]
+
+
+@pytest.mark.parametrize("base", [DEV, PROD, EXTERNAL], ids=["dev", "prod", "external"])
+def test_a_secret_pasted_into_any_field_is_never_echoed(base: dict[str, Any]) -> None:
+    from app.config import ConfigError, parse_environment
+
+    leaked = []
+    for path in _leaves(base):
+        for secret in PASTED:
+            data = copy.deepcopy(base)
+            node = data
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = secret
+            try:
+                parse_environment(data, "x.toml", base["name"])
+            except ConfigError as exc:
+                if CANARY in str(exc) or "MIIE" in str(exc):
+                    leaked.append(".".join(path))
+    assert leaked == []
