@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from app.loader import Problem, bind_environment
+from app.loader import Problem, bind_environment, shown
 from app.schema import EnvironmentConfig, NetworkConfig, VaultWorkloadConfig
 from app.validate import validate
 
@@ -36,8 +37,28 @@ class ConfigError(Exception):
 
     def __init__(self, source: str, problems: list[Problem]):
         self.source = source
-        self.problems = problems
-        super().__init__("\n".join(f"{source}: {p.field}: {p.message}" for p in problems))
+        self.problems = [Problem(safe_field(p.field), scrub(p.message)) for p in problems]
+        super().__init__("\n".join(f"{source}: {p.field}: {p.message}" for p in self.problems))
+
+
+# A table key is part of the field path; a part that could be pasted material is not echoed.
+_KEY_SHOWN = re.compile(r'[A-Za-z0-9_*<>\[\]"-]{1,40}')
+
+
+def safe_field(field: str) -> str:
+    return ".".join(p if _KEY_SHOWN.fullmatch(p) else "<key not shown>" for p in field.split("."))
+
+
+# The last line of defence: whatever a check quoted, pasted key material and URL credentials are
+# cut from the message, and a message stays one line.
+_PEM_BLOCK = re.compile(r"-----BEGIN[\s\S]*?(-----END[^-]*-----|$)")
+_URL_CREDENTIALS = re.compile(r"(://)[^/\s@]*:[^/\s@]*@")
+
+
+def scrub(message: str) -> str:
+    message = _PEM_BLOCK.sub("<value not shown>", message)
+    message = _URL_CREDENTIALS.sub(r"\1<credentials not shown>@", message)
+    return " ".join(message.splitlines())
 
 
 def config_dir() -> Path:
@@ -49,9 +70,20 @@ def environment_names(directory: Path | None = None) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.toml"))
 
 
+def _check_directory(directory: Path) -> None:
+    """A missing or empty directory is an error, never "nothing to validate"."""
+    source = _display(directory)
+    if not directory.is_dir():
+        what = "does not exist" if not directory.exists() else "is not a directory"
+        raise ConfigError(source, [Problem("<directory>", f"{what} (set {CONFIG_DIR_ENV} or create it)")])
+    if not environment_names(directory):
+        raise ConfigError(source, [Problem("<directory>", "holds no environment files (<env>.toml)")])
+
+
 def load_all(directory: Path | None = None) -> list[EnvironmentConfig]:
     """Every environment in the directory; raises one ConfigError listing all files' problems."""
     directory = directory or config_dir()
+    _check_directory(directory)
     envs: list[EnvironmentConfig] = []
     errors: list[ConfigError] = []
     for name in environment_names(directory):
@@ -79,10 +111,13 @@ def load_environment(name: str, directory: Path | None = None) -> EnvironmentCon
     path = directory / f"{name}.toml"
     source = _display(path)
     if not path.is_file():
+        _check_directory(directory)
         known = ", ".join(environment_names(directory)) or "none"
-        raise ConfigError(source, [Problem("<file>", f"unknown environment {name!r} (known: {known})")])
+        raise ConfigError(source, [Problem("<file>", f"unknown environment {shown(name)} (known: {known})")])
     try:
         data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(source, [Problem("<file>", f"cannot be read: {exc.strerror}")]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(source, [Problem("<file>", f"not UTF-8 text (byte {exc.start})")]) from exc
     except tomllib.TOMLDecodeError as exc:
@@ -103,9 +138,11 @@ def parse_environment(data: dict[str, Any], source: str, expected_name: str | No
 
 def _display(path: Path) -> str:
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        text = str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
-        return str(path)
+        text = str(path)
+    # A file name that is not UTF-8 (surrogate-escaped by the OS layer) must not crash the printing.
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def resolve_tier_defaults(env: EnvironmentConfig) -> EnvironmentConfig:

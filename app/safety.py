@@ -64,6 +64,8 @@ SAFETY_RULES: tuple[EnvRule | ServiceRule, ...] = (
             "production VPCs keep flow logs on"),
     EnvRule("vault.desired_count", lambda e: _self_hosted(e) and e.vault.desired_count < 2,
             "a production self-hosted Vault runs at least 2 tasks (active + standby)"),
+    EnvRule("vault.image", lambda e: _self_hosted(e) and not IMAGE_DIGEST.search(e.vault.image),
+            "the production Vault server image must be pinned by digest (image@sha256:...)"),
     EnvRule("vault.deletion_protection", lambda e: _self_hosted(e) and not e.vault.deletion_protection,
             "the production Vault HA table and load balancer keep deletion protection"),
 )  # fmt: skip
@@ -81,9 +83,15 @@ def weakened_fields(env: EnvironmentConfig) -> Iterator[tuple[str, str]]:
                     yield rule.field.replace("*", name, 1), rule.message
 
 
+# Production by identity (EnvironmentConfig.is_production): relabelling prod.toml
+# `tier = "non-production"` fails instead of silently switching every rule off; only a written
+# `unsafe_overrides.tier` reason runs a production-named environment at another tier.
+TIER_OVERRIDE = "tier"
+
+
 def validate_safety(env: EnvironmentConfig) -> list[Problem]:
     out: list[Problem] = []
-    patterns = [r.field for r in SAFETY_RULES]
+    patterns = [r.field for r in SAFETY_RULES] + [TIER_OVERRIDE]
     for fld, reason in env.unsafe_overrides.items():
         if not any(fnmatchcase(fld, p) for p in patterns):
             out.append(
@@ -94,6 +102,18 @@ def validate_safety(env: EnvironmentConfig) -> list[Problem]:
             )
         elif not reason.strip():
             out.append(Problem(f"unsafe_overrides.{fld}", "needs a written reason"))
+    if env.production_by_name and env.tier != "production":
+        if TIER_OVERRIDE not in env.unsafe_overrides:
+            out.append(
+                Problem(
+                    "tier",
+                    f"{env.name!r} names a production environment, so it keeps tier = 'production'; "
+                    f'to run it as {env.tier!r} anyway add unsafe_overrides."tier" = "<reason>"',
+                )
+            )
+            # ... and its settings are still held to production's rules, reported below.
+    elif TIER_OVERRIDE in env.unsafe_overrides:
+        out.append(Problem("unsafe_overrides.tier", "only for an environment whose name reads as production"))
     if not env.is_production:
         return out
     for fld, message in weakened_fields(env):

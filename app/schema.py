@@ -12,6 +12,7 @@ more likely a mistake than an intent.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +26,8 @@ NetworkMode = Literal["managed", "existing"]
 MigrationRunner = Literal["ecs", "local"]
 VaultMode = Literal["self-hosted", "external"]
 ServiceKind = Literal["web", "worker"]
+# Production by identity (docs/adr/0015): an environment so named is production whatever its tier.
+PRODUCTION_NAME = re.compile(r"^(prod|prd|live)")
 
 
 class Model(BaseModel):
@@ -230,8 +233,15 @@ class EnvironmentConfig(Model):
     """Where this configuration was read from (for messages); not part of the file."""
 
     @property
+    def production_by_name(self) -> bool:
+        """The name reads as production (`prod*`, `prd*`, `live*`): docs/adr/0015."""
+        return PRODUCTION_NAME.match(self.name) is not None
+
+    @property
     def is_production(self) -> bool:
-        return self.tier == "production"
+        """Production rules and defaults apply: the tier says so, or the name does and no reasoned
+        `unsafe_overrides.tier` says otherwise - relabelling `tier` alone switches nothing off."""
+        return self.tier == "production" or (self.production_by_name and "tier" not in self.unsafe_overrides)
 
     def stack_name(self, concern: str) -> str:
         return f"{self.name}-{concern}"

@@ -10,16 +10,22 @@ import ipaddress
 import re
 from collections.abc import Iterable
 
+from app import aws_rules
 from app.loader import Problem, shown
 from app.safety import validate_safety
 from app.schema import EnvironmentConfig, NetworkConfig
 from app.validate_services import validate_services
+from app.validate_values import (
+    arn_problems,
+    kv_mount_problems,
+    secret_in_values,
+    vault_address_problems,
+    vault_image_problems,
+)
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9]{1,15}$")
 ENGINE_VERSION = re.compile(r"^\d{2}(\.\d{1,2})?$")
-MIN_STORAGE_GB = 20
 SUPPORTED_POSTGRES_MAJORS = range(13, 18)
-S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def validate(env: EnvironmentConfig, expected_name: str | None = None) -> list[Problem]:
@@ -37,30 +43,49 @@ def validate(env: EnvironmentConfig, expected_name: str | None = None) -> list[P
         add(Problem("aws.account_id", "required: the provider refuses to run against any other account"))
     if env.aws.account_id is not None and not re.fullmatch(r"\d{12}", env.aws.account_id):
         add(Problem("aws.account_id", f"must be a 12-digit AWS account id, got {shown(env.aws.account_id)}"))
-    if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", env.aws.region):
-        add(Problem("aws.region", f"not an AWS region name: {shown(env.aws.region)}"))
+    if aws_rules.region_partition(env.aws.region) is None:  # botocore endpoints.json
+        add(Problem("aws.region", f"not an AWS region: {shown(env.aws.region)} (botocore knows no such region)"))
     problems += _validate_state(env)
     problems += _validate_network(env)
     problems += _validate_database(env)
     problems += validate_services(env)
+    problems += secret_in_values(env)
+    if env.load_balancer.certificate_arn is not None and ACM_CERTIFICATE_ARN.match(env.load_balancer.certificate_arn):
+        problems += arn_problems("load_balancer.certificate_arn", env.load_balancer.certificate_arn, env)
+    if env.load_balancer.access_logs_bucket is not None:
+        problems += bucket_problems("load_balancer.access_logs_bucket", env.load_balancer.access_logs_bucket)
     problems += _validate_vault(env)
+    problems += vault_address_problems(env)
+    problems += kv_mount_problems(env)
+    problems += vault_image_problems(env)
     problems += validate_safety(env)
     return problems
 
 
 def _validate_state(env: EnvironmentConfig) -> Iterable[Problem]:
-    bucket = env.state.bucket
-    if not re.fullmatch(S3_BUCKET.pattern, bucket) or ".." in bucket:
-        yield Problem("state.bucket", f"not a valid S3 bucket name: {shown(bucket)}")
+    yield from bucket_problems("state.bucket", env.state.bucket)
+    # The state bucket's name is also its KMS key's alias (modules/state_bucket.py); botocore's kms
+    # model (AliasNameType) refuses '.', which `terraform validate` would report much later.
+    if not aws_rules.shape_ok("kms", "AliasNameType", f"alias/{env.state.bucket}"):
+        yield Problem("state.bucket", "must not contain '.': the bucket name is also its KMS key alias")
+    if env.state.access_log_bucket is not None:
+        yield from bucket_problems("state.access_log_bucket", env.state.access_log_bucket)
     if env.state.noncurrent_version_expiration_days < 1:
         yield Problem("state.noncurrent_version_expiration_days", "must be at least 1")
+
+
+def bucket_problems(fld: str, name: str) -> Iterable[Problem]:
+    why = aws_rules.bucket_name_problem(name)
+    if why is not None:
+        yield Problem(fld, f"not a valid S3 bucket name ({why}): {shown(name)}")
 
 
 def _parse_cidr(value: str, fld: str, out: list[Problem]) -> ipaddress.IPv4Network | None:
     try:
         net = ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
-        out.append(Problem(fld, f"malformed CIDR {shown(value)}: {exc}"))
+        detail = f": {exc}" if shown(value) == repr(value) else ""  # the error quotes the value
+        out.append(Problem(fld, f"malformed CIDR {shown(value)}{detail}"))
         return None
     if not isinstance(net, ipaddress.IPv4Network):
         out.append(Problem(fld, f"must be an IPv4 CIDR, got {shown(value)}"))
@@ -83,8 +108,11 @@ def _validate_network(env: EnvironmentConfig) -> list[Problem]:
             )
         )
     for i, az in enumerate(net.availability_zones):
-        if not re.fullmatch(rf"{re.escape(env.aws.region)}[a-z]", az):
-            out.append(Problem(f"network.availability_zones[{i}]", f"not an AZ of {env.aws.region}: {shown(az)}"))
+        if aws_rules.region_partition(env.aws.region) is None:
+            break  # aws.region is reported; the AZs cannot be judged against it
+        why = aws_rules.az_problem(env.aws.region, az)
+        if why is not None:
+            out.append(Problem(f"network.availability_zones[{i}]", f"{why}, got {shown(az)}"))
     if len(set(net.availability_zones)) != len(net.availability_zones):
         out.append(Problem("network.availability_zones", "lists an AZ twice; subnets must spread over distinct AZs"))
     if net.mode == "existing":
@@ -97,6 +125,8 @@ def _validate_network(env: EnvironmentConfig) -> list[Problem]:
     vpc = _parse_cidr(net.cidr, "network.cidr", out)
     if vpc is not None and not 16 <= vpc.prefixlen <= 24:
         out.append(Problem("network.cidr", f"VPC CIDR must be between /16 and /24, got /{vpc.prefixlen}"))
+    if vpc is not None and (forbidden := aws_rules.forbidden_vpc_range(vpc)) is not None:
+        out.append(Problem("network.cidr", f"AWS does not allow {forbidden} in a VPC"))
     seen: list[tuple[str, ipaddress.IPv4Network]] = []
     for tier_name in ("public_subnets", "private_subnets", "isolated_subnets"):
         cidrs = getattr(net, tier_name)
@@ -107,6 +137,8 @@ def _validate_network(env: EnvironmentConfig) -> list[Problem]:
             sub = _parse_cidr(cidr, f"{fld}[{i}]", out)
             if sub is None:
                 continue
+            if sub.prefixlen > aws_rules.SUBNET_MAX_PREFIX:
+                out.append(Problem(f"{fld}[{i}]", f"{cidr} is smaller than /28, the smallest subnet AWS allows"))
             if vpc is not None and not sub.subnet_of(vpc):
                 out.append(Problem(f"{fld}[{i}]", f"{cidr} is outside the VPC CIDR {net.cidr}"))
             for other_fld, other in seen:
@@ -144,25 +176,36 @@ def _validate_database(env: EnvironmentConfig) -> Iterable[Problem]:
     elif int(db.engine_version.split(".")[0]) not in SUPPORTED_POSTGRES_MAJORS:
         majors = f"{SUPPORTED_POSTGRES_MAJORS.start}-{SUPPORTED_POSTGRES_MAJORS.stop - 1}"
         yield Problem("database.engine_version", f"PostgreSQL major must be {majors}, got {db.engine_version}")
-    if not db.instance_class.startswith("db."):
+    if not aws_rules.shape_ok("rds", "DBInstanceClass", db.instance_class):  # botocore rds model
         yield Problem(
             "database.instance_class", f"must be an RDS class like 'db.t4g.medium', got {shown(db.instance_class)}"
         )
-    if db.allocated_storage < MIN_STORAGE_GB:
-        yield Problem("database.allocated_storage", f"minimum is {MIN_STORAGE_GB} GiB, got {db.allocated_storage}")
+    low, high = aws_rules.RDS_POSTGRES_STORAGE_GIB
+    if db.allocated_storage < low:
+        yield Problem("database.allocated_storage", f"minimum is {low} GiB, got {db.allocated_storage}")
+    elif db.allocated_storage > high:
+        yield Problem("database.allocated_storage", f"maximum is {high} GiB, got {db.allocated_storage}")
     if db.max_allocated_storage < db.allocated_storage:
         yield Problem("database.max_allocated_storage", "must be >= allocated_storage (storage autoscaling ceiling)")
+    elif db.max_allocated_storage > high:
+        yield Problem("database.max_allocated_storage", f"at most {high} GiB, got {db.max_allocated_storage}")
+    elif db.allocated_storage < db.max_allocated_storage < db.allocated_storage * aws_rules.RDS_AUTOSCALING_HEADROOM:
+        yield Problem(
+            "database.max_allocated_storage",
+            "RDS needs the autoscaling ceiling at least 10% above allocated_storage (or equal to it: no autoscaling)",
+        )
     if not 0 <= db.backup_retention_days <= 35:
         yield Problem("database.backup_retention_days", f"must be 0-35, got {db.backup_retention_days}")
     if db.monitoring_interval not in (0, 1, 5, 10, 15, 30, 60):
         yield Problem("database.monitoring_interval", "must be one of 0, 1, 5, 10, 15, 30, 60")
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", db.database_name):
         yield Problem("database.database_name", f"not a valid PostgreSQL identifier: {shown(db.database_name)}")
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,15}", db.master_username) or db.master_username in (
-        "postgres",
-        "rdsadmin",
-    ):
-        yield Problem("database.master_username", f"invalid or reserved master username: {shown(db.master_username)}")
+    elif db.database_name in aws_rules.POSTGRES_RESERVED or db.database_name in aws_rules.RDS_RESERVED_DATABASES:
+        yield Problem("database.database_name", f"{db.database_name!r} is reserved by PostgreSQL or RDS")
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,15}", db.master_username):
+        yield Problem("database.master_username", f"invalid master username: {shown(db.master_username)}")
+    elif db.master_username in aws_rules.POSTGRES_RESERVED or db.master_username in aws_rules.RDS_RESERVED_USERS:
+        yield Problem("database.master_username", f"{db.master_username!r} is reserved by PostgreSQL or RDS")
 
 
 ACM_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):certificate/[\w-]+$")
@@ -181,11 +224,6 @@ SELF_HOSTED_ONLY = (
     "tls_secrets_kms_key_arn",
     "lb_access_logs_bucket",
 )
-
-
-def _arn_account(match: re.Match[str]) -> str | None:
-    groups = match.groupdict()
-    return groups.get("account") or groups.get("sm_account") or groups.get("ssm_account")
 
 
 def _validate_vault(env: EnvironmentConfig) -> Iterable[Problem]:
@@ -241,15 +279,10 @@ def _validate_self_hosted_vault(env: EnvironmentConfig) -> Iterable[Problem]:
             hint = " - pass the ARN, never the certificate or key itself" if "-----BEGIN" in value else ""
             yield Problem(f"vault.{fld}", f"must be {what}, got {shown(value)}{hint}")
             continue
-        account = _arn_account(match)
-        if env.aws.account_id is not None and account != env.aws.account_id:
-            yield Problem(f"vault.{fld}", f"belongs to account {account}, not aws.account_id {env.aws.account_id}")
-        region = match.groupdict().get("region")
-        if region is not None and region != env.aws.region:
-            yield Problem(f"vault.{fld}", f"is in {region}; the load balancer needs a certificate in {env.aws.region}")
+        yield from arn_problems(f"vault.{fld}", value, env, same_region=fld == "lb_certificate_arn")
     bucket = v.lb_access_logs_bucket
     if bucket is None:
         if env.is_production:
             yield Problem("vault.lb_access_logs_bucket", "required in production (load balancer access logs)")
-    elif not re.fullmatch(S3_BUCKET.pattern, bucket):
-        yield Problem("vault.lb_access_logs_bucket", f"not a valid S3 bucket name: {shown(bucket)}")
+    else:
+        yield from bucket_problems("vault.lb_access_logs_bucket", bucket)

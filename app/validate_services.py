@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from app import aws_rules
 from app.loader import Problem, shown
 from app.schema import EnvironmentConfig, MigrationConfig, ServiceConfig
 from scripts.contracts import PLATFORM_ENV_VARS, looks_secret
@@ -100,8 +101,9 @@ def _validate_service(env: EnvironmentConfig, name: str, svc: ServiceConfig) -> 
     else:
         if not 1 <= svc.container_port <= 65535:
             yield Problem(f"{p}.container_port", f"must be 1-65535, got {svc.container_port}")
-        if not svc.health_check_path.startswith("/") or len(svc.health_check_path) > 1024:
-            yield Problem(f"{p}.health_check_path", "must start with '/' (at most 1024 characters)")
+        limit = aws_rules.shape_max("elbv2", "Path")  # botocore elbv2 model: HealthCheckPath
+        if not svc.health_check_path.startswith("/") or len(svc.health_check_path) > limit:
+            yield Problem(f"{p}.health_check_path", f"must start with '/' (at most {limit} characters)")
     for key in sorted(svc.environment):
         if not ENV_VAR_NAME.match(key):
             yield Problem(f"{p}.environment", f"{shown(key)} is not an environment variable name")
