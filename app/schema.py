@@ -189,7 +189,9 @@ class VaultConfig(Model):
     workloads: list[VaultWorkloadConfig] = Field(default_factory=list)
     """Extra Vault workloads that are not services of this file (every service is one already)."""
     lb_certificate_arn: str | None = None
-    """Self-hosted: ACM certificate the internal NLB presents on 8200 (required)."""
+    """Self-hosted: ACM certificate the internal NLB presents on 8200 (required); it must cover `dns_name`."""
+    dns_name: str | None = None
+    """Self-hosted: Vault's private DNS name (Route53 private zone in the VPC; VAULT_ADDR and api_addr use it); default `vault.<env>.internal`."""
     tls_cert_secret_arn: str | None = None
     """Self-hosted: Secrets Manager/SSM ARN of Vault's listener certificate (required; never the PEM itself)."""
     tls_key_secret_arn: str | None = None
@@ -236,6 +238,11 @@ class EnvironmentConfig(Model):
     def production_by_name(self) -> bool:
         """The name reads as production (`prod*`, `prd*`, `live*`): docs/adr/0015."""
         return PRODUCTION_NAME.match(self.name) is not None
+
+    @property
+    def vault_dns_name(self) -> str:
+        """The self-hosted Vault's private DNS name: `vault.dns_name`, else `vault.<env>.internal`."""
+        return self.vault.dns_name or f"vault.{self.name}.internal"
 
     @property
     def is_production(self) -> bool:

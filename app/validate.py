@@ -217,12 +217,16 @@ TLS_SECRET_ARN = re.compile(
 )
 KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:(?P<account>\d{12}):(key|alias)/[\w/-]+$")
 IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+# Kept in step with modules/vault_lb.py DNS_NAME (app/ must not import the constructs).
+_DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+VAULT_DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_DNS_LABEL}(\.{_DNS_LABEL}){{2,}}$")
 SELF_HOSTED_ONLY = (
     "lb_certificate_arn",
     "tls_cert_secret_arn",
     "tls_key_secret_arn",
     "tls_secrets_kms_key_arn",
     "lb_access_logs_bucket",
+    "dns_name",
 )
 
 
@@ -259,6 +263,12 @@ def _validate_self_hosted_vault(env: EnvironmentConfig) -> Iterable[Problem]:
         yield Problem("vault.server_principal_arns", "only used with vault.mode = 'external'")
     if v.desired_count < 1:
         yield Problem("vault.desired_count", f"must be at least 1, got {v.desired_count}")
+    if v.dns_name is not None and not VAULT_DNS_NAME.match(v.dns_name):
+        yield Problem(
+            "vault.dns_name",
+            f"must be a DNS name of at least three lowercase labels (e.g. vault.{env.name}.internal; "
+            f"the private zone is everything after the first label), got {shown(v.dns_name)}",
+        )
     checks = (
         ("lb_certificate_arn", ACM_CERTIFICATE_ARN, "an ACM certificate ARN", True),
         ("tls_cert_secret_arn", TLS_SECRET_ARN, "a Secrets Manager secret or SSM parameter ARN", True),

@@ -45,6 +45,10 @@ class FargateServiceProps:
     autoscaling: Autoscaling = field(default_factory=Autoscaling)
     wait_for_steady_state: bool = True
     health_check_grace_period: int = 60
+    # The tasks' security group description (changing it replaces the group); None: generated.
+    description: str | None = None
+    # ECS managed tags on the tasks (set at creation only: changing it replaces the service).
+    ecs_managed_tags: bool = True
 
     def __post_init__(self) -> None:
         a = self.autoscaling
@@ -80,7 +84,9 @@ class FargateService(Construct):
         self.props = props
         self.task_definition = task_definition
         lb = props.load_balancer
-        what = f"Tasks of {props.name}: " + ("only the ALB reaches them" if lb else "nothing reaches them")
+        what = props.description or (
+            f"Tasks of {props.name}: " + ("only the ALB reaches them" if lb else "nothing reaches them")
+        )
         self.task_sg = task_security_group(
             self, "task-sg", f"{props.name}-tasks", props.vpc_id, props.egress_ports, what
         )
@@ -126,7 +132,7 @@ class FargateService(Construct):
             health_check_grace_period_seconds=props.health_check_grace_period if lb else None,
             wait_for_steady_state=props.wait_for_steady_state,
             propagate_tags="SERVICE",
-            enable_ecs_managed_tags=True,
+            enable_ecs_managed_tags=props.ecs_managed_tags,
             # With autoscaling on, the scaler owns the count after creation.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]) if auto.enabled else None,
             depends_on=list(lb.depends_on) if lb else None,

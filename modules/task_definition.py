@@ -69,12 +69,27 @@ class TaskDefinitionProps:
     log_retention_days: int = 365
     stream_prefix: str = "app"
     readonly_root_filesystem: bool = True
-    user: str = "1000"
+    # None: the image's own user (an image that drops privileges itself, e.g. Vault's entrypoint).
+    user: str | None = "1000"
     task_role_suffix: str = "ecs-task"
+    execution_role_suffix: str = "ecs-execution"
+    # Escape hatches for a server container (the self-hosted Vault); the defaults are the services'.
+    entry_point: list[str] | None = None
+    extra_ports: list[int] = field(default_factory=list)
+    # ECS `secrets`: variable -> Secrets Manager/SSM ARN, resolved by the ECS agent (only ARNs here).
+    secrets: dict[str, str] = field(default_factory=dict)
+    # Task-local scratch volumes (name -> container path): the root filesystem stays read-only.
+    scratch_volumes: dict[str, str] = field(default_factory=lambda: {"tmp": "/tmp"})
+    # Given: the log group uses this CMK and no dedicated log key is created.
+    log_kms_key_arn: str | None = None
+    # Given: the tasks run as this role (created by the caller) instead of a new empty one.
+    task_role_arn: str | None = None
+    # Appended to the execution role's policy (e.g. reading the `secrets` above).
+    execution_statements: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         reject_secret_like_keys(self.environment, f"task definition {self.name!r} environment")
-        if self.user in ("0", "root") or self.user.startswith(("0:", "root:")):
+        if self.user is not None and (self.user in ("0", "root") or self.user.startswith(("0:", "root:"))):
             raise ValueError(f"task definition {self.name!r}: the container must not run as root (user={self.user!r})")
 
 
@@ -88,10 +103,13 @@ def container_definition(props: TaskDefinitionProps, log_group: str, region: str
         "memory": props.memory,
         "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
         "readonlyRootFilesystem": props.readonly_root_filesystem,
-        "user": props.user,
+        **({"user": props.user} if props.user is not None else {}),
         "linuxParameters": {"initProcessEnabled": True},
         # A read-only root still needs a scratch directory.
-        "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
+        "mountPoints": [
+            {"sourceVolume": name, "containerPath": path, "readOnly": False}
+            for name, path in props.scratch_volumes.items()
+        ],
         "logConfiguration": {
             "logDriver": "awslogs",
             "options": {
@@ -101,8 +119,13 @@ def container_definition(props: TaskDefinitionProps, log_group: str, region: str
             },
         },
     }
-    if props.port is not None:
-        cdef["portMappings"] = [{"containerPort": props.port, "protocol": "tcp"}]
+    ports = ([props.port] if props.port is not None else []) + list(props.extra_ports)
+    if ports:
+        cdef["portMappings"] = [{"containerPort": p, "protocol": "tcp"} for p in ports]
+    if props.entry_point:
+        cdef["entryPoint"] = list(props.entry_point)
+    if props.secrets:
+        cdef["secrets"] = [{"name": k, "valueFrom": v} for k, v in props.secrets.items()]
     if props.command:
         cdef["command"] = list(props.command)
     return cdef
@@ -114,29 +137,19 @@ class FargateTaskDefinition(Construct):
         self.props = props
         self.account = account
         self.log_group_name = f"/ecs/{props.name}"
-        self.log_key = aws.kms_key.KmsKey(
-            self,
-            "log-key",
-            description=f"CloudWatch Logs of ECS service {props.name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=self._log_key_policy(),
-        )
-        self.log_key_alias = aws.kms_alias.KmsAlias(
-            self, "log-key-alias", name=f"alias/ecs-logs-{props.name}", target_key_id=self.log_key.key_id
-        )
+        self.log_key = None if props.log_kms_key_arn else self._log_key()
         self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self,
             "logs",
             name=self.log_group_name,
             retention_in_days=props.log_retention_days,
-            kms_key_id=self.log_key.arn,
+            kms_key_id=props.log_kms_key_arn or self.log_key.arn,  # type: ignore[union-attr]
         )
         trust = account.ecs_tasks_trust()
         self.execution_role = aws.iam_role.IamRole(
             self,
             "execution-role",
-            name=f"{props.name}-ecs-execution",
+            name=f"{props.name}-{props.execution_role_suffix}",
             description=f"ECS agent for {props.name}: image pull and log delivery only",
             assume_role_policy=trust,
         )
@@ -144,13 +157,14 @@ class FargateTaskDefinition(Construct):
             self, "execution-policy", name="pull-and-log", role=self.execution_role.id, policy=self._execution_policy()
         )
         # No permissions: Vault's AWS IAM auth binds the workload's role to this ARN.
-        self.task_role = aws.iam_role.IamRole(
+        self.task_role = None if props.task_role_arn else aws.iam_role.IamRole(
             self,
             "task-role",
             name=f"{props.name}-{props.task_role_suffix}",
             description=f"Identity of {props.name} tasks (Vault IAM auth); no AWS permissions by default",
             assume_role_policy=trust,
         )
+        task_role_arn = props.task_role_arn or self.task_role.arn  # type: ignore[union-attr]
         td = aws.ecs_task_definition
         self.task_definition = td.EcsTaskDefinition(
             self,
@@ -161,15 +175,29 @@ class FargateTaskDefinition(Construct):
             cpu=str(props.cpu),
             memory=str(props.memory),
             execution_role_arn=self.execution_role.arn,
-            task_role_arn=self.task_role.arn,
+            task_role_arn=task_role_arn,
             container_definitions=json.dumps([container_definition(props, self.log_group.name, account.region)]),
-            volume=[td.EcsTaskDefinitionVolume(name="tmp")],
+            volume=[td.EcsTaskDefinitionVolume(name=name) for name in props.scratch_volumes],
             # Replacing a revision must not deregister the one still serving (or the one a
             # circuit-breaker rollback returns to): old revisions stay ACTIVE.
             skip_destroy=True,
         )
         self.arn = self.task_definition.arn
-        self.task_role_arn = self.task_role.arn
+        self.task_role_arn = task_role_arn
+
+    def _log_key(self) -> Any:
+        key = aws.kms_key.KmsKey(
+            self,
+            "log-key",
+            description=f"CloudWatch Logs of ECS service {self.props.name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=self._log_key_policy(),
+        )
+        self.log_key_alias = aws.kms_alias.KmsAlias(
+            self, "log-key-alias", name=f"alias/ecs-logs-{self.props.name}", target_key_id=key.key_id
+        )
+        return key
 
     def _log_key_policy(self) -> str:
         a = self.account
@@ -204,4 +232,5 @@ class FargateTaskDefinition(Construct):
                     "Resource": repo,
                 },
             ]
+        statements += self.props.execution_statements
         return json.dumps({"Version": "2012-10-17", "Statement": statements})

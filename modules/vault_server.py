@@ -1,45 +1,61 @@
 """SelfHostedVault: a highly available Vault server on ECS Fargate behind an internal TLS load balancer.
 
-What it creates (everything from `SelfHostedVaultProps`, no environment knowledge):
+(Over ~300 lines because the two KMS key policies are spelled out statement by statement, where a
+reviewer reads them; the task and the load balancer live in vault_task.py / vault_lb.py.)
+
+Composes the shared constructs the services use (`EcsCluster`, `FargateTaskDefinition`,
+`FargateService`: the same rolling-deploy settings, 100 % minimum healthy) and adds what is
+Vault's own; nothing here re-implements a service. Everything comes from `SelfHostedVaultProps`:
 
 - a customer-managed KMS key for auto-unseal (rotation on); its key policy lets the account
   *administer* the key and lets only the Vault task role Encrypt/Decrypt/DescribeKey with it;
 - a DynamoDB table for Vault's HA storage (PITR, SSE under a CMK, deletion protection);
 - a "data" CMK for that table and the log group (account-administered, used by CloudWatch Logs and
   by the Vault task role through DynamoDB only) unless `log_kms_key_arn` names one for the logs;
-- an ECS cluster, a Fargate task definition running the pinned image with the Vault configuration in
-  `VAULT_LOCAL_CONFIG` (no secret values: the TLS certificate and key are ECS `secrets`, i.e. ARNs
-  resolved by the ECS agent at start), and a service with `desired_count` tasks;
-- a task role (that key, that table, nothing else) and a task execution role (its log group, the two
-  TLS secret ARNs);
-- a KMS-encrypted log group the container's awslogs driver writes to (Vault's server log and, once
-  bootstrap enables `audit enable file file_path=stdout`, the audit log);
-- an internal NLB in the private subnets: TLS listener on 8200 with the ACM certificate, forwarding
-  over TLS to the tasks (TLS end to end), and security groups (LB: 8200 from the allowed client SGs
-  only; tasks: 8200 from the LB only, 8201 cluster traffic from each other only).
+- the task role (that key, that table, nothing else), created here because the key policy names it;
+- the task definition (pinned image, Vault configuration in `VAULT_LOCAL_CONFIG`, no secret values:
+  the TLS certificate and key are ECS `secrets`, i.e. ARNs the ECS agent resolves at start) with its
+  execution role (its log group, the two TLS secret ARNs) and KMS-encrypted log group;
+- the internal NLB and Vault's private DNS name (modules/vault_lb.py), and the service behind it;
+  tasks accept 8200 from the LB only and 8201 cluster traffic from each other only.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from modules import aws
+from modules.account import AccountContext
 from modules.cdk import Construct, Token
-from modules.policies import account_administers_key, logs_may_use_key, service_trust
+from modules.ecs_cluster import EcsCluster
+from modules.fargate_service import FargateService, FargateServiceProps, LbAttachment
+from modules.policies import account_administers_key, logs_may_use_key
+from modules.settings import Autoscaling
 from modules.sg_rules import allow_tcp
+from modules.task_definition import FargateTaskDefinition
+from modules.vault_lb import VAULT_PORT, VaultFrontDoor, VaultLbProps, validate_dns_name
+from modules.vault_task import (
+    CLUSTER_PORT,
+    CONTAINER_NAME,
+    TLS_CERT_FILE,
+    TLS_KEY_FILE,
+    validate_pinned_image,
+    vault_config,
+    vault_task_props,
+)
 
-VAULT_PORT = 8200
-CLUSTER_PORT = 8201
-TLS_DIR = "/vault/tls"
-TLS_CERT_FILE = f"{TLS_DIR}/tls.crt"
-TLS_KEY_FILE = f"{TLS_DIR}/tls.key"
-CONTAINER_NAME = "vault"
-# Healthy for active and standby nodes, and for a not-yet-initialised node so `vault operator init`
-# can reach it through the load balancer; sealed nodes (503) are taken out of rotation.
-HEALTH_CHECK_PATH = "/v1/sys/health?standbyok=true&perfstandbyok=true&uninitcode=200"
+__all__ = [
+    "CONTAINER_NAME",
+    "TLS_CERT_FILE",
+    "TLS_KEY_FILE",
+    "SelfHostedVault",
+    "SelfHostedVaultProps",
+    "validate_pinned_image",
+]
+
+
 # The DynamoDB calls Vault's dynamodb storage backend makes against an existing table.
 DYNAMODB_ACTIONS = (
     "dynamodb:DescribeTable",
@@ -71,25 +87,6 @@ KEY_ADMIN_ACTIONS = (
     "kms:CancelKeyDeletion",
     "kms:RotateKeyOnDemand",
 )
-# Tag that carries a version (1.17.6, v1.17, 1.17.6-ent, 1.17.6-alpine) or a sha256 digest.
-_VERSION_TAG = re.compile(r"^v?\d+(\.\d+)+([.+_-][\w.+-]*)?$")
-_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-
-
-def validate_pinned_image(image: str, prop: str = "image") -> str:
-    """Return `image` if it is pinned to a version tag or a digest; raise ValueError naming `prop`."""
-    if _DIGEST.search(image):
-        return image
-    last = image.rsplit("/", 1)[-1]
-    tag = last.split(":", 1)[1] if ":" in last else None
-    if tag is None:
-        raise ValueError(f"{prop}={image!r} has no tag; pin a version tag (e.g. hashicorp/vault:1.17.6) or a digest")
-    if tag == "latest" or not _VERSION_TAG.match(tag):
-        raise ValueError(
-            f"{prop}={image!r} is not pinned: tag {tag!r} names no version; use a version tag "
-            "(e.g. hashicorp/vault:1.17.6) or @sha256:<digest>"
-        )
-    return image
 
 
 @dataclass(frozen=True)
@@ -101,8 +98,10 @@ class SelfHostedVaultProps:
     private_subnet_ids: Sequence[str]
     # Only these security groups may reach Vault (8200 on the load balancer).
     allowed_client_security_group_ids: Sequence[str]
-    # ACM certificate (ARN) the internal NLB's TLS listener presents to clients.
+    # ACM certificate (ARN) the internal NLB's TLS listener presents to clients; it must cover `dns_name`.
     lb_certificate_arn: str
+    # Vault's private DNS name (a Route53 private zone in the VPC): VAULT_ADDR and api_addr use it.
+    dns_name: str
     # PEM certificate (chain) and private key Vault's own listener uses (TLS from LB to task).
     # Secrets Manager secret ARNs (optionally with a `:json-key::` suffix) or SSM SecureString
     # parameter ARNs. Only the ARNs end up in the task definition (ECS `secrets`).
@@ -131,8 +130,9 @@ class SelfHostedVaultProps:
 
 
 class SelfHostedVault(Construct):
-    """Attributes: `address`, `lb_certificate_arn`, `kms_key_arn`, `kms_key_id`, `table_name`,
-    `task_role_arn`, `task_security_group_id`, `lb_security_group_id`, `log_group_name`, `cluster_name`."""
+    """Attributes: `address` (https://<dns_name>:8200), `dns_name`, `lb_certificate_arn`, `kms_key_arn`,
+    `kms_key_id`, `table_name`, `task_role_arn`, `task_security_group_id`, `lb_security_group_id`,
+    `log_group_name`, `cluster_name`."""
 
     def __init__(self, scope: Construct, id_: str, props: SelfHostedVaultProps):
         super().__init__(scope, id_)
@@ -140,10 +140,9 @@ class SelfHostedVault(Construct):
         _validate(props)
         self.props = props
         name = props.name
-        identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "caller")
-        partition = aws.data_aws_partition.DataAwsPartition(self, "partition")
-        region = aws.data_aws_region.DataAwsRegion(self, "region")
-        account_root = f"arn:{partition.partition}:iam::{identity.account_id}:root"
+        account = AccountContext(self, "account")
+        partition, region, account_id = account.partition, account.region, account.account_id
+        account_root = f"arn:{partition}:iam::{account_id}:root"
 
         # --- identities (created first: the key policies name the task role) -------------------
         self.task_role = aws.iam_role.IamRole(
@@ -151,14 +150,7 @@ class SelfHostedVault(Construct):
             "task-role",
             name=f"{name}-task",
             description=f"Vault server tasks of {name}: the unseal key and the HA table only",
-            assume_role_policy=_ecs_tasks_trust(identity.account_id),
-        )
-        self.execution_role = aws.iam_role.IamRole(
-            self,
-            "execution-role",
-            name=f"{name}-execution",
-            description=f"ECS agent for {name}: its log group and the Vault TLS secrets only",
-            assume_role_policy=_ecs_tasks_trust(identity.account_id),
+            assume_role_policy=account.ecs_tasks_trust(),
         )
 
         # --- keys ----------------------------------------------------------------------------
@@ -206,8 +198,8 @@ class SelfHostedVault(Construct):
                     "Statement": [
                         account_administers_key(account_root),
                         logs_may_use_key(
-                            f"logs.{region.name}.amazonaws.com",
-                            f"arn:{partition.partition}:logs:{region.name}:{identity.account_id}:log-group:/ecs/{name}",
+                            f"logs.{region}.amazonaws.com",
+                            f"arn:{partition}:logs:{region}:{account_id}:log-group:/ecs/{name}",
                             sid="CloudWatchLogsEncryptsVaultLogs",
                         ),
                         {
@@ -223,7 +215,7 @@ class SelfHostedVault(Construct):
                                 "kms:CreateGrant",
                             ],
                             "Resource": "*",
-                            "Condition": {"StringEquals": {"kms:ViaService": f"dynamodb.{region.name}.amazonaws.com"}},
+                            "Condition": {"StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
                         },
                     ],
                 }
@@ -249,15 +241,6 @@ class SelfHostedVault(Construct):
             point_in_time_recovery=ddb.DynamodbTablePointInTimeRecovery(enabled=True),
             server_side_encryption=ddb.DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=self.data_key.arn),
             deletion_protection_enabled=props.deletion_protection,
-        )
-
-        # --- logs ----------------------------------------------------------------------------
-        self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
-            self,
-            "log-group",
-            name=f"/ecs/{name}",
-            retention_in_days=props.log_retention_days,
-            kms_key_id=log_key_arn,
         )
 
         # --- role policies -------------------------------------------------------------------
@@ -286,297 +269,60 @@ class SelfHostedVault(Construct):
                 }
             ),
         )
-        aws.iam_role_policy.IamRolePolicy(
-            self,
-            "execution-policy",
-            name="vault-agent",
-            role=self.execution_role.id,
-            policy=json.dumps({"Version": "2012-10-17", "Statement": self._execution_statements(region.name)}),
-        )
+        self._compute(account, log_key_arn)
 
-        # --- network -------------------------------------------------------------------------
-        sg = aws.security_group
-        self.lb_sg = sg.SecurityGroup(
-            self, "lb-sg", name=f"{name}-lb", description=f"Internal Vault load balancer of {name}", vpc_id=props.vpc_id
-        )
-        self.task_sg = sg.SecurityGroup(
-            self, "task-sg", name=f"{name}-tasks", description=f"Vault server tasks of {name}", vpc_id=props.vpc_id
-        )
-        for i, client_sg in enumerate(props.allowed_client_security_group_ids):
-            allow_tcp(
-                self,
-                f"lb-in-client-{i}",
-                "ingress",
-                sg=self.lb_sg.id,
-                port=VAULT_PORT,
-                peer_sg=client_sg,
-                description="Vault API (TLS) from an allowed client security group",
-            )
-        allow_tcp(
+    def _compute(self, account: AccountContext, log_key_arn: str) -> None:
+        props, name, region = self.props, self.props.name, account.region
+        self.front_door = VaultFrontDoor(
             self,
-            "lb-out-tasks",
-            "egress",
-            sg=self.lb_sg.id,
-            port=VAULT_PORT,
-            peer_sg=self.task_sg.id,
-            description="Forward to the Vault tasks (TLS) and health checks",
-        )
-        allow_tcp(
-            self,
-            "tasks-in-lb",
-            "ingress",
-            sg=self.task_sg.id,
-            port=VAULT_PORT,
-            peer_sg=self.lb_sg.id,
-            description="Vault API (TLS) from the internal load balancer only",
-        )
-        allow_tcp(
-            self,
-            "tasks-in-cluster",
-            "ingress",
-            sg=self.task_sg.id,
-            port=CLUSTER_PORT,
-            peer_sg=self.task_sg.id,
-            description="Vault cluster traffic (request forwarding) between Vault tasks",
-        )
-        allow_tcp(
-            self,
-            "tasks-out-cluster",
-            "egress",
-            sg=self.task_sg.id,
-            port=CLUSTER_PORT,
-            peer_sg=self.task_sg.id,
-            description="Vault cluster traffic (request forwarding) to the active node",
-        )
-        allow_tcp(
-            self,
-            "tasks-out-https",
-            "egress",
-            sg=self.task_sg.id,
-            port=443,
-            cidr="0.0.0.0/0",
-            description="HTTPS to AWS APIs (KMS, DynamoDB, STS, IAM, logs) and the image registry",
-        )
-
-        lb = aws.lb
-        self.lb = lb.Lb(
-            self,
-            "lb",
-            name=_lb_name(name),
-            internal=True,
-            load_balancer_type="network",
-            subnets=list(props.private_subnet_ids),
-            security_groups=[self.lb_sg.id],
-            enable_cross_zone_load_balancing=True,
-            enable_deletion_protection=props.deletion_protection,
-            access_logs=lb.LbAccessLogs(bucket=props.lb_access_logs_bucket, prefix=f"nlb/{name}", enabled=True)
-            if props.lb_access_logs_bucket
-            else None,
-        )
-        tg = aws.lb_target_group
-        self.target_group = tg.LbTargetGroup(
-            self,
-            "tg",
-            name=_lb_name(f"{name}-tg"),
-            port=VAULT_PORT,
-            protocol="TLS",
-            target_type="ip",
-            vpc_id=props.vpc_id,
-            deregistration_delay="30",
-            health_check=tg.LbTargetGroupHealthCheck(
-                enabled=True,
-                protocol="HTTPS",
-                port=str(VAULT_PORT),
-                path=HEALTH_CHECK_PATH,
-                matcher="200",
-                interval=10,
-                healthy_threshold=2,
-                unhealthy_threshold=2,
+            VaultLbProps(
+                name=name, vpc_id=props.vpc_id, subnet_ids=props.private_subnet_ids,
+                allowed_client_security_group_ids=props.allowed_client_security_group_ids,
+                certificate_arn=props.lb_certificate_arn, ssl_policy=props.lb_ssl_policy, dns_name=props.dns_name,
+                deletion_protection=props.deletion_protection, access_logs_bucket=props.lb_access_logs_bucket,
             ),
-        )
-        lst = aws.lb_listener
-        self.listener = lst.LbListener(
-            self,
-            "listener",
-            load_balancer_arn=self.lb.arn,
-            port=VAULT_PORT,
-            protocol="TLS",
-            certificate_arn=props.lb_certificate_arn,
-            ssl_policy=props.lb_ssl_policy,
-            default_action=[lst.LbListenerDefaultAction(type="forward", target_group_arn=self.target_group.arn)],
-        )
-        self.address = f"https://{self.lb.dns_name}:{VAULT_PORT}"
-
-        # --- compute -------------------------------------------------------------------------
-        ecs_cluster = aws.ecs_cluster
-        self.cluster = ecs_cluster.EcsCluster(
-            self,
-            "cluster",
-            name=name,
-            setting=[ecs_cluster.EcsClusterSetting(name="containerInsights", value="enabled")],
-        )
-        self.vault_config = {
-            "ui": False,
-            # Fargate grants no IPC_LOCK; swap is off on Fargate, so mlock adds nothing there.
-            "disable_mlock": True,
-            "api_addr": self.address,
-            "cluster_addr": f"https://{{{{ GetPrivateIP }}}}:{CLUSTER_PORT}",
-            "storage": {"dynamodb": {"ha_enabled": "true", "region": region.name, "table": self.table.name}},
-            "seal": {"awskms": {"region": region.name, "kms_key_id": self.unseal_key.key_id}},
-            "listener": {
-                "tcp": {
-                    "address": f"0.0.0.0:{VAULT_PORT}",
-                    "cluster_address": f"0.0.0.0:{CLUSTER_PORT}",
-                    "tls_cert_file": TLS_CERT_FILE,
-                    "tls_key_file": TLS_KEY_FILE,
-                    "tls_min_version": "tls12",
-                }
-            },
-            "telemetry": dict(props.telemetry),
-        }
-        td = aws.ecs_task_definition
-        self.task_definition = td.EcsTaskDefinition(
-            self,
-            "task",
-            family=name,
-            requires_compatibilities=["FARGATE"],
-            network_mode="awsvpc",
-            cpu=str(props.cpu),
-            memory=str(props.memory),
-            task_role_arn=self.task_role.arn,
-            execution_role_arn=self.execution_role.arn,
-            runtime_platform=td.EcsTaskDefinitionRuntimePlatform(
-                operating_system_family="LINUX", cpu_architecture="X86_64"
-            ),
-            # Task-local scratch volumes: the root filesystem stays read-only.
-            volume=[td.EcsTaskDefinitionVolume(name="config"), td.EcsTaskDefinitionVolume(name="tls")],
-            container_definitions=json.dumps([self._container(region.name)]),
-        )
-        svc = aws.ecs_service
-        self.service = svc.EcsService(
+        )  # fmt: skip
+        self.address = self.front_door.address
+        self.vault_config = vault_config(self.address, region, self.table.name, self.unseal_key.key_id, props.telemetry)
+        self.cluster = EcsCluster(self, "cluster", name)
+        task_props = vault_task_props(props, self.vault_config, self.task_role.arn, region, log_key_arn)
+        self.task_definition = FargateTaskDefinition(self, "task-definition", task_props, account)
+        self.execution_role = self.task_definition.execution_role
+        self.log_group = self.task_definition.log_group
+        lb = self.front_door
+        self.service = FargateService(
             self,
             "service",
-            name=name,
-            cluster=self.cluster.arn,
-            task_definition=self.task_definition.arn,
-            desired_count=props.desired_count,
-            launch_type="FARGATE",
-            platform_version="LATEST",
-            propagate_tags="SERVICE",
-            enable_execute_command=False,
-            health_check_grace_period_seconds=60,
-            deployment_minimum_healthy_percent=50,
-            deployment_maximum_percent=200,
-            deployment_circuit_breaker=svc.EcsServiceDeploymentCircuitBreaker(enable=True, rollback=True),
-            network_configuration=svc.EcsServiceNetworkConfiguration(
-                subnets=list(props.private_subnet_ids), security_groups=[self.task_sg.id], assign_public_ip=False
+            FargateServiceProps(
+                name=name, cluster_arn=self.cluster.arn, cluster_name=self.cluster.name, vpc_id=props.vpc_id,
+                subnet_ids=list(props.private_subnet_ids), desired_count=props.desired_count,
+                # HTTPS to AWS APIs (KMS, DynamoDB, STS, IAM, logs) and the image registry.
+                egress_ports=[443],
+                load_balancer=LbAttachment(target_group_arn=lb.target_group.arn,
+                                           security_group_id=lb.security_group.id, container_port=VAULT_PORT,
+                                           depends_on=[lb.listener]),
+                # One active node plus standbys: a fixed count, no CPU scaling.
+                autoscaling=Autoscaling(enabled=False), wait_for_steady_state=False,
+                description=f"Vault server tasks of {name}", ecs_managed_tags=False,
             ),
-            load_balancer=[
-                svc.EcsServiceLoadBalancer(
-                    target_group_arn=self.target_group.arn, container_name=CONTAINER_NAME, container_port=VAULT_PORT
-                )
-            ],
-            depends_on=[self.listener],
-        )
+            self.task_definition,
+        )  # fmt: skip
+        task_sg = self.service.task_security_group_id
+        for direction in ("ingress", "egress"):
+            allow_tcp(self, f"tasks-{'in' if direction == 'ingress' else 'out'}-cluster", direction,
+                      sg=task_sg, port=CLUSTER_PORT, peer_sg=task_sg,
+                      description="Vault cluster traffic (request forwarding) between Vault tasks")  # fmt: skip
 
+        self.dns_name = props.dns_name
         self.lb_certificate_arn = props.lb_certificate_arn
         self.kms_key_arn = self.unseal_key.arn
         self.kms_key_id = self.unseal_key.key_id
         self.table_name = self.table.name
         self.task_role_arn = self.task_role.arn
-        self.task_security_group_id = self.task_sg.id
-        self.lb_security_group_id = self.lb_sg.id
+        self.task_security_group_id = task_sg
+        self.lb_security_group_id = lb.security_group.id
         self.log_group_name = self.log_group.name
         self.cluster_name = self.cluster.name
-
-    def _container(self, region: str) -> dict[str, object]:
-        # The secrets arrive as environment variables set by the ECS agent (values never in the
-        # task definition); they are written to a task-local volume readable by the vault user and
-        # removed from the environment before Vault starts.
-        start = (
-            "set -eu; umask 077; "
-            f'printf "%s\\n" "$VAULT_TLS_CERT" > {TLS_CERT_FILE}; '
-            f'printf "%s\\n" "$VAULT_TLS_KEY" > {TLS_KEY_FILE}; '
-            f"chown -R vault:vault {TLS_DIR}; "
-            "unset VAULT_TLS_CERT VAULT_TLS_KEY; "
-            "exec docker-entrypoint.sh server"
-        )
-        return {
-            "name": CONTAINER_NAME,
-            "image": self.props.image,
-            "essential": True,
-            "readonlyRootFilesystem": True,
-            "entryPoint": ["/bin/sh", "-c"],
-            "command": [start],
-            "portMappings": [
-                {"containerPort": VAULT_PORT, "protocol": "tcp"},
-                {"containerPort": CLUSTER_PORT, "protocol": "tcp"},
-            ],
-            "environment": [
-                {"name": "VAULT_LOCAL_CONFIG", "value": json.dumps(self.vault_config, sort_keys=True)},
-                # The image would otherwise try setcap on a read-only filesystem.
-                {"name": "SKIP_SETCAP", "value": "true"},
-            ],
-            "secrets": [
-                {"name": "VAULT_TLS_CERT", "valueFrom": self.props.tls_cert_secret_arn},
-                {"name": "VAULT_TLS_KEY", "valueFrom": self.props.tls_key_secret_arn},
-            ],
-            "mountPoints": [
-                {"sourceVolume": "config", "containerPath": "/vault/config", "readOnly": False},
-                {"sourceVolume": "tls", "containerPath": TLS_DIR, "readOnly": False},
-            ],
-            "linuxParameters": {"initProcessEnabled": True},
-            "logConfiguration": {
-                "logDriver": "awslogs",
-                "options": {
-                    "awslogs-group": self.log_group.name,
-                    "awslogs-region": region,
-                    "awslogs-stream-prefix": "vault",
-                },
-            },
-        }
-
-    def _execution_statements(self, region: str) -> list[dict[str, object]]:
-        props = self.props
-        secret_arns = [props.tls_cert_secret_arn, props.tls_key_secret_arn]
-        sm = sorted({_secret_resource(a) for a in secret_arns if not _is_ssm(a)})
-        ssm = sorted({a for a in secret_arns if _is_ssm(a)})
-        statements: list[dict[str, object]] = [
-            {
-                "Sid": "WriteOwnLogs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": f"{self.log_group.arn}:*",
-            }
-        ]
-        if sm:
-            statements.append(
-                {
-                    "Sid": "ReadVaultTlsSecrets",
-                    "Effect": "Allow",
-                    "Action": "secretsmanager:GetSecretValue",
-                    "Resource": sm,
-                }
-            )
-        if ssm:
-            statements.append(
-                {"Sid": "ReadVaultTlsParameters", "Effect": "Allow", "Action": "ssm:GetParameters", "Resource": ssm}
-            )
-        if props.tls_secrets_kms_key_arn:
-            statements.append(
-                {
-                    "Sid": "DecryptVaultTlsSecrets",
-                    "Effect": "Allow",
-                    "Action": "kms:Decrypt",
-                    "Resource": props.tls_secrets_kms_key_arn,
-                    "Condition": {
-                        "StringEquals": {
-                            "kms:ViaService": [f"secretsmanager.{region}.amazonaws.com", f"ssm.{region}.amazonaws.com"]
-                        }
-                    },
-                }
-            )
-        return statements
 
 
 def _validate(props: SelfHostedVaultProps) -> None:
@@ -584,31 +330,10 @@ def _validate(props: SelfHostedVaultProps) -> None:
         raise ValueError("private_subnet_ids is empty; Vault needs private subnets (two or more AZs for HA)")
     if not props.allowed_client_security_group_ids:
         raise ValueError("allowed_client_security_group_ids is empty; nobody could reach Vault")
+    validate_dns_name(props.dns_name)
     if props.desired_count < 1:
         raise ValueError(f"desired_count={props.desired_count}; must be >= 1 (>= 2 for HA)")
     for prop in ("lb_certificate_arn", "tls_cert_secret_arn", "tls_key_secret_arn"):
         value = getattr(props, prop)
         if not Token.is_unresolved(value) and not value.startswith("arn:"):
             raise ValueError(f"{prop}={value!r} is not an ARN; pass the ARN, never the value itself")
-
-
-def _is_ssm(arn: str) -> bool:
-    return not Token.is_unresolved(arn) and arn.split(":")[2:3] == ["ssm"]
-
-
-def _secret_resource(arn: str) -> str:
-    """The IAM resource of a Secrets Manager `valueFrom` (drops a `:json-key:stage:version` suffix)."""
-    if Token.is_unresolved(arn):
-        return arn
-    return ":".join(arn.split(":")[:7])
-
-
-def _ecs_tasks_trust(account_id: str) -> str:
-    # Confused-deputy guard: only ECS acting for this account.
-    return service_trust("ecs-tasks.amazonaws.com", account_id)
-
-
-def _lb_name(name: str) -> str:
-    """ELB names: at most 32 characters, alphanumerics and hyphens."""
-    cleaned = re.sub(r"[^A-Za-z0-9-]", "-", name)[:32].strip("-")
-    return cleaned

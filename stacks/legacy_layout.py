@@ -52,7 +52,11 @@ def add_legacy_moves(stack: Construct, legacy_service: str | None) -> int:
     `legacy_service`: the web service that takes over the old one's resources (None: no moves)."""
     if legacy_service is None:
         return 0
-    wanted = {new.format(svc=legacy_service): old for new, old in _MOVES.items()}
+    return move_resources(stack, {new.format(svc=legacy_service): old for new, old in _MOVES.items()})
+
+
+def move_resources(stack: Construct, wanted: dict[str, str]) -> int:
+    """`moved` blocks: construct path below `stack` -> the address it had before; returns how many."""
     root = stack.node.path
     count = 0
     for node in stack.node.find_all():

@@ -29,6 +29,7 @@ EMULATED_SERVICES = (
     "iam",
     "kms",
     "rds",
+    "route53",
     "s3",
     "secretsmanager",
     "servicediscovery",

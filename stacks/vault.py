@@ -21,7 +21,23 @@ from modules.vault_external import ExternalVaultAwsAuth, ExternalVaultAwsAuthPro
 from modules.vault_server import SelfHostedVault, SelfHostedVaultProps
 from stacks.base import PlatformStack
 from stacks.emulator import ignore_emulator_artefacts
+from stacks.legacy_layout import move_resources
 from stacks.network import NetworkStack
+
+# Construct paths of the single-file SelfHostedVault -> the composed one (modules/vault_*.py): the
+# running service, its security group, log group and roles keep their identity (no replacement).
+SELF_HOSTED_MOVES = {
+    "server/cluster/cluster": "aws_ecs_cluster.server_cluster_B560D6DA",
+    "server/service/service": "aws_ecs_service.server_service_2F405F39",
+    "server/service/task-sg": "aws_security_group.server_task-sg_1790826B",
+    "server/service/alb-out-tasks": "aws_vpc_security_group_egress_rule.server_lb-out-tasks_F58C8066",
+    "server/service/task-in-alb": "aws_vpc_security_group_ingress_rule.server_tasks-in-lb_2889E130",
+    "server/service/task-out-443": "aws_vpc_security_group_egress_rule.server_tasks-out-https_B092D3CF",
+    "server/task-definition/task-definition": "aws_ecs_task_definition.server_task_93E23BD0",
+    "server/task-definition/logs": "aws_cloudwatch_log_group.server_log-group_E34D3563",
+    "server/task-definition/execution-role": "aws_iam_role.server_execution-role_13C36B9A",
+    "server/task-definition/execution-policy": "aws_iam_role_policy.server_execution-policy_FE0B3D43",
+}
 
 
 class VaultStack(PlatformStack):
@@ -54,6 +70,7 @@ class VaultStack(PlatformStack):
                     private_subnet_ids=net.private_subnet_ids,
                     allowed_client_security_group_ids=list(client_security_group_ids),
                     lb_certificate_arn=cfg.lb_certificate_arn,
+                    dns_name=env.vault_dns_name,
                     tls_cert_secret_arn=cfg.tls_cert_secret_arn,
                     tls_key_secret_arn=cfg.tls_key_secret_arn,
                     tls_secrets_kms_key_arn=cfg.tls_secrets_kms_key_arn,
@@ -63,6 +80,7 @@ class VaultStack(PlatformStack):
                     deletion_protection=cfg.deletion_protection,
                 ),
             )
+            move_resources(self, SELF_HOSTED_MOVES)
             principals: list[str] = [self.server.task_role_arn]
             if env.aws.emulator:
                 ignore_emulator_artefacts(self.server)
@@ -83,7 +101,7 @@ class VaultStack(PlatformStack):
 
     @property
     def address(self) -> str | None:
-        """Where workloads reach Vault: the internal load balancer, or the external address."""
+        """Where workloads reach Vault: its private DNS name (self-hosted), or the external address."""
         return self.server.address if self.server is not None else self.env.vault.address
 
     def _outputs(self) -> None:
@@ -91,8 +109,9 @@ class VaultStack(PlatformStack):
         address = self.address
         self.output("mode", self.env.vault.mode, "self-hosted or external")
         if address:
-            self.output("address", address, "Vault API address (self-hosted: https on the internal load balancer)")
+            self.output("address", address, "Vault API address (self-hosted: https://<private DNS name>:8200)")
         if server is not None:
+            self.output("dns_name", server.dns_name, "Vault's private DNS name (the certificate must cover it)")
             self.output(
                 "lb_certificate_arn", server.lb_certificate_arn, "ACM certificate clients see on the Vault address"
             )

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 import click
 
 from app.config import load_environment
 from app.schema import EnvironmentConfig
+from scripts import awsclients
 from scripts.vault import bootstrap as bootstrap_mod
 from scripts.vault import init as init_mod
 from scripts.vault import local as local_mod
@@ -210,7 +210,7 @@ def bootstrap(
         spec,
         target,
         db,
-        boto3.client("secretsmanager") if db and master is None else None,
+        awsclients.client("secretsmanager", env) if db and master is None else None,
         check=check,
         revoke_root_token=revoke_root_token and not check,
         caps=caps,
@@ -272,7 +272,7 @@ def init(
     )
     vault_address = _address(env, address)
     client = build_client(vault_address, None, namespace, ca_bundle)
-    kms, s3 = (None, None) if show_once else (boto3.client("kms"), boto3.client("s3"))
+    kms, s3 = (None, None) if show_once else (awsclients.client("kms", env), awsclients.client("s3", env))
     try:
         result = init_mod.initialize(client, vault_address, req, kms, s3)
     except init_mod.InitNotStored as exc:

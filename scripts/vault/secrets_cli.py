@@ -1,4 +1,4 @@
-"""platformctl command group `secrets` (exec) and the exit-code contract shared with `vault`.
+"""platformctl command group `secrets` (exec: exec_cli.py; rotate joins later) and the exit codes.
 
 Exit codes: 0 ok, 1 drift or failure, 2 usage/configuration error. Secret values are never echoed.
 """
@@ -6,7 +6,6 @@ Exit codes: 0 ok, 1 drift or failure, 2 usage/configuration error. Secret values
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -14,11 +13,10 @@ from typing import Any, TypeVar
 import click
 
 from app.config import ConfigError
-from scripts.contracts import ENV_SECRETS_PREFIX, ENV_VAULT_KV_MOUNT, ENV_VAULT_READ_PATHS, ENV_VAULT_ROLE
 from scripts.vault import outputs as outputs_mod
-from scripts.vault import secrets_exec
 from scripts.vault.client import VaultError
 from scripts.vault.database import DatabaseError
+from scripts.vault.exec_cli import exec_cmd
 from scripts.vault.spec import SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,93 +45,4 @@ def secrets() -> None:
     """Read secrets from Vault for a workload."""
 
 
-@secrets.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--vault-addr", envvar="VAULT_ADDR", required=True, show_envvar=True, help="Vault address.")
-@click.option(
-    "--role",
-    envvar=ENV_VAULT_ROLE,
-    required=True,
-    show_envvar=True,
-    help="Role to log in as (the workload's role, e.g. prod-app; the task definition sets it).",
-)
-@click.option(
-    "--auth",
-    type=click.Choice(["aws", "approle"]),
-    default="aws",
-    show_default=True,
-    help="aws: the task's AWS identity (every real environment); approle: the local tier on a server "
-    "without AWS IAM auth (OpenBao), with the role's 0600 credentials file.",
-)
-@click.option(
-    "--approle-file",
-    type=click.Path(dir_okay=False),
-    help="AppRole credentials file  [default: .platform/local/approle/<role>.json]",
-)
-@click.option(
-    "--path",
-    "paths",
-    multiple=True,
-    help=f"KV v2 path below the mount; repeatable. Default: ${ENV_VAULT_READ_PATHS} (comma-separated).",
-)
-@click.option(
-    "--mount", envvar=ENV_VAULT_KV_MOUNT, default="platform", show_default=True, show_envvar=True, help="KV v2 mount."
-)
-@click.option(
-    "--prefix",
-    envvar=ENV_SECRETS_PREFIX,
-    default="",
-    show_envvar=True,
-    help="Prefix for the exported variable names (DATABASE_URL becomes <prefix>DATABASE_URL).",
-)
-@click.option("--override", is_flag=True, help="Let secrets replace variables the environment already has.")
-@click.option("--aws-auth-mount", default="aws", show_default=True)
-@click.option("--namespace", help="Vault namespace.")
-@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False))
-@click.option("--iam-server-id-header", help="X-Vault-AWS-IAM-Server-ID value the auth mount requires.")
-@click.option("--sts-region", default="us-east-1", show_default=True, help="Region the login is signed for.")
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@errors_to_exit_codes
-def exec_(
-    vault_addr: str,
-    role: str,
-    auth: str,
-    approle_file: str | None,
-    paths: tuple[str, ...],
-    mount: str,
-    prefix: str,
-    aws_auth_mount: str,
-    namespace: str | None,
-    ca_bundle: str | None,
-    iam_server_id_header: str | None,
-    sts_region: str,
-    override: bool,
-    command: tuple[str, ...],
-) -> None:
-    """Log in (the task's AWS identity, or AppRole locally), export secrets as variables, exec COMMAND.
-
-    In a platform task every default comes from the task definition (scripts/contracts.py), so the
-    entrypoint is just: platformctl secrets exec -- gunicorn app:wsgi. A database login read from
-    `<workload>/database` is also exported as DATABASE_URL. Existing variables are never replaced
-    unless --override is given.
-
-    Example: platformctl secrets exec --role prod-app --path app/database -- gunicorn app:wsgi
-    """
-    if not paths:
-        paths = tuple(p for p in os.environ.get(ENV_VAULT_READ_PATHS, "").split(",") if p.strip())
-    request = secrets_exec.ExecRequest(
-        vault_addr,
-        role,
-        paths,
-        mount,
-        prefix,
-        aws_auth_mount,
-        namespace,
-        ca_bundle,
-        iam_server_id_header,
-        sts_region,
-        auth,
-        approle_file,
-        override,
-    )
-    env = secrets_exec.resolve_environment(request, os.environ)
-    secrets_exec.exec_child(command, env)
+secrets.add_command(exec_cmd)

@@ -46,6 +46,9 @@ def test_pasted_key_material_is_refused_and_never_echoed(tmp_path: Path) -> None
         ("tls_secrets_kms_key_arn", "alias/vault", "must be a KMS key ARN"),
         ("lb_access_logs_bucket", "Not_A_Bucket", "not a valid S3 bucket name"),
         ("desired_count", 0, "must be at least 1"),
+        ("dns_name", "vault.internal", "at least three lowercase labels"),
+        ("dns_name", "Vault.Dev.Internal", "at least three lowercase labels"),
+        ("dns_name", "vault_dev.corp.internal", "at least three lowercase labels"),
         ("server_principal_arns", [VAULT_SERVER], "only used with vault.mode = 'external'"),
     ],
 )
@@ -120,3 +123,17 @@ def test_shipped_environments_keep_only_arns_in_vault_settings() -> None:
             assert value is not None and value.startswith("arn:aws:")
     local = load_environment("local").vault
     assert (local.mode, local.address, local.server_principal_arns) == ("external", "http://127.0.0.1:8200", [])
+
+
+def test_vault_dns_name_defaults_per_environment_and_can_be_set(tmp_path: Path) -> None:
+    write_env(tmp_path, DEV)
+    assert load_environment("dev", tmp_path).vault_dns_name == "vault.dev.internal"
+    write_env(tmp_path, DEV, vault__dns_name="vault.dev.corp.example")
+    assert load_environment("dev", tmp_path).vault_dns_name == "vault.dev.corp.example"
+
+
+def test_the_config_and_the_construct_accept_the_same_dns_names() -> None:
+    from app.validate import VAULT_DNS_NAME
+    from modules.vault_lb import DNS_NAME
+
+    assert VAULT_DNS_NAME.pattern == DNS_NAME.pattern

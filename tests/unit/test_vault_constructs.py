@@ -20,6 +20,7 @@ STACK = "vault-constructs-test"
 CERT_ARN = "arn:aws:acm:eu-west-1:111122223333:certificate/0b1c2d3e-aaaa-bbbb-cccc-000000000000"
 TLS_SECRET = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:test-vault-tls-AbCdEf"
 CLIENT_SG = "sg-0client000000000"
+DNS_NAME = "vault.test.internal"
 VAULT_SERVER_ARN = "arn:aws:iam::444455556666:role/external-vault-server"
 
 
@@ -30,6 +31,7 @@ def server_props(**overrides: Any) -> SelfHostedVaultProps:
         "private_subnet_ids": ["subnet-0aaa", "subnet-0bbb"],
         "allowed_client_security_group_ids": [CLIENT_SG],
         "lb_certificate_arn": CERT_ARN,
+        "dns_name": DNS_NAME,
         "tls_cert_secret_arn": f"{TLS_SECRET}:certificate::",
         "tls_key_secret_arn": f"{TLS_SECRET}:private_key::",
         "lb_access_logs_bucket": "test-access-logs",
@@ -93,7 +95,7 @@ def as_list(value: Any) -> list[Any]:
 
 
 def container(tf: dict[str, Any]) -> dict[str, Any]:
-    _, td = one(tf, "aws_ecs_task_definition", "vault/task")
+    _, td = one(tf, "aws_ecs_task_definition", "vault/task-definition/task-definition")
     (c,) = json.loads(td["container_definitions"])
     return c
 
@@ -150,8 +152,8 @@ def test_task_role_may_use_exactly_the_unseal_key_and_the_ha_table(tf: dict[str,
 
 
 def test_execution_role_reads_only_its_log_group_and_the_tls_secret(tf: dict[str, Any]) -> None:
-    role_id, _ = one(tf, "aws_iam_role", "vault/execution-role")
-    log_id, _ = one(tf, "aws_cloudwatch_log_group", "vault/log-group")
+    role_id, _ = one(tf, "aws_iam_role", "vault/task-definition/execution-role")
+    log_id, _ = one(tf, "aws_cloudwatch_log_group", "vault/task-definition/logs")
     (policy,) = [
         p for p in resources(tf, "aws_iam_role_policy").values() if p["role"] == ref("aws_iam_role", role_id, "id")
     ]
@@ -186,8 +188,48 @@ def test_internal_load_balancer_terminates_tls_on_8200_and_reencrypts_to_the_tas
     assert (tg["protocol"], tg["port"], tg["target_type"]) == ("TLS", 8200, "ip")
     assert tg["health_check"]["protocol"] == "HTTPS"
     assert tg["health_check"]["path"].startswith("/v1/sys/health?standbyok=true")
-    assert tf["output"]["address"]["value"] == "https://" + ref("aws_lb", lb_id, "dns_name") + ":8200"
     assert tf["output"]["lb_certificate_arn"]["value"] == CERT_ARN
+
+
+def test_clients_and_vault_use_a_private_dns_name_the_certificate_can_cover(tf: dict[str, Any]) -> None:
+    """Issue 14 item 10: not the NLB's own *.elb.amazonaws.com name, which no ACM certificate covers."""
+    lb_id, _ = one(tf, "aws_lb", "vault/lb")
+    zone_id, zone = one(tf, "aws_route53_zone", "vault/dns-zone")
+    _, record = one(tf, "aws_route53_record", "vault/dns-record")
+    assert zone["name"] == "test.internal"
+    assert zone["vpc"] == [{"vpc_id": "vpc-0fake000000000000"}]  # private: resolvable in the VPC only
+    assert (record["name"], record["type"], record["zone_id"]) == (
+        DNS_NAME,
+        "A",
+        ref("aws_route53_zone", zone_id, "zone_id"),
+    )
+    assert record["alias"] == {
+        "name": ref("aws_lb", lb_id, "dns_name"),
+        "zone_id": ref("aws_lb", lb_id, "zone_id"),
+        "evaluate_target_health": True,
+    }
+    assert tf["output"]["address"]["value"] == f"https://{DNS_NAME}:8200"
+    config = json.loads(env(container(tf))["VAULT_LOCAL_CONFIG"])
+    assert config["api_addr"] == f"https://{DNS_NAME}:8200"
+
+
+@pytest.mark.parametrize("name", ["vault.internal", "Vault.Prod.Internal", "vault..internal", "-v.prod.internal"])
+def test_dns_names_the_zone_cannot_hold_are_rejected(name: str) -> None:
+    stack = TerraformStack(App(outdir="/tmp/unused-vault-synth"), "s")
+    with pytest.raises(ValueError, match=r"^dns_name="):
+        SelfHostedVault(stack, "v", server_props(dns_name=name))
+
+
+def test_rolls_like_every_service_never_below_the_running_count(tf: dict[str, Any]) -> None:
+    """The shared FargateService: 100 % minimum healthy (the single-file construct had drifted to 50 %)."""
+    _, svc = one(tf, "aws_ecs_service", "vault/service/service")
+    assert (svc["deployment_minimum_healthy_percent"], svc["deployment_maximum_percent"]) == (100, 200)
+    assert svc["deployment_circuit_breaker"] == {"enable": True, "rollback": True}
+    assert "aws_appautoscaling_target" not in tf["resource"]  # a fixed count: one active, the rest standby
+    _, td = one(tf, "aws_ecs_task_definition", "vault/task-definition/task-definition")
+    assert td["skip_destroy"] is True
+    assert {v["name"] for v in td["volume"]} == {"config", "tls"}
+    assert "user" not in container(tf)  # the image's entrypoint drops from root to `vault` itself
 
 
 def test_vault_listens_with_tls_and_uses_dynamodb_ha_and_kms_auto_unseal(tf: dict[str, Any]) -> None:
@@ -220,7 +262,7 @@ def test_task_definition_carries_no_secret_values_only_secret_arns(tf: dict[str,
         {"name": "VAULT_TLS_CERT", "valueFrom": f"{TLS_SECRET}:certificate::"},
         {"name": "VAULT_TLS_KEY", "valueFrom": f"{TLS_SECRET}:private_key::"},
     ]
-    _, td = one(tf, "aws_ecs_task_definition", "vault/task")
+    _, td = one(tf, "aws_ecs_task_definition", "vault/task-definition/task-definition")
     assert "-----BEGIN" not in td["container_definitions"]
     # The secrets leave the environment before Vault starts.
     assert "unset VAULT_TLS_CERT VAULT_TLS_KEY; exec docker-entrypoint.sh server" in c["command"][0]
@@ -239,7 +281,7 @@ def test_container_runs_the_pinned_official_image_read_only(tf: dict[str, Any]) 
     c = container(tf)
     assert c["image"] == "hashicorp/vault:1.17.6"
     assert c["readonlyRootFilesystem"] is True
-    _, svc = one(tf, "aws_ecs_service", "vault/service")
+    _, svc = one(tf, "aws_ecs_service", "vault/service/service")
     assert svc["desired_count"] == 2
     assert svc["network_configuration"]["assign_public_ip"] is False
 
@@ -270,7 +312,7 @@ def test_version_tags_and_digests_are_accepted(image: str) -> None:
 
 def test_only_client_sgs_reach_the_lb_and_only_the_lb_reaches_vaults_api(tf: dict[str, Any]) -> None:
     lb_sg, _ = one(tf, "aws_security_group", "vault/lb-sg")
-    task_sg, _ = one(tf, "aws_security_group", "vault/task-sg")
+    task_sg, _ = one(tf, "aws_security_group", "vault/service/task-sg")
     rules = list(resources(tf, "aws_vpc_security_group_ingress_rule").values())
     assert all("cidr_ipv4" not in r and "cidr_ipv6" not in r for r in rules)
     seen = {(r["security_group_id"], r["referenced_security_group_id"], r["from_port"], r["to_port"]) for r in rules}
@@ -295,7 +337,7 @@ def test_ha_table_has_pitr_cmk_encryption_and_deletion_protection(tf: dict[str, 
 
 
 def test_vault_logs_go_to_a_kms_encrypted_log_group(tf: dict[str, Any]) -> None:
-    log_id, group = one(tf, "aws_cloudwatch_log_group", "vault/log-group")
+    log_id, group = one(tf, "aws_cloudwatch_log_group", "vault/task-definition/logs")
     data_key, _ = one(tf, "aws_kms_key", "vault/data-key")
     assert group["kms_key_id"] == ref("aws_kms_key", data_key, "arn")
     assert group["retention_in_days"] == 365

@@ -77,7 +77,7 @@ def test_prod_vault_runs_in_the_network_stacks_private_subnets_for_the_database_
     assert len(lb["subnets"]) == 3  # prod: one private subnet per AZ
     for subnet in lb["subnets"]:
         assert subnet.startswith(remote_output("prod-network", "")) and "network_private-" in subnet
-    _, service = by_path(prod, "aws_ecs_service", "server/service")
+    _, service = by_path(prod, "aws_ecs_service", "server/service/service")
     assert service["network_configuration"]["subnets"] == lb["subnets"]
     assert service["network_configuration"]["assign_public_ip"] is False
     lb_sg, _ = by_path(prod, "aws_security_group", "server/lb-sg")
@@ -153,7 +153,7 @@ def test_prod_tls_end_to_end_with_the_configured_certificate_and_secret_arns(pro
     assert (tg["protocol"], tg["health_check"]["protocol"]) == ("TLS", "HTTPS")
     assert lb["access_logs"] == {"bucket": cfg.lb_access_logs_bucket, "enabled": True, "prefix": "nlb/prod-vault"}
     assert lb["enable_deletion_protection"] is True
-    _, td = by_path(prod, "aws_ecs_task_definition", "server/task")
+    _, td = by_path(prod, "aws_ecs_task_definition", "server/task-definition/task-definition")
     (container,) = json.loads(td["container_definitions"])
     env = {e["name"]: e["value"] for e in container["environment"]}
     tcp = json.loads(env["VAULT_LOCAL_CONFIG"])["listener"]["tcp"]
@@ -163,8 +163,44 @@ def test_prod_tls_end_to_end_with_the_configured_certificate_and_secret_arns(pro
         {"name": "VAULT_TLS_CERT", "valueFrom": cfg.tls_cert_secret_arn},
         {"name": "VAULT_TLS_KEY", "valueFrom": cfg.tls_key_secret_arn},
     ]
-    assert prod["output"]["address"]["value"] == "https://" + ref("aws_lb", lb_id, "dns_name") + ":8200"
     assert prod["output"]["lb_certificate_arn"]["value"] == cfg.lb_certificate_arn
+    # Clients and Vault itself use the private name the certificate covers, not the NLB's own name.
+    assert prod["output"]["address"]["value"] == "https://vault.prod.internal:8200"
+    assert json.loads(env["VAULT_LOCAL_CONFIG"])["api_addr"] == "https://vault.prod.internal:8200"
+    _, zone = by_path(prod, "aws_route53_zone", "server/dns-zone")
+    _, record = by_path(prod, "aws_route53_record", "server/dns-record")
+    assert zone["name"] == "prod.internal" and zone["vpc"][0]["vpc_id"].startswith(remote_output("prod-network", ""))
+    assert record["name"] == "vault.prod.internal"
+    assert record["alias"]["name"] == ref("aws_lb", lb_id, "dns_name")
+
+
+def test_services_get_the_private_vault_address(synthesized: Synth) -> None:
+    for env in ("prod", "dev"):
+        doc = synthesized.stack(f"{env}-service")
+        for rid, td in doc["resource"]["aws_ecs_task_definition"].items():
+            (container,) = json.loads(td["container_definitions"])
+            variables = {e["name"]: e["value"] for e in container["environment"]}
+            assert variables["VAULT_ADDR"] == f"https://vault.{env}.internal:8200", rid
+
+
+def test_upgrading_keeps_the_running_vault_service_and_its_security_group(prod: Doc) -> None:
+    """The single-file construct's resources are `moved` into the composed constructs' paths, so an
+    existing environment updates them in place instead of replacing them."""
+    moved = {m["from"]: m["to"] for m in prod["moved"]}
+    for old, new_path in {
+        "aws_ecs_service.server_service_2F405F39": "server/service/service",
+        "aws_security_group.server_task-sg_1790826B": "server/service/task-sg",
+        "aws_ecs_cluster.server_cluster_B560D6DA": "server/cluster/cluster",
+        "aws_cloudwatch_log_group.server_log-group_E34D3563": "server/task-definition/logs",
+        "aws_iam_role.server_execution-role_13C36B9A": "server/task-definition/execution-role",
+    }.items():
+        rtype = old.split(".")[0]
+        rid, _ = by_path(prod, rtype, new_path)
+        assert moved[old] == f"{rtype}.{rid}"
+    # Everything else kept its address: no resource of the old layout is left without a home.
+    kept = ("unseal-key", "data-key", "ha-table", "task-role", "lb", "lb-sg", "listener", "tg")
+    for name in kept:
+        assert any(rid.startswith(f"server_{name}_") for r in prod["resource"].values() for rid in r), name
 
 
 def test_real_environments_keep_full_drift_detection(synthesized: Synth) -> None:
@@ -189,13 +225,14 @@ def test_no_secret_material_in_any_vault_stack(synthesized: Synth) -> None:
 
 def test_dev_runs_one_task_without_deletion_protection(synthesized: Synth) -> None:
     dev = synthesized.stack("dev-vault")
-    _, service = by_path(dev, "aws_ecs_service", "server/service")
+    _, service = by_path(dev, "aws_ecs_service", "server/service/service")
     _, table = by_path(dev, "aws_dynamodb_table", "server/ha-table")
     _, lb = by_path(dev, "aws_lb", "server/lb")
     assert service["desired_count"] == 1
+    assert service["deployment_minimum_healthy_percent"] == 100  # as every service (was 50 %)
     assert table["deletion_protection_enabled"] is False and lb["enable_deletion_protection"] is False
     assert "access_logs" not in lb
-    assert by_path(synthesized.stack(PROD), "aws_ecs_service", "server/service")[1]["desired_count"] == 2
+    assert by_path(synthesized.stack(PROD), "aws_ecs_service", "server/service/service")[1]["desired_count"] == 2
 
 
 def test_local_vault_stack_only_points_at_the_local_vault(synthesized: Synth) -> None:

@@ -221,3 +221,18 @@ def test_interrupt_during_the_upload_leaves_the_local_copy(
         init_mod.initialize(hvac.Client(url=fresh_bao), fresh_bao, req, kms, Interrupted(s3))
     material = init_mod.open_envelope(kms, init_mod.fallback_file(env_dir).read_bytes())
     assert material["seal_type"] == "shamir" and material["root_token"]
+
+
+def test_init_reaches_the_environments_own_aws_target(
+        fresh_bao: str, env_dir: str, kms_s3: tuple[Any, Any, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """KMS and S3 clients come from the environment (its region and, for the emulator, its endpoint),
+    not from whatever the shell's AWS_* variables say (issue 11 item 7)."""
+    kms, s3, key_id, bucket = kms_s3
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")  # the key and bucket live in us-east-1
+    result = CliRunner().invoke(cli, ["vault", "init", "--env", env_dir, "--address", fresh_bao,
+                                      "--kms-key-id", key_id, "--bucket", bucket,
+                                      "--recovery-shares", "1", "--recovery-threshold", "1"])
+    assert result.exit_code == 0, result.output
+    stored = s3.get_object(Bucket=bucket, Key=f"vault/{env_dir}/init.json.enc")["Body"].read()
+    assert init_mod.open_envelope(kms, stored)["root_token"]

@@ -1,0 +1,22 @@
+"""Packages the runtime modules from the repository's scripts/ (copied at build time into _src/,
+which is not tracked: the repository keeps one copy of each module)."""
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).resolve().parent
+STAGE = HERE / "_src"
+# The closure of scripts/runtime.py's imports (tests/unit/test_runtime_package.py checks it).
+MODULES = ["scripts/__init__.py", "scripts/contracts.py", "scripts/runtime.py",
+           "scripts/vault/__init__.py", "scripts/vault/client.py", "scripts/vault/secrets_exec.py",
+           "scripts/vault/exec_cli.py", "scripts/vault/approle.py"]  # fmt: skip
+
+if (HERE.parent / "scripts").is_dir():  # building from the repository (not from an sdist)
+    shutil.rmtree(STAGE, ignore_errors=True)
+    for rel in MODULES:
+        (STAGE / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(HERE.parent / rel, STAGE / rel)
+
+setup(package_dir={"": "_src"}, packages=["scripts", "scripts.vault"])
