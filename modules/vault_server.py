@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from modules import aws
 from modules.cdk import Construct, Token
-from modules.policies import account_administers_key, logs_may_use_key, service_trust
+from modules.policies import KEY_ADMINISTRATION_ACTIONS, account_administers_key, logs_may_use_key, service_trust
 from modules.sg_rules import allow_tcp
 
 VAULT_PORT = 8200
@@ -54,23 +54,7 @@ DYNAMODB_ACTIONS = (
 )
 UNSEAL_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:DescribeKey")
 # Administration without use: the account can manage the unseal key but not decrypt with it.
-KEY_ADMIN_ACTIONS = (
-    "kms:Create*",
-    "kms:Describe*",
-    "kms:Enable*",
-    "kms:List*",
-    "kms:Put*",
-    "kms:Update*",
-    "kms:Revoke*",
-    "kms:Disable*",
-    "kms:Get*",
-    "kms:Delete*",
-    "kms:TagResource",
-    "kms:UntagResource",
-    "kms:ScheduleKeyDeletion",
-    "kms:CancelKeyDeletion",
-    "kms:RotateKeyOnDemand",
-)
+KEY_ADMIN_ACTIONS = KEY_ADMINISTRATION_ACTIONS
 # Tag that carries a version (1.17.6, v1.17, 1.17.6-ent, 1.17.6-alpine) or a sha256 digest.
 _VERSION_TAG = re.compile(r"^v?\d+(\.\d+)+([.+_-][\w.+-]*)?$")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")

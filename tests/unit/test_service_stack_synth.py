@@ -232,18 +232,21 @@ def test_prod_cannot_switch_off_the_rollout_check_without_an_override() -> None:
 
 
 def test_self_hosted_vault_address_reaches_the_tasks_by_reference(synthesized: Synth) -> None:
-    """prod runs a self-hosted Vault: tasks get its address from the vault stack and may reach :8200."""
+    """prod runs a self-hosted Vault: tasks get its address from the vault stack; they reach :8200
+    through their database client SG (egress by reference, stacks/vault.py), not to 0.0.0.0/0."""
     cdefs = containers(synthesized, "prod-service")
     for family, cdef in cdefs.items():
         addr = {e["name"]: e["value"] for e in cdef["environment"]}["VAULT_ADDR"]
         # https://<the vault stack's internal load balancer>:8200, resolved from its remote state
         assert addr.startswith("https://") and addr.endswith(":8200"), (family, addr)
         assert cross_stack("prod-vault", "dns_name").search(addr), (family, addr)
-    egress_ports = {
-        r.get("from_port")
+    to_anywhere = sorted(
+        (r["from_port"], r["to_port"])
         for r in resources(synthesized, "prod-service", "aws_vpc_security_group_egress_rule").values()
-    }
-    assert 8200 in egress_ports, egress_ports
+        if "cidr_ipv4" in r or "cidr_ipv6" in r
+    )
+    # HTTPS only (AWS APIs, ECR: their addresses are AWS's), for the app, worker and migration SGs.
+    assert to_anywhere == [(443, 443)] * 3, to_anywhere
 
 
 def test_service_exports_the_role_maps_vault_bootstrap_reads(synthesized: Synth) -> None:
