@@ -271,3 +271,19 @@ def test_local_ignores_only_the_emulator_read_back_gaps(synthesized: Synth) -> N
     assert {"health_check_grace_period_seconds", "enable_ecs_managed_tags"} <= set(
         service["lifecycle"]["ignore_changes"]
     )
+
+
+def test_task_definitions_are_replaced_before_the_old_revision_leaves_state(synthesized: Synth) -> None:
+    """A failed gate must leave the serving revision in state (issue 14, item 6); on the upgrade
+    from the single-service layout that needs the old migration resources moved, not orphaned."""
+    local = synthesized.stack("local-service")
+    for name, td in local["resource"]["aws_ecs_task_definition"].items():
+        assert td["lifecycle"]["create_before_destroy"] is True, name
+        assert td["skip_destroy"] is True, name
+    moved = {m["from"]: m["to"] for m in local["moved"]}
+    mig = "migration-task-definition"
+    migration_td, _ = by_path(synthesized, "local-service", "aws_ecs_task_definition", f"{mig}/task-definition")
+    migration_role, _ = by_path(synthesized, "local-service", "aws_iam_role", f"{mig}/task-role")
+    td_address = f"aws_ecs_task_definition.{migration_td}"
+    assert moved["aws_ecs_task_definition.migration_task-definition_AE117705"] == td_address
+    assert moved["aws_iam_role.migration_task-role_CDEDB0F5"] == f"aws_iam_role.{migration_role}"
