@@ -65,7 +65,7 @@ class VaultStack(PlatformStack):
                 ),
             )
             principals: list[str] = [self.server.task_role_arn]
-            clients = self._client_egress(client_security_group_ids)
+            clients = self._client_egress(self.server, client_security_group_ids)
             if env.aws.emulator:
                 ignore_emulator_artefacts(self.server)
                 ignore_emulator_artefacts(clients)
@@ -84,14 +84,13 @@ class VaultStack(PlatformStack):
             )
         self._outputs()
 
-    def _client_egress(self, client_security_group_ids: Sequence[str]) -> Construct:
+    def _client_egress(self, server: SelfHostedVault, client_security_group_ids: Sequence[str]) -> Construct:
         """Each client security group may open connections to Vault's load balancer on its port, by
         reference: the tasks carrying it need no egress to 0.0.0.0/0 on 8200 (issue 14, item 9)."""
-        assert self.server is not None
         scope = Construct(self, "clients")
         for i, client_sg in enumerate(client_security_group_ids):
             allow_tcp(scope, f"client-{i}-to-vault", "egress", sg=client_sg, port=VAULT_PORT,
-                      peer_sg=self.server.lb_security_group_id,
+                      peer_sg=server.lb_security_group_id,
                       description="Vault API (TLS) to the internal Vault load balancer only")  # fmt: skip
         return scope
 
