@@ -39,8 +39,10 @@ class FargateServiceProps:
     desired_count: int = 2
     # Extra security groups for the tasks, e.g. the database client SG.
     security_group_ids: list[str] = field(default_factory=list)
-    # Task egress (TCP, any destination: the destinations' SGs decide); see `egress_ports`.
-    egress_ports: list[int] = field(default_factory=lambda: [443, 5432])
+    # Task egress to 0.0.0.0/0 (TCP): HTTPS for AWS APIs and the image registry (no VPC endpoints,
+    # their addresses are AWS's), plus an external Vault's port; see `egress_ports`. The database and
+    # a self-hosted Vault are reached through `security_group_ids` (egress by reference).
+    egress_ports: list[int] = field(default_factory=lambda: [443])
     load_balancer: LbAttachment | None = None
     autoscaling: Autoscaling = field(default_factory=Autoscaling)
     wait_for_steady_state: bool = True
@@ -58,19 +60,20 @@ class FargateServiceProps:
             raise ValueError(f"service {self.name!r}: subnet ids are required")
 
 
-def egress_ports(base: list[int], vault_address: str | None, vault_port: int = 8200) -> list[int]:
-    """`base` plus Vault's port (from its URL, or `vault_port` for a reference known only at apply)."""
+def egress_ports(base: list[int], external_vault_address: str | None) -> list[int]:
+    """`base` plus the port of a Vault outside the VPC (from its URL). A self-hosted Vault is not
+    added: the client security groups the tasks carry reach it by reference (stacks/vault.py)."""
     ports = set(base)
-    if vault_address and Token.is_unresolved(vault_address):
-        ports.add(vault_port)
-    elif vault_address:
-        url = urlsplit(vault_address)
+    if external_vault_address:
+        if Token.is_unresolved(external_vault_address):
+            raise ValueError("egress_ports: pass only an external Vault URL, not an apply-time reference")
+        url = urlsplit(external_vault_address)
         ports.add(url.port or (443 if url.scheme == "https" else 80))
     return sorted(ports)
 
 
 def task_security_group(scope: Construct, id_: str, name: str, vpc_id: str, ports: list[int], what: str) -> Any:
-    """A tasks' security group with TCP egress on `ports` (ECR, Logs, Vault, the database)."""
+    """A tasks' security group with TCP egress to anywhere on `ports` only (see `egress_ports`)."""
     sg = aws.security_group.SecurityGroup(scope, id_, name=name, vpc_id=vpc_id, description=what)
     for port in ports:
         allow_tcp(scope, f"task-out-{port}", "egress", sg=sg.id, port=port, cidr="0.0.0.0/0",

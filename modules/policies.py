@@ -15,13 +15,49 @@ def document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-def account_administers_key(account_root_arn: str, actions: str | list[str] = "kms:*") -> dict[str, Any]:
-    """Key policy statement: administration (and, with kms:*, use) stays with the account's IAM."""
+# Administration of one key, listed action by action (no `kms:Create*`/`kms:Put*`/`kms:*` wildcards):
+# `kms:Create*` would include `kms:CreateGrant`, with which an administrator grants itself (or
+# anyone) Decrypt. `kms:PutKeyPolicy` stays: without it the key becomes unmanageable, and KMS
+# refuses a key policy that locks its creator out. The administrator could write itself a use
+# statement with it, but that is a visible, logged policy change (CloudTrail PutKeyPolicy) rather
+# than a silent grant. Not listed: every use (Encrypt/Decrypt/GenerateDataKey*/ReEncrypt*/Sign),
+# CreateGrant/RetireGrant, key material import. docs/adr/0007-vault-deployment.md.
+KEY_ADMINISTRATION_ACTIONS = (
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:PutKeyPolicy",
+    "kms:ListKeyPolicies",
+    "kms:GetKeyRotationStatus",
+    "kms:EnableKeyRotation",
+    "kms:DisableKeyRotation",
+    "kms:ListKeyRotations",
+    "kms:RotateKeyOnDemand",
+    "kms:EnableKey",
+    "kms:DisableKey",
+    "kms:UpdateKeyDescription",
+    "kms:CreateAlias",
+    "kms:UpdateAlias",
+    "kms:DeleteAlias",
+    "kms:ListAliases",
+    "kms:ListResourceTags",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ListGrants",
+    "kms:RevokeGrant",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+)
+
+
+def account_administers_key(account_root_arn: str, actions: str | Sequence[str] = "kms:*") -> dict[str, Any]:
+    """Key policy statement: administration (and, with kms:*, use) stays with the account's IAM.
+
+    Pass `KEY_ADMINISTRATION_ACTIONS` for a key whose use is reserved to named principals."""
     return {
         "Sid": "AccountAdministersKey",
         "Effect": "Allow",
         "Principal": {"AWS": account_root_arn},
-        "Action": actions,
+        "Action": actions if isinstance(actions, str) else list(actions),
         "Resource": "*",
     }
 

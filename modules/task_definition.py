@@ -18,7 +18,7 @@ from typing import Any
 
 from modules import aws
 from modules.account import AccountContext
-from modules.cdk import Construct
+from modules.cdk import Construct, TerraformResourceLifecycle
 from modules.policies import account_administers_key, document, logs_may_use_key
 from scripts.contracts import ENV_VAULT_ADDR, ENV_VAULT_READ_PATHS, looks_secret
 
@@ -181,6 +181,10 @@ class FargateTaskDefinition(Construct):
             # Replacing a revision must not deregister the one still serving (or the one a
             # circuit-breaker rollback returns to): old revisions stay ACTIVE.
             skip_destroy=True,
+            # The new revision first: otherwise Terraform drops the running one from state before
+            # the migration gate runs, and a failed migration leaves state without the revision the
+            # service still runs (the next deploy then registers an identical one and rolls it).
+            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
         )
         self.arn = self.task_definition.arn
         self.task_role_arn = task_role_arn

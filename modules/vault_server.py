@@ -31,7 +31,7 @@ from modules.account import AccountContext
 from modules.cdk import Construct, Token
 from modules.ecs_cluster import EcsCluster
 from modules.fargate_service import FargateService, FargateServiceProps, LbAttachment
-from modules.policies import account_administers_key, logs_may_use_key
+from modules.policies import KEY_ADMINISTRATION_ACTIONS, account_administers_key, logs_may_use_key
 from modules.settings import Autoscaling
 from modules.sg_rules import allow_tcp
 from modules.task_definition import FargateTaskDefinition
@@ -70,23 +70,7 @@ DYNAMODB_ACTIONS = (
 )
 UNSEAL_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:DescribeKey")
 # Administration without use: the account can manage the unseal key but not decrypt with it.
-KEY_ADMIN_ACTIONS = (
-    "kms:Create*",
-    "kms:Describe*",
-    "kms:Enable*",
-    "kms:List*",
-    "kms:Put*",
-    "kms:Update*",
-    "kms:Revoke*",
-    "kms:Disable*",
-    "kms:Get*",
-    "kms:Delete*",
-    "kms:TagResource",
-    "kms:UntagResource",
-    "kms:ScheduleKeyDeletion",
-    "kms:CancelKeyDeletion",
-    "kms:RotateKeyOnDemand",
-)
+KEY_ADMIN_ACTIONS = KEY_ADMINISTRATION_ACTIONS
 
 
 @dataclass(frozen=True)

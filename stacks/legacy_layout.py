@@ -36,7 +36,6 @@ _MOVES = {
     "load-balancer/{svc}-tg": "aws_lb_target_group.service_target-group_7B8675DA",
     "{svc}/task-sg": "aws_security_group.service_task-sg_A31DDAFC",
     "{svc}/task-out-443": "aws_vpc_security_group_egress_rule.service_task-out-443_11EF8BA6",
-    "{svc}/task-out-5432": "aws_vpc_security_group_egress_rule.service_task-out-5432_B1FCD907",
     "{svc}/task-out-8200": "aws_vpc_security_group_egress_rule.service_task-out-8200_5814DDC8",
     "{svc}/alb-out-tasks": "aws_vpc_security_group_egress_rule.service_alb-out-tasks_9E5F43DA",
     "{svc}/task-in-alb": "aws_vpc_security_group_ingress_rule.service_task-in-alb_78A8C81D",
@@ -44,6 +43,12 @@ _MOVES = {
     "{svc}/scaling-target": "aws_appautoscaling_target.service_scaling-target_D27AA35B",
     "{svc}/scaling-cpu": "aws_appautoscaling_policy.service_scaling-cpu_ED4A78B0",
     "migration/rollout-check-{svc}": "terraform_data.migration_rollout-check_60595AC4",
+    # The old migration identity and task definition (family `<env>-app-migrate`, then
+    # `<env>-migrate`): moved, so they are replaced in place rather than left as orphans. An orphan
+    # is destroyed after everything that depends on the replaced gate, and with create_before_destroy
+    # on task definitions that order is a cycle (issue 14, item 6).
+    "migration-task-definition/task-role": "aws_iam_role.migration_task-role_CDEDB0F5",
+    "migration-task-definition/task-definition": "aws_ecs_task_definition.migration_task-definition_AE117705",
 }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from app.schema import EnvironmentConfig, ServiceConfig
 from modules.account import AccountContext
-from modules.cdk import Construct, Fn
+from modules.cdk import Construct, Fn, Token
 from modules.ecs_cluster import EcsCluster
 from modules.fargate_service import (
     FargateService,
@@ -80,7 +80,10 @@ class ServiceStack(PlatformStack):
             c.ENV_DATABASE_NAME: env.database.database_name,
             c.ENV_VAULT_KV_MOUNT: env.vault.kv_mount,
         }
-        self.ports = egress_ports([443, 5432], self.vault_address)
+        # HTTPS (AWS APIs, ECR) and an external Vault only; the database client SG carries 5432 to
+        # the database and, with a self-hosted Vault, 8200 to its load balancer (by reference).
+        external_vault = None if Token.is_unresolved(self.vault_address or "") else self.vault_address
+        self.ports = egress_ports([443], external_vault)
         self.account = AccountContext(self, "account")
         self.cluster = EcsCluster(self, "cluster", cluster_name(env))
         self.load_balancer = self._load_balancer() if env.web_services else None

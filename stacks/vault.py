@@ -17,8 +17,9 @@ from collections.abc import Sequence
 
 from app.schema import EnvironmentConfig
 from modules.cdk import Construct
+from modules.sg_rules import allow_tcp
 from modules.vault_external import ExternalVaultAwsAuth, ExternalVaultAwsAuthProps
-from modules.vault_server import SelfHostedVault, SelfHostedVaultProps
+from modules.vault_server import VAULT_PORT, SelfHostedVault, SelfHostedVaultProps
 from stacks.base import PlatformStack
 from stacks.emulator import ignore_emulator_artefacts
 from stacks.legacy_layout import move_resources
@@ -82,8 +83,10 @@ class VaultStack(PlatformStack):
             )
             move_resources(self, SELF_HOSTED_MOVES)
             principals: list[str] = [self.server.task_role_arn]
+            clients = self._client_egress(self.server, client_security_group_ids)
             if env.aws.emulator:
                 ignore_emulator_artefacts(self.server)
+                ignore_emulator_artefacts(clients)
         else:
             principals = list(cfg.server_principal_arns)
         if principals:
@@ -98,6 +101,16 @@ class VaultStack(PlatformStack):
                 ),
             )
         self._outputs()
+
+    def _client_egress(self, server: SelfHostedVault, client_security_group_ids: Sequence[str]) -> Construct:
+        """Each client security group may open connections to Vault's load balancer on its port, by
+        reference: the tasks carrying it need no egress to 0.0.0.0/0 on 8200 (issue 14, item 9)."""
+        scope = Construct(self, "clients")
+        for i, client_sg in enumerate(client_security_group_ids):
+            allow_tcp(scope, f"client-{i}-to-vault", "egress", sg=client_sg, port=VAULT_PORT,
+                      peer_sg=server.lb_security_group_id,
+                      description="Vault API (TLS) to the internal Vault load balancer only")  # fmt: skip
+        return scope
 
     @property
     def address(self) -> str | None:

@@ -19,9 +19,9 @@ import pytest
 
 from modules import aws
 from modules.account import AccountContext
-from modules.cdk import App, Construct, TerraformStack
+from modules.cdk import App, Construct, Fn, TerraformStack
 from modules.ecs_cluster import EcsCluster
-from modules.fargate_service import Autoscaling, FargateService, FargateServiceProps, LbAttachment
+from modules.fargate_service import Autoscaling, FargateService, FargateServiceProps, LbAttachment, egress_ports
 from modules.load_balancer import TLS_POLICY, LbTarget, LoadBalancerProps, PublicLoadBalancer
 from modules.migration_gate import MigrationGate, MigrationGateProps
 from modules.task_definition import FargateTaskDefinition, SecretInEnvironmentError, TaskDefinitionProps
@@ -71,7 +71,7 @@ def compose(stack: Construct, full: bool) -> None:
         return FargateService(stack, name, FargateServiceProps(
             name=name, cluster_arn=cluster.arn, cluster_name=cluster.name, vpc_id="vpc-0abc", subnet_ids=PRIVATE,
             desired_count=2 if full else 1, security_group_ids=[f"sg-dbclient-{name}"],
-            egress_ports=[443, 5432, 8200], load_balancer=attach, autoscaling=auto,
+            egress_ports=egress_ports([443], VAULT), load_balancer=attach, autoscaling=auto,
         ), td)
 
     services = {"web": service("web", FargateTaskDefinition(stack, "web-td", td_props(), account), 8000)}
@@ -149,6 +149,8 @@ def test_service_update_waits_for_the_migration_gate(synth: dict[str, Synth]) ->
         _, td = s.one("aws_ecs_task_definition", f"{name}-td/task-definition")
         assert td["depends_on"] == [addr("terraform_data", gate_name)], name
         assert td["skip_destroy"] is True
+        # A failed gate must not drop the running revision from state (issue 14, item 6).
+        assert td["lifecycle"]["create_before_destroy"] is True
         _, svc = s.one("aws_ecs_service", f"{name}/service")
         assert addr("terraform_data", gate_name) in svc["depends_on"], name
 
@@ -321,7 +323,18 @@ def test_tasks_are_reachable_only_from_the_alb(synth: dict[str, Synth]) -> None:
     assert public == [80, 443]
     task_egress = sorted(r["from_port"] for r in s.resources("aws_vpc_security_group_egress_rule").values()
                          if task_sg in r["security_group_id"])
-    assert task_egress == [443, 5432, 8200]  # 8200: the port of vault_address
+    # HTTPS and the external Vault's port (from VAULT); never the database's 5432: the database
+    # client SG the tasks carry reaches it by reference (issue 14, item 9).
+    assert task_egress == [443, 8200]
+
+
+def test_egress_ports_add_only_an_external_vault_port() -> None:
+    assert egress_ports([443], None) == [443]
+    assert egress_ports([443], "https://vault.example.com") == [443]
+    assert egress_ports([443], "http://127.0.0.1:8200") == [443, 8200]
+    # A self-hosted Vault (an apply-time reference) is reached through the client SGs instead.
+    with pytest.raises(ValueError, match="external Vault URL"):
+        egress_ports([443], Fn.join("", ["https://", Fn.lower("VAULT-LB"), ":8200"]))
 
 
 def test_target_group_health_check_and_drain(synth: dict[str, Synth]) -> None:

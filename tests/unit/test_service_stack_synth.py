@@ -233,16 +233,19 @@ def test_prod_cannot_switch_off_the_rollout_check_without_an_override() -> None:
 
 def test_self_hosted_vault_address_reaches_the_tasks_by_its_private_name(synthesized: Synth) -> None:
     """prod runs a self-hosted Vault: tasks get its private DNS name (the vault stack's `address`, which
-    the certificate covers; issue 14 item 10) and may reach :8200."""
+    the certificate covers; issue 14 item 10); they reach :8200 through their database client SG
+    (egress by reference, stacks/vault.py), not to 0.0.0.0/0."""
     cdefs = containers(synthesized, "prod-service")
     for family, cdef in cdefs.items():
         addr = {e["name"]: e["value"] for e in cdef["environment"]}["VAULT_ADDR"]
         assert addr == "https://vault.prod.internal:8200", (family, addr)
-    egress_ports = {
-        r.get("from_port")
+    to_anywhere = sorted(
+        (r["from_port"], r["to_port"])
         for r in resources(synthesized, "prod-service", "aws_vpc_security_group_egress_rule").values()
-    }
-    assert 8200 in egress_ports, egress_ports
+        if "cidr_ipv4" in r or "cidr_ipv6" in r
+    )
+    # HTTPS only (AWS APIs, ECR: their addresses are AWS's), for the app, worker and migration SGs.
+    assert to_anywhere == [(443, 443)] * 3, to_anywhere
 
 
 def test_service_exports_the_role_maps_vault_bootstrap_reads(synthesized: Synth) -> None:
@@ -267,3 +270,19 @@ def test_local_ignores_only_the_emulator_read_back_gaps(synthesized: Synth) -> N
     assert {"health_check_grace_period_seconds", "enable_ecs_managed_tags"} <= set(
         service["lifecycle"]["ignore_changes"]
     )
+
+
+def test_task_definitions_are_replaced_before_the_old_revision_leaves_state(synthesized: Synth) -> None:
+    """A failed gate must leave the serving revision in state (issue 14, item 6); on the upgrade
+    from the single-service layout that needs the old migration resources moved, not orphaned."""
+    local = synthesized.stack("local-service")
+    for name, td in local["resource"]["aws_ecs_task_definition"].items():
+        assert td["lifecycle"]["create_before_destroy"] is True, name
+        assert td["skip_destroy"] is True, name
+    moved = {m["from"]: m["to"] for m in local["moved"]}
+    mig = "migration-task-definition"
+    migration_td, _ = by_path(synthesized, "local-service", "aws_ecs_task_definition", f"{mig}/task-definition")
+    migration_role, _ = by_path(synthesized, "local-service", "aws_iam_role", f"{mig}/task-role")
+    td_address = f"aws_ecs_task_definition.{migration_td}"
+    assert moved["aws_ecs_task_definition.migration_task-definition_AE117705"] == td_address
+    assert moved["aws_iam_role.migration_task-role_CDEDB0F5"] == f"aws_iam_role.{migration_role}"

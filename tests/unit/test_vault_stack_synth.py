@@ -91,6 +91,13 @@ def test_prod_vault_runs_in_the_network_stacks_private_subnets_for_the_database_
     assert all(s.startswith(remote_output("prod-database", "")) for s in sources)
     assert "app-client-sg" in sources[0] and "migration-client-sg" in sources[1] and "worker-client-sg" in sources[2]
     assert all((r["from_port"], r["to_port"]) == (8200, 8200) and "cidr_ipv4" not in r for r in client_rules)
+    # ... and those groups may open connections to the load balancer only (issue 14, item 9).
+    egress = sorted(
+        (r["security_group_id"], r["referenced_security_group_id"], r["from_port"], r["to_port"])
+        for r in prod["resource"]["aws_vpc_security_group_egress_rule"].values()
+        if r["security_group_id"] in sources
+    )
+    assert egress == [(s, ref("aws_security_group", lb_sg, "id"), 8200, 8200) for s in sources]
 
 
 # --- KMS, IAM --------------------------------------------------------------------------------------

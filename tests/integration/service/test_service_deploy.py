@@ -12,6 +12,7 @@ emulator (tests/integration/migrate/ecs_faults.py). See deployment.py for the pl
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -82,6 +83,14 @@ def service_td(dep: Deployment) -> str:
     return str(dep.service()["taskDefinition"])
 
 
+def state_task_definitions(dep: Deployment) -> list[str]:
+    """ARNs of the task definitions the service stack's state tracks."""
+    proc = dep.terraform("local-service", "show", "-json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    root = json.loads(proc.stdout).get("values", {}).get("root_module", {})
+    return [r["values"]["arn"] for r in root.get("resources", []) if r["type"] == "aws_ecs_task_definition"]
+
+
 def service_revisions(dep: Deployment) -> list[str]:
     return [a for a in dep.registered_revisions(SERVICE) if f"/{SERVICE}:" in a]
 
@@ -142,6 +151,8 @@ def test_failing_local_migration_stops_the_deploy_and_keeps_the_service(
     assert service_td(dep) == before and dep.primary_task_definition() == before
     assert service_revisions(dep) == revisions
     assert query(database_url, "SELECT version_num FROM alembic_version") == [("0003",)]
+    # State still tracks the revision the service runs (issue 14, item 6).
+    assert before in state_task_definitions(dep)
 
 
 def worker_td(dep: Deployment) -> str:
@@ -153,12 +164,9 @@ def test_worker_only_image_change_migrates_once_and_updates_only_the_worker(
     deployment: Deployment, database_url: str
 ) -> None:
     dep = deployment
-    # A failed gate (the test before) drops the web service's running revision from state
-    # (issue 14, item 6: skip_destroy keeps it in ECS); one deploy on the image it runs puts the
-    # environment back in step before the worker-only change is measured.
+    # The web service keeps the image it runs (the failed deploy before left a newer one in the file).
     dep.service_changes["image"] = dep.task_definition_image(service_td(dep))
-    recover = dep.redeploy_service()
-    assert recover.returncode == 0, output(recover)[-6000:]
+    revisions = service_revisions(dep)
     app_before, worker_before = service_td(dep), worker_td(dep)
     add_revision(dep.webapp, "0005", "0003",
                  "    op.execute(\"INSERT INTO deploy_marker (note) VALUES ('0005')\")")  # fmt: skip
@@ -169,6 +177,9 @@ def test_worker_only_image_change_migrates_once_and_updates_only_the_worker(
     assert out.count("migration succeeded") == 1
     assert query(database_url, "SELECT version_num FROM alembic_version") == [("0005",)]
     assert service_td(dep) == app_before  # the web service's task definition did not change
+    # ... and no duplicate of it was registered: the failed gate before left it in state (issue 14,
+    # item 6: task definitions are created before the old revision leaves state).
+    assert service_revisions(dep) == revisions
     after = worker_td(dep)
     assert after != worker_before
     assert dep.task_definition_image(after) == "platform-example-app:worker-2"
