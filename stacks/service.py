@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from app.schema import EnvironmentConfig, ServiceConfig
 from modules.account import AccountContext
-from modules.cdk import Construct, Fn, Token
+from modules.cdk import Construct, Fn
 from modules.ecs_cluster import EcsCluster
 from modules.fargate_service import (
     FargateService,
@@ -82,7 +82,7 @@ class ServiceStack(PlatformStack):
         }
         # HTTPS (AWS APIs, ECR) and an external Vault only; the database client SG carries 5432 to
         # the database and, with a self-hosted Vault, 8200 to its load balancer (by reference).
-        external_vault = None if Token.is_unresolved(self.vault_address or "") else self.vault_address
+        external_vault = self.vault_address if env.vault.mode == "external" else None
         self.ports = egress_ports([443], external_vault)
         self.account = AccountContext(self, "account")
         self.cluster = EcsCluster(self, "cluster", cluster_name(env))
