@@ -156,9 +156,9 @@ def _check_working_directory(cwd: Path | None) -> None:
     problem = "is not a directory" if cwd.exists() else "does not exist"
     relative = "" if cwd.is_absolute() else f" (relative to the current directory {Path.cwd()})"
     raise MigrationConfigError(
-        f"the migration working directory {cwd}{relative} {problem}; the gate runs in the repository root "
-        "and migration.local_dir (--cwd) is relative to it",
-        next_step="Nothing was started. Run from the repository root or fix --cwd / migration.local_dir.",
+        f"the migration working directory {cwd}{relative} {problem}; migration.local_dir (--cwd) is "
+        "relative to the repository root",
+        next_step="Nothing was started. Fix --cwd / migration.local_dir.",
     )
 
 
