@@ -68,8 +68,23 @@ def test_deploy_path_points_the_gate_at_the_vault_and_drops_any_database_url(
     assert os.environ[local.MOUNT_ENV] == "platform"
 
 
-def test_the_gate_uses_the_service_stacks_workload() -> None:
-    from scripts.vault.local import MIGRATION_WORKLOAD
-    from stacks.service import WORKLOAD
+def test_the_gate_uses_the_migration_owners_login() -> None:
+    """`migration.image_from` names the workload whose migration login the gate reads (ADR 0011)."""
+    from app.config import load_environment
+    from scripts.vault import local
 
-    assert MIGRATION_WORKLOAD == WORKLOAD
+    env = load_environment("local")
+    moved = env.model_copy(update={"migration": env.migration.model_copy(update={"image_from": "worker"})})
+    gate = local.gate_environment(moved, "http://127.0.0.1:8200")
+    assert gate[local.ROLE_ENV] == "local-worker-migration"
+    assert gate[local.PATH_ENV] == "worker/migration-database"
+
+
+def test_an_environment_without_services_exports_no_gate_and_clears_a_stale_one() -> None:
+    from app.config import load_environment
+    from scripts.vault import local
+
+    env = load_environment("local").model_copy(update={"services": {}})
+    environ = {local.ROLE_ENV: "stale", local.PATH_ENV: "stale", local.MOUNT_ENV: "stale", "KEEP": "1"}
+    local.export_gate_environment(env, "http://127.0.0.1:8200", environ)
+    assert environ == {"KEEP": "1"}
