@@ -34,6 +34,15 @@ def test_shell_exports_carry_no_password_and_no_database_url(state: TargetState)
     assert not [k for k, v in exports.items() if PASSWORD in v]
 
 
+def test_a_target_without_postgres_exports_no_pg_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An emulator-only target (CI, `state bootstrap` in tests) must not export PGPORT=None: a
+    PostgreSQL started later in that process (initdb, the server) would read it."""
+    monkeypatch.setenv("PLATFORM_HOME", str(tmp_path / "home"))
+    exports = target.shell_exports(TargetState(aws_pid=1, aws_port=45666))
+    assert exports["AWS_ENDPOINT_URL"] == "http://127.0.0.1:45666"
+    assert not [k for k in exports if k.startswith("PG")]
+
+
 def test_local_env_command_does_not_print_the_password(
     state: TargetState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
