@@ -122,15 +122,17 @@ def test_next_run_kills_a_migration_whose_runner_died(tmp_path: Path) -> None:
 
 
 def test_a_wrong_working_directory_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--cwd (migration.local_dir) is relative to the repository root, wherever the gate runs from."""
+    from scripts.workspace import PROJECT_ROOT
+
     monkeypatch.setenv("DATABASE_URL", URL)
     monkeypatch.chdir(tmp_path)
-    args = ["run", "--local", "--service", "web", "--cwd", "examples/webapp", "--lock-dir", str(tmp_path / "l"),
-            "--", "alembic", "upgrade", "head"]  # fmt: skip
+    args = ["run", "--local", "--service", "web", "--cwd", "examples/no-such-app", "--lock-dir",
+            str(tmp_path / "l"), "--", "alembic", "upgrade", "head"]  # fmt: skip
     result = CliRunner().invoke(migrate, args)
     assert result.exit_code == 2
     assert (
-        f"the migration working directory examples/webapp (relative to the current directory {tmp_path}) "
-        "does not exist" in result.stderr
+        f"the migration working directory {PROJECT_ROOT / 'examples/no-such-app'} does not exist" in result.stderr
     )
     assert "repository root" in result.stderr and "Nothing was started" in result.stderr
     assert "image" not in result.stderr and "previous version" not in result.stderr
