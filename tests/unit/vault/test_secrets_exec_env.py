@@ -49,7 +49,7 @@ def test_a_secret_never_replaces_an_existing_variable_unless_told(answers: dict[
 def test_defaults_come_from_the_task_definitions_variables(
     answers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scripts.vault.cli import exec_
+    from scripts.vault.secrets_cli import exec_
 
     seen: dict[str, Any] = {}
     monkeypatch.setattr(secrets_exec, "exec_child", lambda cmd, env: seen.update(cmd=list(cmd), env=env))
