@@ -154,7 +154,8 @@ def _register_lazily() -> ModuleType:
     if not hasattr(_reference_map, "_submodule_fqn_map"):
         raise RuntimeError("this jsii runtime cannot resolve lazily imported submodules")
     spec = importlib.util.find_spec(PACKAGE)
-    assert spec is not None
+    if spec is None:  # not an assert: invariants must hold under `python -O` too
+        raise RuntimeError(f"{PACKAGE} is not installed; run `make setup`")
     package = importlib.util.module_from_spec(spec)  # created, deliberately not executed
     package.__platform_lazy__ = True  # type: ignore[attr-defined]
     package_dir = installed_package_dir()
