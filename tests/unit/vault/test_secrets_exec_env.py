@@ -31,9 +31,9 @@ def _request(**kw: Any) -> secrets_exec.ExecRequest:
 
 
 def test_database_login_is_exported_as_a_url_with_quoted_credentials(answers: dict[str, Any]) -> None:
-    env = secrets_exec.resolve_environment(_request(), {"HOME": "/home/app"})
+    env = secrets_exec.resolve_environment(_request(), {"HOME": "/srv/app"})
     assert env["DATABASE_URL"] == "postgresql://app_app:p%40ss%2Fw%3Ard@db.internal:5432/app"
-    assert env["HOME"] == "/home/app" and env["USERNAME"] == "app_app"
+    assert env["HOME"] == "/srv/app" and env["USERNAME"] == "app_app"
     prefixed = secrets_exec.resolve_environment(_request(prefix="APP_"), {})
     assert "APP_DATABASE_URL" in prefixed and "DATABASE_URL" not in prefixed
 
