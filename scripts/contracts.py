@@ -42,6 +42,16 @@ APP_KV_SUFFIX = "database"
 MIGRATION_KV_SUFFIX = "migration-database"
 
 
+def db_app_login(workload: str) -> str:
+    """PostgreSQL login (DML) of a workload, stored at `<workload>/database`."""
+    return f"{workload.replace('-', '_')}_app"
+
+
+def db_migration_login(workload: str) -> str:
+    """PostgreSQL login (DDL on the workload's schema), stored at `<workload>/migration-database`."""
+    return f"{workload.replace('-', '_')}_migrator"
+
+
 def vault_role(env: str, workload: str) -> str:
     return f"{env}-{workload}"
 
@@ -52,6 +62,22 @@ def vault_migration_role(env: str, workload: str) -> str:
 
 def looks_secret(name: str) -> bool:
     return any(m in name.upper() for m in SECRET_NAME_MARKERS)
+
+
+# --- ECS names of `<env>-service` (every service is also the Vault workload of its name) --------
+
+
+def ecs_cluster_name(env: str) -> str:
+    return f"{env}-cluster"
+
+
+def ecs_service_name(env: str, service: str) -> str:
+    return f"{env}-{service}"
+
+
+def migration_family(env: str) -> str:
+    """Task definition family (and log/role prefix) of the environment's one migration."""
+    return f"{env}-migrate"
 
 
 # --- stack outputs of `<env>-service` -----------------------------------------------------------

@@ -47,15 +47,15 @@ LB_NAME = "app"
 
 
 def service_name(env: EnvironmentConfig, service: str) -> str:
-    return f"{env.name}-{service}"
+    return c.ecs_service_name(env.name, service)
 
 
 def cluster_name(env: EnvironmentConfig) -> str:
-    return f"{env.name}-cluster"
+    return c.ecs_cluster_name(env.name)
 
 
 def migration_name(env: EnvironmentConfig) -> str:
-    return f"{env.name}-migrate"
+    return c.migration_family(env.name)
 
 
 class ServiceStack(PlatformStack):

@@ -2,7 +2,8 @@
 
 - `self-hosted`: `SelfHostedVault` (Fargate, DynamoDB HA, KMS auto-unseal, internal TLS NLB) in the
   network stack's private subnets, reachable only from the given client security groups (the
-  database stack's `app` and `migration` groups, which the service stack attaches to its tasks),
+  database stack's group of each service and the migration's, which the service stack attaches to
+  its tasks),
   plus an `ExternalVaultAwsAuth` role that only the Vault task role may assume: the task role has no
   IAM read, and Vault's AWS auth method needs it to resolve bound role ARNs (ADR 0007).
 - `external`: only the AWS auth role, assumable by the configured Vault server principal(s); in the

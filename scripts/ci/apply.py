@@ -3,7 +3,10 @@
 `policy` records its verdict inside the sealed bundle (re-sealed under a new data key), so `apply`
 trusts no plaintext file for it. `apply` checks every manifest field against what it observes
 (scripts/ci/manifest.verify) for every stack before applying any, then applies the final plans in
-dependency order and stops at the first failure, saying what was and was not applied.
+dependency order and stops at the first failure, saying what was and was not applied. A failed
+migration gate inside an apply reports its own verdict (scripts/migrate/report.py, as in
+`platformctl deploy`): the stage exits with 10 + the gate's code and prints the reason and the
+migration's last log lines once, instead of Terraform's wrapped error.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from pathlib import Path
 from scripts.awsclients import client
 from scripts.ci import bundle, planjson, policy, remotestate, summary, tfrun
 from scripts.ci.context import StageContext, git_commit
-from scripts.ci.exitcodes import CHANGES, OK, POLICY, STALE, CiError
+from scripts.ci.exitcodes import CHANGES, ERROR, GATE_CODES, GATE_OFFSET, OK, POLICY, STALE, CiError
 from scripts.ci.manifest import DEFERRED, Manifest, Observed, PolicyVerdict, now_utc, verify
 from scripts.ci.plan import write_summary
 from scripts.ci.stacks import environment_stacks, sha256_bytes, sha256_file
+from scripts.deploy import migration_report_dir
+from scripts.migrate.report import REPORT_DIR_ENV, failed_reports
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +110,18 @@ def apply(ctx: StageContext, synth_dir: Path, bundle_dir: Path, lock_timeout: st
     todo = manifest.to_apply()
     by_name = {s.name: s for s in environment_stacks(synth_dir, ctx.env.name, [e.name for e in todo])} if todo else {}
     done: list[str] = []
+    reports = migration_report_dir(ctx.env.name)
+    gate_env = {REPORT_DIR_ENV: str(reports)}
     with bundle.unsealed({bundle.plan_member(e.name): files[bundle.plan_member(e.name)] for e in todo}) as root:
         for entry in todo:
             log.info("==> apply %s", entry.name)
             try:
                 tfrun.init(by_name[entry.name].directory)
-                tfrun.apply(by_name[entry.name].directory, root / bundle.plan_member(entry.name), lock_timeout)
+                tfrun.apply(
+                    by_name[entry.name].directory, root / bundle.plan_member(entry.name), lock_timeout, gate_env
+                )
             except CiError as exc:
+                exc = gate_error(reports) or exc
                 left = [e.name for e in todo if e.name not in done and e.name != entry.name]
                 where = f"applied: {', '.join(done) or 'nothing'}; failed: {entry.name}; "
                 where += f"not applied: {', '.join(left) or 'nothing'}. Plan again after fixing the cause."
@@ -120,3 +130,17 @@ def apply(ctx: StageContext, synth_dir: Path, bundle_dir: Path, lock_timeout: st
     marker.write_text(json.dumps({"bundle_id": manifest.bundle_id, "applied": done,
                                   "at": clock().isoformat(timespec="seconds")}) + "\n")
     return manifest, CHANGES if manifest.remaining() else OK
+
+
+def gate_error(reports: Path) -> CiError | None:
+    """The migration gate's own verdict when a gate failed during this apply (None: it did not)."""
+    failed = failed_reports(reports)
+    if not failed:
+        return None
+    code = failed[0].exit_code
+    text = "\n\n".join(r.render() for r in failed)
+    return CiError(
+        GATE_OFFSET + code if code in GATE_CODES else ERROR,
+        "the migration gate stopped the apply; the services it gates were not updated and the "
+        f"previous version keeps serving.\n{text}",
+    )

@@ -28,7 +28,7 @@ class StageContext:
         except ConfigError as exc:
             raise CiError(ERROR, f"configuration error (nothing was changed):\n{exc}") from exc
         if env.aws.emulator and LOCAL_ENDPOINT_ENV not in os.environ:
-            _use_local_target()
+            _use_local_target(env)
         return cls(env)
 
     @property
@@ -42,13 +42,14 @@ class StageContext:
         return client("kms", self.env)
 
 
-def _use_local_target() -> None:
+def _use_local_target(env: EnvironmentConfig) -> None:
     from scripts.localtarget import target
 
     state = target.load()
     if not state.aws_running():
         raise CiError(ERROR, "the local target is not running; start it with `platformctl local up`")
-    target.apply_to_environ(state)  # emulator endpoint, and DATABASE_URL for the migration gate
+    # The emulator endpoint, and where the local migration gate finds its login in the vault.
+    target.apply_to_environ(state, env)
 
 
 def git_commit() -> str:

@@ -1,8 +1,14 @@
 """The fail-closed policy gate: checkov on every plan JSON of the bundle with `.checkov.yaml`.
 
 Fails (exit 3) on any failed check, on zero checks evaluated (a broken run or an empty plan set
-must not look like a pass), and on a skip in `.checkov.yaml` without a justifying comment.
-Attributes known only after apply are listed in the report: checkov judges the known values only.
+must not look like a pass), on a plan with AWS resources that checkov judged nothing in (checkov
+silently drops a file it cannot parse and reports the others), and on a skip in `.checkov.yaml`
+without a justifying comment. Attributes known only after apply are listed in the report: checkov
+judges the known values only.
+
+Moved resources (issue 11's `moved` blocks) are no problem here, unlike checkov's terraform_json
+scan of the synthesized stacks: plan JSON has no top-level `moved` list; a move appears as
+`previous_address` on the resource's change, which checkov reads like any other change.
 """
 
 from __future__ import annotations
@@ -90,15 +96,18 @@ def _stack_of(file_path: str) -> str:
     return parts[parts.index("stacks") + 1] if "stacks" in parts else file_path
 
 
-def parse_report(stdout: str) -> tuple[int, list[Failure], int]:
+def _reports(stdout: str) -> list[Any]:
     try:
         parsed: Any = json.loads(stdout)
     except json.JSONDecodeError as exc:
         raise CiError(ERROR, "checkov produced no JSON report; the policy gate cannot pass") from exc
-    reports = parsed if isinstance(parsed, list) else [parsed]
+    return parsed if isinstance(parsed, list) else [parsed]
+
+
+def parse_report(stdout: str) -> tuple[int, list[Failure], int]:
     passed = skipped = 0
     failed: list[Failure] = []
-    for report in reports:
+    for report in _reports(stdout):
         summary = report.get("summary", {})
         passed += int(summary.get("passed", 0))
         skipped += int(summary.get("skipped", 0))
@@ -107,6 +116,51 @@ def parse_report(stdout: str) -> tuple[int, list[Failure], int]:
             stack = _stack_of(c.get("file_abs_path") or c.get("file_path", ""))
             failed.append(Failure(c["check_id"], c.get("check_name", ""), stack, c["resource"]))
     return passed, failed, skipped
+
+
+def judged_files(stdout: str, cwd: Path) -> set[Path]:
+    """The plan files at least one check (passed or failed) was evaluated on."""
+    seen: set[Path] = set()
+    for report in _reports(stdout):
+        results = report.get("results", {})
+        for c in [*results.get("passed_checks", []), *results.get("failed_checks", [])]:
+            where = c.get("file_abs_path") or str(cwd / str(c.get("file_path", "")).lstrip("/"))
+            seen.add(Path(where).resolve())
+    return seen
+
+
+def aws_resource_count(plan_file: Path) -> int | None:
+    """Managed AWS resources in a plan's planned values (None: not a readable plan JSON)."""
+    try:
+        doc = json.loads(plan_file.read_bytes())
+        modules = [doc.get("planned_values", {}).get("root_module", {})]
+        count = 0
+        while modules:
+            module = modules.pop()
+            modules += module.get("child_modules", [])
+            count += sum(
+                1
+                for r in module.get("resources", [])
+                if r.get("mode") == "managed" and str(r.get("type", "")).startswith("aws_")
+            )
+        return count
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+
+
+def unjudged(plan_files: list[Path], judged: set[Path]) -> list[str]:
+    """Fail-closed reasons for plan files checkov did not evaluate although they hold AWS resources."""
+    problems = []
+    for f in plan_files:
+        count = aws_resource_count(f)
+        if count is None:
+            problems.append(f"{_stack_of(str(f))}: the plan JSON is unreadable; nothing in it was checked")
+        elif count and f.resolve() not in judged:
+            problems.append(
+                f"{_stack_of(str(f))}: checkov judged none of the plan's {count} AWS resource(s) "
+                "(it skips a file it cannot parse); fail closed"
+            )
+    return problems
 
 
 def run_checkov(plan_files: list[Path], cwd: Path, waivers: Path | None = None, config: Path = CONFIG) -> PolicyResult:
@@ -134,4 +188,6 @@ def run_checkov(plan_files: list[Path], cwd: Path, waivers: Path | None = None, 
     passed, failed, skipped = parse_report(proc.stdout)
     if passed + len(failed) == 0:
         problems.append("zero checks evaluated: checkov ran but judged nothing (fail closed)")
+    else:
+        problems += unjudged(plan_files, judged_files(proc.stdout, cwd))
     return PolicyResult(passed, failed, skipped, version or "unknown", problems)

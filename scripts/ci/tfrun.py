@@ -90,8 +90,8 @@ def show_json(stack_dir: Path, plan_file: Path) -> bytes:
     return _capture(["show", "-json", str(plan_file)], stack_dir, "terraform show -json")
 
 
-def apply(stack_dir: Path, plan_file: Path, lock_timeout: str) -> None:
+def apply(stack_dir: Path, plan_file: Path, lock_timeout: str, extra_env: dict[str, str] | None = None) -> None:
     args = ["apply", "-input=false", f"-lock-timeout={lock_timeout}", str(plan_file)]
-    result = terraform.run(args, stack_dir, extra_env=ci_env())
+    result = terraform.run(args, stack_dir, extra_env={**ci_env(), **(extra_env or {})})
     if not result.ok:
         raise _failed(f"terraform apply of {stack_dir.name}", result)

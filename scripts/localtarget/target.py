@@ -220,13 +220,18 @@ def shell_exports(state: TargetState) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": state.aws_endpoint,
         "PLATFORM_LOCAL_AWS_ENDPOINT": state.aws_endpoint,
-        "PGHOST": "127.0.0.1",
-        "PGPORT": str(state.pg_port),
-        "PGUSER": postgres.SUPERUSER,
-        "PGDATABASE": LOCAL_DB_NAME,
-        # The password stays in a 0600 file instead of the environment or the terminal.
-        "PGPASSFILE": str(target_dir() / "pgpass"),
     }
+    if state.pg_port:  # a target without PostgreSQL exports no PGPORT=None (initdb/psql would read it)
+        exports.update(
+            {
+                "PGHOST": "127.0.0.1",
+                "PGPORT": str(state.pg_port),
+                "PGUSER": postgres.SUPERUSER,
+                "PGDATABASE": LOCAL_DB_NAME,
+                # The password stays in a 0600 file instead of the environment or the terminal.
+                "PGPASSFILE": str(target_dir() / "pgpass"),
+            }
+        )
     if state.vault_address:
         exports["VAULT_ADDR"] = state.vault_address  # never a token: that stays in its 0600 file
     tf_env = terraform_env({})

@@ -1,24 +1,26 @@
-"""The one place that maps today's configuration onto rotation targets (re-pointed after merges).
+"""The one place that maps the environment's configuration onto rotation targets.
 
-Today (scripts/vault/spec.py naming): each vault workload `<w>` has the logins `<w>_app` (KV
-`<w>/database`) and `<w>_migrator` (KV `<w>/migration-database`); the only ECS service is
-`<env>-app` in `<env>-cluster` (stacks/service.py) and it reads the `app` workload's secret.
-The vault's own database admin is `platform_vault_admin` (KV `platform-admin/database`), rotated
-with the RDS master credentials; every workload rotation connects as that admin.
+Names come from scripts/contracts.py (what the stacks and `vault bootstrap` use too): each Vault
+workload `<w>` has the logins `<w>_app` (KV `<w>/database`) and `<w>_migrator` (KV
+`<w>/migration-database`). Every `[services.<name>]` is the Vault workload of its name; its task
+(`<env>-<name>` in `<env>-cluster`) reads `<name>/database` at start (stacks/service.py), and any
+other service whose `read_paths` grant that path may read it too — all of them are restarted. The
+migration task is one-off (it reads its login when the next deploy runs it): nothing to restart.
+Extra `[[vault.workloads]]` have no service. The vault's own database admin is
+`platform_vault_admin` (KV `platform-admin/database`), rotated with the RDS master credentials;
+every workload rotation connects as that admin.
 """
 
 from __future__ import annotations
 
 from app.schema import EnvironmentConfig
+from scripts import contracts
 from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import AdminSource, Database, Login, RotationTarget
-from scripts.vault.spec import APP_KV_SUFFIX, MIGRATION_KV_SUFFIX
 
 ADMIN_WORKLOAD = "vault-admin"
 ADMIN_GROUP = "platform_vault_admin"
 ADMIN_KV_PATH = "platform-admin/database"
-# Which ECS services read a workload's secret: today one service, `<env>-app`, for workload "app".
-SERVICE_WORKLOAD = "app"
 
 
 class TargetError(ValueError):
@@ -26,10 +28,9 @@ class TargetError(ValueError):
 
 
 def workload_logins(workload: str) -> tuple[Login, ...]:
-    ident = workload.replace("-", "_")
     return (
-        Login("app", f"{ident}_app", f"{workload}/{APP_KV_SUFFIX}"),
-        Login("migration", f"{ident}_migrator", f"{workload}/{MIGRATION_KV_SUFFIX}"),
+        Login("app", contracts.db_app_login(workload), f"{workload}/{contracts.APP_KV_SUFFIX}"),
+        Login("migration", contracts.db_migration_login(workload), f"{workload}/{contracts.MIGRATION_KV_SUFFIX}"),
     )
 
 
@@ -47,11 +48,43 @@ def stored_login_matches(group: str, stored_username: str) -> bool:
     return stored_username in (group, f"{group}_a", f"{group}_b")
 
 
+def grants(pattern: str, path: str) -> bool:
+    """Whether a Vault policy path (below the mount) covers `path`: `+` is one segment, a
+    trailing `*` any suffix (Vault's glob rules)."""
+    prefix = pattern.endswith("*")
+    want = pattern[:-1] if prefix else pattern
+    want_parts, parts = want.split("/"), path.split("/")
+    if not prefix and len(want_parts) != len(parts):
+        return False
+    if len(parts) < len(want_parts):
+        return False
+    for i, seg in enumerate(want_parts):
+        last = i == len(want_parts) - 1
+        if seg == "+":
+            continue
+        if prefix and last:
+            return parts[i].startswith(seg)
+        if seg != parts[i]:
+            return False
+    return True
+
+
 def services_reading(env: EnvironmentConfig, workload: str) -> tuple[str | None, tuple[str, ...]]:
-    """(cluster, services) whose tasks read this workload's secrets at start."""
-    if workload == SERVICE_WORKLOAD:
-        return f"{env.name}-cluster", (f"{env.name}-{SERVICE_WORKLOAD}",)
-    return None, ()
+    """(cluster, ECS services) whose tasks may hold this workload's database login.
+
+    The service named after the workload reads it at start; another service whose `read_paths`
+    grant `<workload>/database` may read it as well, so it is restarted too (a spare restart is
+    cheap; a task left on a retired slot is an outage). None: no service reads it.
+    """
+    path = f"{workload}/{contracts.APP_KV_SUFFIX}"
+    names = sorted(
+        name
+        for name, svc in env.services.items()
+        if name == workload or any(grants(p, path) for p in svc.read_paths or [f"{name}/*"])
+    )
+    if not names:
+        return None, ()
+    return contracts.ecs_cluster_name(env.name), tuple(contracts.ecs_service_name(env.name, n) for n in names)
 
 
 def database_of(kv: KvStore, login: Login, sslmode: str) -> Database:

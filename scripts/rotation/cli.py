@@ -126,8 +126,9 @@ def rotate(
         restarter = EcsRestarter(
             awsclients.client("ecs", env), poll=parse_duration(poll), timeout=parse_duration(rollout_timeout)
         )
-        for name in names:
-            target = build_target(env, kv, name, master_secret_arn, db_sslmode)
+        # Every target first: a workload the vault cannot serve stops the run before any rotation.
+        targets = [build_target(env, kv, name, master_secret_arn, db_sslmode) for name in names]
+        for target in targets:
             rotator = Rotator(target, kv, admin_connector(target, kv, sm), restarter, parse_duration(grace))
             if mode == "status":
                 click.echo(operations.status(rotator))

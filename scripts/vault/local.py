@@ -20,14 +20,12 @@ from typing import Any
 from urllib.parse import quote
 
 from app.schema import EnvironmentConfig
+from scripts import contracts
 from scripts.vault import approle
 from scripts.vault.client import VaultError
 from scripts.vault.database import MasterCredentials
 from scripts.vault.secrets_exec import ExecRequest, read_paths
-from scripts.vault.spec import MIGRATION_KV_SUFFIX
 
-# The workload whose migration login the local gate uses: stacks/service.py's WORKLOAD.
-MIGRATION_WORKLOAD = "app"
 ROLE_ENV = "PLATFORM_MIGRATION_VAULT_ROLE"
 PATH_ENV = "PLATFORM_MIGRATION_VAULT_PATH"
 MOUNT_ENV = "PLATFORM_MIGRATION_VAULT_MOUNT"
@@ -73,12 +71,23 @@ def local_inputs(env: EnvironmentConfig) -> LocalInputs:
     )
 
 
+def migration_workload(env: EnvironmentConfig) -> str | None:
+    """The workload whose migration login the gate uses: the migration's owner (`migration.image_from`,
+    else the first web service; docs/adr/0011), as the service stack's migration task does. None:
+    the environment runs no service, so there is no gate."""
+    return env.migration_owner if env.services else None
+
+
 def gate_environment(env: EnvironmentConfig, vault_address: str) -> dict[str, str]:
-    """Where the local migration gate finds its credentials (names only, nothing secret)."""
+    """Where the local migration gate finds its credentials (names only, nothing secret); empty
+    without services."""
+    owner = migration_workload(env)
+    if owner is None:
+        return {}
     return {
         ADDR_ENV: vault_address,
-        ROLE_ENV: f"{env.name}-{MIGRATION_WORKLOAD}-migration",
-        PATH_ENV: f"{MIGRATION_WORKLOAD}/{MIGRATION_KV_SUFFIX}",
+        ROLE_ENV: contracts.vault_migration_role(env.name, owner),
+        PATH_ENV: f"{owner}/{contracts.MIGRATION_KV_SUFFIX}",
         MOUNT_ENV: env.vault.kv_mount.strip("/"),
     }
 
@@ -110,4 +119,6 @@ def migration_database_url(environ: Mapping[str, str] | None = None) -> str | No
 
 
 def export_gate_environment(env: EnvironmentConfig, vault_address: str, environ: MutableMapping[str, str]) -> None:
+    for stale in (ROLE_ENV, PATH_ENV, MOUNT_ENV):  # from an earlier environment of this process
+        environ.pop(stale, None)
     environ.update(gate_environment(env, vault_address))

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from app.schema import EnvironmentConfig
+from scripts import contracts
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 WORKLOAD_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
 READ_PATH = re.compile(r"^[A-Za-z0-9_.+*-]+(/[A-Za-z0-9_.+*-]+)*/?$")
-APP_KV_SUFFIX = "database"
-MIGRATION_KV_SUFFIX = "migration-database"
+APP_KV_SUFFIX = contracts.APP_KV_SUFFIX
+MIGRATION_KV_SUFFIX = contracts.MIGRATION_KV_SUFFIX
 
 
 class SpecError(ValueError):
@@ -209,8 +210,10 @@ def build_spec(
     logins = []
     for n in names:
         ident = _identifier(n)
-        logins.append(DatabaseLoginSpec(n, "app", f"{ident}_app", ident, f"{n}/{APP_KV_SUFFIX}"))
-        logins.append(DatabaseLoginSpec(n, "migration", f"{ident}_migrator", ident, f"{n}/{MIGRATION_KV_SUFFIX}"))
+        logins.append(DatabaseLoginSpec(n, "app", contracts.db_app_login(n), ident, f"{n}/{APP_KV_SUFFIX}"))
+        logins.append(
+            DatabaseLoginSpec(n, "migration", contracts.db_migration_login(n), ident, f"{n}/{MIGRATION_KV_SUFFIX}")
+        )
     client_config = {
         k: v
         for k, v in {

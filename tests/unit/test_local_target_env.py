@@ -34,6 +34,15 @@ def test_shell_exports_carry_no_password_and_no_database_url(state: TargetState)
     assert not [k for k, v in exports.items() if PASSWORD in v]
 
 
+def test_a_target_without_postgres_exports_no_pg_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An emulator-only target (CI, `state bootstrap` in tests) must not export PGPORT=None: a
+    PostgreSQL started later in that process (initdb, the server) would read it."""
+    monkeypatch.setenv("PLATFORM_HOME", str(tmp_path / "home"))
+    exports = target.shell_exports(TargetState(aws_pid=1, aws_port=45666))
+    assert exports["AWS_ENDPOINT_URL"] == "http://127.0.0.1:45666"
+    assert not [k for k in exports if k.startswith("PG")]
+
+
 def test_local_env_command_does_not_print_the_password(
     state: TargetState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -68,8 +77,23 @@ def test_deploy_path_points_the_gate_at_the_vault_and_drops_any_database_url(
     assert os.environ[local.MOUNT_ENV] == "platform"
 
 
-def test_the_gate_uses_the_service_stacks_workload() -> None:
-    from scripts.vault.local import MIGRATION_WORKLOAD
-    from stacks.service import WORKLOAD
+def test_the_gate_uses_the_migration_owners_login() -> None:
+    """`migration.image_from` names the workload whose migration login the gate reads (ADR 0011)."""
+    from app.config import load_environment
+    from scripts.vault import local
 
-    assert MIGRATION_WORKLOAD == WORKLOAD
+    env = load_environment("local")
+    moved = env.model_copy(update={"migration": env.migration.model_copy(update={"image_from": "worker"})})
+    gate = local.gate_environment(moved, "http://127.0.0.1:8200")
+    assert gate[local.ROLE_ENV] == "local-worker-migration"
+    assert gate[local.PATH_ENV] == "worker/migration-database"
+
+
+def test_an_environment_without_services_exports_no_gate_and_clears_a_stale_one() -> None:
+    from app.config import load_environment
+    from scripts.vault import local
+
+    env = load_environment("local").model_copy(update={"services": {}})
+    environ = {local.ROLE_ENV: "stale", local.PATH_ENV: "stale", local.MOUNT_ENV: "stale", "KEEP": "1"}
+    local.export_gate_environment(env, "http://127.0.0.1:8200", environ)
+    assert environ == {"KEEP": "1"}

@@ -188,6 +188,18 @@ def test_each_service_has_its_own_roles_and_log_group(synthesized: Synth) -> Non
     assert groups == {"/ecs/prod-app", "/ecs/prod-worker", "/ecs/prod-migrate"}
 
 
+def test_local_gate_reads_the_login_the_migration_task_would(synthesized: Synth) -> None:
+    """The local runner stands in for the migration task: same Vault role, same KV path."""
+    from app.config import load_environment
+    from scripts import contracts
+    from scripts.vault import local
+
+    env = {e["name"]: e["value"] for e in containers(synthesized, "local-service")["local-migrate"]["environment"]}
+    gate = local.gate_environment(load_environment("local"), "http://127.0.0.1:8200")
+    assert gate[local.ROLE_ENV] == env[contracts.ENV_VAULT_ROLE] == "local-app-migration"
+    assert gate[local.PATH_ENV] == env[contracts.ENV_VAULT_READ_PATHS] == "app/migration-database"
+
+
 def test_no_secret_value_anywhere_in_the_service_stacks(synthesized: Synth) -> None:
     for env in ("prod", "staging", "dev", "local"):
         text = (synthesized.stack_dir(f"{env}-service") / "cdk.tf.json").read_text()

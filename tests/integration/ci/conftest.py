@@ -77,7 +77,11 @@ def plant_canary(synth_dir: Path, stack: str) -> None:
     record_path.write_text(json.dumps(record))
 
 
-@pytest.fixture(scope="session")
+# Module scope: the fixture changes os.environ (and the in-process commands export the local
+# target into it, PGPORT=None included); that must end with this module, not leak into the rest
+# of the session (a later PostgreSQL's initdb reads PGPORT; `--environment local` reads
+# PLATFORM_CONFIG_DIR).
+@pytest.fixture(scope="module")
 def pipeline(
     aws_emulator: Any, aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:

@@ -1,12 +1,14 @@
 """One rotation test environment: what `platformctl vault bootstrap` (+ the rotation hook) leaves
-behind, built with the project's own code against real PostgreSQL and OpenBao, plus the ECS
-service that reads the workload's secret, and helpers to run and inspect rotations."""
+behind for every service of `local.toml` (each is a Vault workload), built with the project's own
+code against real PostgreSQL and OpenBao, plus the ECS services that read the workloads' secrets,
+and helpers to run and inspect rotations (of `app` unless told otherwise)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ from tests.integration.rotation.ecs_rollouts import Rollouts, create_service
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKLOAD = "app"
+# The services of the environment file the scenario copies: `--all` rotates each of them.
+WORKLOADS = tuple(sorted(tomllib.loads((ROOT / "app/environments/local.toml").read_text())["services"]))
 
 
 @dataclass
@@ -144,7 +148,11 @@ class Scenario:
 
 
 # Every role a scenario creates (named, not a LIKE pattern: other packages share the server).
-ROLES = [name for login in (*workload_logins(WORKLOAD), admin_login()) for name in (login.group, *login.slots)]
+ROLES = [
+    name
+    for login in (*(lg for w in WORKLOADS for lg in workload_logins(w)), admin_login())
+    for name in (login.group, *login.slots)
+]
 
 
 def drop_leftovers(pg: PostgresServer) -> None:
@@ -170,10 +178,11 @@ def build_scenario(
     drop_leftovers(pg)
     with psycopg.connect(pg.dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(env)))
-    # What `platformctl vault bootstrap` does today: the two single logins and their KV copies.
-    specs = (
-        DatabaseLoginSpec(WORKLOAD, "app", "app_app", "app", f"{WORKLOAD}/database"),
-        DatabaseLoginSpec(WORKLOAD, "migration", "app_migrator", "app", f"{WORKLOAD}/migration-database"),
+    # What `platformctl vault bootstrap` does: per workload two single logins and their KV copies.
+    specs = tuple(
+        DatabaseLoginSpec(w, "app" if lg.kind == "app" else "migration", lg.group, w, lg.kv_path)
+        for w in WORKLOADS
+        for lg in workload_logins(w)
     )
 
     def kv_read(path: str) -> dict[str, Any] | None:
@@ -190,7 +199,7 @@ def build_scenario(
             assert action.apply is not None
             action.apply()
         # The rotation's bootstrap hook: admin role + slots.
-        prepare_slots(master, kv, db, [WORKLOAD])
+        prepare_slots(master, kv, db, list(WORKLOADS))
     config_dir = tmp / "environments"
     config_dir.mkdir()
     text = (ROOT / "app/environments/local.toml").read_text()
@@ -198,6 +207,7 @@ def build_scenario(
         'address = "http://127.0.0.1:8200"', f'address = "{client.url}"\nkv_mount = "{mount}"'
     )
     (config_dir / f"{env}.toml").write_text(text)
-    create_service(fake, f"{env}-cluster", f"{env}-app")
+    for w in WORKLOADS:
+        create_service(fake, f"{env}-cluster", f"{env}-{w}")
     assert admin_login().kv_path
     return Scenario(env, mount, token, client.url, kv, pg, db, fake, rollouts, config_dir)

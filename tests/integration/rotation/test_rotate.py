@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scripts.rotation.adapter import workload_logins
 from tests.integration.rotation.scenario import Scenario
 
 
@@ -47,5 +48,17 @@ def test_all_workloads_and_the_nothing_to_do_answers(scenario: Scenario) -> None
     every = scenario.cli(workload="--all")
     assert every.returncode == 0, every.stdout + every.stderr
     assert_rotated(scenario, {"app": "app_app_a", "migration": "app_migrator_a"})
+    # Every service of the file is a workload: the worker rotated too, each restarting its own service.
+    assert f"{scenario.env}/worker: done" in every.stderr + every.stdout
+    assert scenario.published(workload_logins("worker")[0])["username"] == "worker_app_a"
+    assert len(scenario.rollouts.started) == 2
     status = scenario.cli("--status")
     assert "step done" in status.stdout and "app: app_app -> app_app_a" in status.stdout
+
+
+def test_an_unknown_workload_stops_the_run_before_anything_rotates(scenario: Scenario) -> None:
+    bad = scenario.cli("--workload", "reports")  # after `--workload app`
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert "no workload 'reports'" in bad.stderr
+    assert scenario.read_app_secret()["username"] == "app_app"  # app was not touched either
+    assert scenario.rollouts.started == []

@@ -86,3 +86,42 @@ def test_an_unjustified_waiver_fails_the_gate(tmp_path: Path) -> None:
 def test_only_tiers_with_a_waiver_file_get_waivers(tier: str) -> None:
     assert policy.default_waivers(tier) is None
     assert policy.default_waivers("local") == PROJECT_ROOT / ".checkov.local.yaml"
+
+
+def test_a_plan_checkov_silently_skips_fails_the_gate(tmp_path: Path) -> None:
+    """checkov reports the files it could parse and drops the others without an error."""
+    good = tmp_path / "stacks" / "dev-network" / "plan.json"
+    bad = tmp_path / "stacks" / "dev-service" / "plan.json"
+    for f in (good, bad):
+        f.parent.mkdir(parents=True)
+    good.write_text(json.dumps(_plan([OPEN_SSH])))
+    bad.write_text(json.dumps(_plan([OPEN_SSH]))[:-40])  # truncated: not JSON any more
+    result = policy.run_checkov([good, bad], tmp_path)
+    assert result.passed > 0 and not result.ok
+    assert result.problems == ["dev-service: the plan JSON is unreadable; nothing in it was checked"]
+    assert {f.stack for f in result.failed} == {"dev-network"}
+
+
+def test_a_moved_resource_in_a_plan_is_judged_like_any_other(tmp_path: Path) -> None:
+    """Plan JSON records a `moved` block as `previous_address` (no top-level `moved` list as in the
+    synthesized JSON that checkov's terraform_json parser cannot read)."""
+    plan = _plan([OPEN_SSH])
+    change = plan["resource_changes"][0]
+    change["previous_address"] = "aws_security_group.old"
+    change["change"]["actions"] = ["no-op"]
+    f = tmp_path / "stacks" / "dev-service" / "plan.json"
+    f.parent.mkdir(parents=True)
+    f.write_text(json.dumps(plan))
+    result = policy.run_checkov([f], tmp_path)
+    assert result.problems == []
+    assert "CKV_AWS_24" in {x.check_id for x in result.failed}
+
+
+def test_a_plan_without_aws_resources_needs_no_checks(tmp_path: Path) -> None:
+    good = tmp_path / "stacks" / "dev-network" / "plan.json"
+    empty = tmp_path / "stacks" / "dev-vault" / "plan.json"  # e.g. outputs only
+    for f in (good, empty):
+        f.parent.mkdir(parents=True)
+    good.write_text(json.dumps(_plan([OPEN_SSH])))
+    empty.write_text(json.dumps(_plan([])))
+    assert policy.run_checkov([good, empty], tmp_path).problems == []
