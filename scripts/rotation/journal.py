@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from scripts.localtarget.procs import pid_alive
 from scripts.rotation.kvstore import CasConflict, KvStore
 from scripts.rotation.model import Journal
 
@@ -63,16 +64,6 @@ class JournalStore:
         audit_log.info("audit %s", json.dumps({"env": journal.env, "workload": journal.workload, **entry}))
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @dataclass
 class EnvLock:
     """One rotation per environment: owner, workload and expiry stored with check-and-set."""
@@ -96,7 +87,7 @@ class EnvLock:
         """Why a held lock may be taken over (None: it may not)."""
         if doc.get("expires_at", 0) <= self.clock():
             return "it expired"
-        if doc.get("host") == socket.gethostname() and not _pid_alive(int(doc.get("pid", 0))):
+        if doc.get("host") == socket.gethostname() and not pid_alive(int(doc.get("pid", 0))):
             return "its process no longer runs on this host"
         return None
 
