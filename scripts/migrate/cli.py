@@ -1,5 +1,8 @@
 """`platformctl migrate`: the migration gate and the post-deploy rollout check.
 
+(Over ~300 lines: mostly click options and their help text, which is the gate's user interface;
+the runners, verdicts and reports live in their own modules.)
+
 Exit codes (the contract with the Terraform gate and CI stages; defined in `outcome`):
   0 success (or already migrated: a rollback) · 1 migration (or rollout) failed · 2 usage/config
   error · 3 timeout · 4 another migration of the service is running · 128+N stopped by signal N

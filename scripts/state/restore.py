@@ -1,5 +1,8 @@
 """Make an older state version current again, without deleting any version.
 
+(Over ~300 lines: the restore is one transaction - lock, conditional write, verify, unlock - and
+its steps read best in one place; reading versions lives in store.py, masking in scrub.py.)
+
 Why it works this way:
 - The old version is written as a *new* version (never by deleting newer ones), so a restore
   is itself undoable with another restore and the audit trail stays complete.

@@ -1,5 +1,7 @@
 """Where a stack's Terraform state lives in S3, and reading its versions.
 
+(Slightly over ~300 lines: locating, listing and reading versions are one concern - reads only.)
+
 The location is derived exactly as `stacks.base` configures the S3 backend (bucket =
 `env.state.bucket`, key = `state_key(env, stack)`), so the tools always look at the object
 Terraform really uses. Reads only: nothing in this module writes to the bucket.
