@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import urllib.request
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
@@ -104,6 +105,9 @@ def upgraded(
     base.pop("PLATFORM_STATE_BOOTSTRAP", None)
     with pytest.MonkeyPatch.context() as mp, fake.installed():
         mp.setenv("MOTO_ECS_SERVICE_RUNNING", "1")
+        # The session's in-process emulator still holds what earlier modules deployed (the same
+        # `local-*` names and state keys): the previous layout must start from an empty account.
+        urllib.request.urlopen(urllib.request.Request(f"{fake.endpoint}/moto-api/reset", method="POST"), timeout=30)
         create_state_backend(fake)
         tf_env = terraform_env(base)
         old = _synth(old_tree, root / "old-synth", base)
