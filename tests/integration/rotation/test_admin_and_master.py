@@ -60,6 +60,14 @@ def master_secret(scenario: Scenario) -> Iterator[str]:
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(MASTER)))
 
 
+def _rotate_master(scenario: Scenario, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """`platformctl secrets rotate-master ARGV` as an operator runs it: a subprocess, output kept."""
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.platformctl", "secrets", "rotate-master", *argv],
+        cwd=ROOT, env=scenario.child_env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
 def admin(scenario: Scenario) -> dict[str, Any]:
     found = scenario.kv.read("platform-admin/database")
     assert found is not None
@@ -90,15 +98,7 @@ def test_master_rotation_is_triggered_verified_and_leaves_the_admin_working(
     sm = scenario.fake.client("secretsmanager")
     before = sm.get_secret_value(SecretId=master_secret)["SecretString"]
     argv = ["--env", scenario.env, "--master-secret-arn", master_secret]
-    run = subprocess.run(
-        [sys.executable, "-m", "scripts.platformctl", "secrets", "rotate-master", *argv],
-        cwd=ROOT,
-        env=scenario.child_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = _rotate_master(scenario, argv)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "the new one logs in" in run.stdout and "platform_vault_admin_a still logs in" in run.stdout
     after = json.loads(sm.get_secret_value(SecretId=master_secret)["SecretString"])
@@ -113,15 +113,7 @@ def test_master_rotation_is_triggered_verified_and_leaves_the_admin_working(
         {**admin(scenario), "username": MASTER, "password": after["password"]},
         cas=scenario.kv.current_version("platform-admin/database"),
     )
-    bad = subprocess.run(
-        [sys.executable, "-m", "scripts.platformctl", "secrets", "rotate-master", *argv],
-        cwd=ROOT,
-        env=scenario.child_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    bad = _rotate_master(scenario, argv)
     assert bad.returncode == 1 and "IS the master user" in bad.stderr
     with psycopg.connect(scenario.pg.dsn(scenario.db.dbname)) as conn:
         conn.execute("SELECT 1")
