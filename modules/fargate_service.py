@@ -115,6 +115,9 @@ class FargateService(Construct):
             task_definition=task_definition.arn,
             desired_count=props.desired_count,
             launch_type="FARGATE",
+            # Stated, not left to the default: a plan then shows it (checkov CKV_AWS_332 judges the
+            # plan), and a read-back without it (the emulator's) cannot hide an older version.
+            platform_version="LATEST",
             network_configuration=es.EcsServiceNetworkConfiguration(
                 subnets=props.subnet_ids,
                 security_groups=[self.task_sg.id, *props.security_group_ids],

@@ -43,6 +43,9 @@ class PostgresProps:
     settings: PostgresSettings = field(default_factory=lambda: PostgresSettings())
     storage_type: str = "gp3"
     port: int = 5432
+    # The server certificate's CA. Pinned rather than left to the account default, which is the
+    # expiring rds-ca-2019 on instances older than 2024 (and on the emulator); checkov CKV_AWS_211.
+    ca_cert_identifier: str = "rds-ca-rsa2048-g1"
     # Take a final snapshot on destroy (named "<identifier>-final").
     final_snapshot: bool = True
     backup_window: str = "02:00-03:00"
@@ -205,6 +208,7 @@ class Postgres(Construct):
             manage_master_user_password=True,
             master_user_secret_kms_key_id=self.key.arn,
             iam_database_authentication_enabled=True,
+            ca_cert_identifier=props.ca_cert_identifier,
             port=props.port,
             db_subnet_group_name=self.subnet_group.name,
             vpc_security_group_ids=[self.security_group.id],

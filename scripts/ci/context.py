@@ -27,7 +27,7 @@ class StageContext:
             env = load_environment(env_name)
         except ConfigError as exc:
             raise CiError(ERROR, f"configuration error (nothing was changed):\n{exc}") from exc
-        if env.aws.emulator and LOCAL_ENDPOINT_ENV not in os.environ:
+        if env.aws.emulator:
             _use_local_target(env)
         return cls(env)
 
@@ -46,10 +46,14 @@ def _use_local_target(env: EnvironmentConfig) -> None:
     from scripts.localtarget import target
 
     state = target.load()
-    if not state.aws_running():
-        raise CiError(ERROR, "the local target is not running; start it with `platformctl local up`")
-    # The emulator endpoint, and where the local migration gate finds its login in the vault.
-    target.apply_to_environ(state, env)
+    if state.aws_running():
+        # The emulator endpoint, and where the local migration gate finds its login in the vault:
+        # also when `eval "$(platformctl local env)"` already exported the endpoint, which says
+        # nothing about the gate's variables.
+        target.apply_to_environ(state, env)
+    elif LOCAL_ENDPOINT_ENV not in os.environ:
+        raise CiError(ERROR, "the local target is not running; start it with `platformctl local up` "
+                             f"(or export {LOCAL_ENDPOINT_ENV} for an emulator of your own)")
 
 
 def git_commit() -> str:
