@@ -11,6 +11,7 @@ Synth and Terraform helpers live in tests/helpers/.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,29 @@ from scripts.localtarget.procs import free_port, terminate
 from tests.helpers.synth import Synth, synth_all
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+_HOME_KEY = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test process (each pytest-xdist worker too) gets a PLATFORM_HOME of its own.
+
+    Without it, code run in the test process (`terraform_env`, `write_lock_files`) writes
+    terraform.rc and provider-hash.json into the checkout's .platform/, shared by parallel workers
+    that rewrite (truncate, then write) them while another worker's terraform reads them; and a
+    developer's own PLATFORM_HOME (a running local target) is never the tests' business.
+    Tests that need a particular home still set their own.
+    """
+    home = tempfile.mkdtemp(prefix="platform-home-")
+    Path(home).chmod(0o755)  # a local target's PostgreSQL (the postgres OS user) may live below it
+    config.stash[_HOME_KEY] = home
+    os.environ["PLATFORM_HOME"] = home
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = config.stash.get(_HOME_KEY, None)
+    if home:
+        shutil.rmtree(home, ignore_errors=True)
+
 
 
 @pytest.fixture(scope="session")
