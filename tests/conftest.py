@@ -47,6 +47,30 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
+# The longest test files, longest first (seconds in one process, `pytest --durations`, 2 cores).
+# `make test` runs the files on parallel workers, each file whole on one worker (`--dist loadfile`,
+# pyproject.toml) in collection order: starting these first keeps one of them from starting last
+# and running alone at the end. The rest keep their order. A stale list costs time, never a result.
+SLOW_FILES = (
+    "tests/integration/service/test_service_deploy.py",  # 431 s (base deployment: 219 s)
+    "tests/integration/service/test_upgrade.py",  # 342 s
+    "tests/integration/ci/test_pipeline.py",  # 264 s
+    "tests/integration/test_network_database_apply.py",  # 154 s
+    "tests/integration/test_vault_stack_apply.py",  # 149 s
+    "tests/integration/test_bootstrap_and_deploy.py",  # 113 s
+    "tests/integration/rotation/test_crash_resume.py",  # 90 s
+    "tests/integration/vault/test_init.py",  # 51 s
+    "tests/integration/rotation/test_stop_abort.py",  # 47 s
+    "tests/unit/ci/test_policy_gate.py",  # 33 s
+    "tests/integration/test_local_openbao.py",  # 31 s
+    "tests/unit/test_lazy_bindings.py",  # 24 s
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: files stay whole
+
 
 @pytest.fixture(scope="session")
 def session_tmp() -> Iterator[Path]:
