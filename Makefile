@@ -45,8 +45,12 @@ local: setup
 	@echo; $(VENV)/bin/platformctl local status
 	@echo 'Point your shell at the local target with: eval "$$($(VENV)/bin/platformctl local env)"'
 
+# Test files run on TEST_WORKERS parallel pytest-xdist workers (docs/adr/0016-parallel-test-suite.md);
+# `make test TEST_WORKERS=0` runs them in this one process.
+TEST_WORKERS ?= 3
+
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

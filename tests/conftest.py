@@ -11,6 +11,7 @@ Synth and Terraform helpers live in tests/helpers/.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,53 @@ from scripts.localtarget.procs import free_port, terminate
 from tests.helpers.synth import Synth, synth_all
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+_HOME_KEY = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test process (each pytest-xdist worker too) gets a PLATFORM_HOME of its own.
+
+    Without it, code run in the test process (`terraform_env`, `write_lock_files`) writes
+    terraform.rc and provider-hash.json into the checkout's .platform/, shared by parallel workers
+    that rewrite (truncate, then write) them while another worker's terraform reads them; and a
+    developer's own PLATFORM_HOME (a running local target) is never the tests' business.
+    Tests that need a particular home still set their own.
+    """
+    home = tempfile.mkdtemp(prefix="platform-home-")
+    Path(home).chmod(0o755)  # a local target's PostgreSQL (the postgres OS user) may live below it
+    config.stash[_HOME_KEY] = home
+    os.environ["PLATFORM_HOME"] = home
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = config.stash.get(_HOME_KEY, None)
+    if home:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# The longest test files, longest first (seconds in one process, `pytest --durations`, 2 cores).
+# `make test` runs the files on parallel workers, each file whole on one worker (`--dist loadfile`,
+# pyproject.toml) in collection order: starting these first keeps one of them from starting last
+# and running alone at the end. The rest keep their order. A stale list costs time, never a result.
+SLOW_FILES = (
+    "tests/integration/service/test_service_deploy.py",  # 431 s (base deployment: 219 s)
+    "tests/integration/service/test_upgrade.py",  # 342 s
+    "tests/integration/ci/test_pipeline.py",  # 264 s
+    "tests/integration/test_network_database_apply.py",  # 154 s
+    "tests/integration/test_vault_stack_apply.py",  # 149 s
+    "tests/integration/test_bootstrap_and_deploy.py",  # 113 s
+    "tests/integration/rotation/test_crash_resume.py",  # 90 s
+    "tests/integration/vault/test_init.py",  # 51 s
+    "tests/integration/rotation/test_stop_abort.py",  # 47 s
+    "tests/unit/ci/test_policy_gate.py",  # 33 s
+    "tests/integration/test_local_openbao.py",  # 31 s
+    "tests/unit/test_lazy_bindings.py",  # 24 s
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: files stay whole
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -282,6 +283,12 @@ class FakeEcs:
             ecs_models.EC2ContainerServiceBackend.stop_task = orig_stop_task  # type: ignore[method-assign]
             ecs_responses.EC2ContainerServiceResponse.run_task = orig_run_resp  # type: ignore[method-assign]
             state_manager.unset_transition("ecs::task")
+
+    def clear_account(self) -> None:
+        """Delete every resource the emulator holds (moto's reset). The emulator lives as long as
+        the test process: a module that deployed a whole environment into it clears it when done,
+        so later modules (in whatever order they run, on whichever xdist worker) find nothing of it."""
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=30)
 
     def reset(self) -> None:
         for p in self.played:

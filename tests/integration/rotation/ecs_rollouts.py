@@ -21,11 +21,17 @@ from moto.ecs import models as ecs_models
 
 from tests.integration.migrate.ecs_faults import FakeEcs
 
+HOLD_LIMIT = 120.0
+
 
 class Rollouts:
     def __init__(self, fake: FakeEcs) -> None:
         self.fake = fake
         self.duration = 0.3
+        # When set, a rollout also waits for this event (at most HOLD_LIMIT seconds) before it
+        # finishes: a test keeps a rotation in its rolling restart for as long as it needs, on
+        # however loaded a machine, instead of guessing a long enough duration.
+        self.hold: threading.Event | None = None
         self.roll_back_next = False
         self.on_replace: list[Callable[[str], None]] = []  # called with the service name
         self.started: list[str] = []  # deployment ids, in order
@@ -33,6 +39,8 @@ class Rollouts:
 
     def _finish(self, service: Any, new: dict[str, Any], old: dict[str, Any], rolled_back: bool) -> None:
         time.sleep(self.duration)
+        if self.hold is not None:
+            self.hold.wait(HOLD_LIMIT)
         now = datetime.now(UTC)
         if rolled_back:
             new.update(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 import time
 
 import pytest
@@ -12,13 +13,18 @@ from tests.integration.rotation.test_rotate import assert_rotated
 
 
 def test_second_rotation_is_refused_naming_the_holder(scenario: Scenario) -> None:
-    scenario.rollouts.duration = 3.0  # the first rotation sits in its rolling restart meanwhile
+    # The first rotation stays in its rolling restart until the second has been answered (a fixed
+    # 3 s restart was over before the second CLI had even started on a loaded machine).
+    scenario.rollouts.hold = threading.Event()
     first = scenario.spawn()
-    deadline = time.monotonic() + 60
-    while (lock := scenario.kv.read(f"rotation/{scenario.env}/lock")) is None or not lock.data.get("held"):
-        assert time.monotonic() < deadline and first.poll() is None, "the first rotation never took the lock"
-        time.sleep(0.1)
-    second = scenario.cli()
+    try:
+        deadline = time.monotonic() + 60
+        while (lock := scenario.kv.read(f"rotation/{scenario.env}/lock")) is None or not lock.data.get("held"):
+            assert time.monotonic() < deadline and first.poll() is None, "the first rotation never took the lock"
+            time.sleep(0.1)
+        second = scenario.cli()
+    finally:
+        scenario.rollouts.hold.set()
     out, err = first.communicate(timeout=120)
     assert second.returncode == 5, second.stdout + second.stderr
     assert "another rotation holds the lock" in second.stdout

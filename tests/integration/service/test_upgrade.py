@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import urllib.request
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
@@ -107,7 +106,7 @@ def upgraded(
         mp.setenv("MOTO_ECS_SERVICE_RUNNING", "1")
         # The session's in-process emulator still holds what earlier modules deployed (the same
         # `local-*` names and state keys): the previous layout must start from an empty account.
-        urllib.request.urlopen(urllib.request.Request(f"{fake.endpoint}/moto-api/reset", method="POST"), timeout=30)
+        fake.clear_account()
         create_state_backend(fake)
         tf_env = terraform_env(base)
         old = _synth(old_tree, root / "old-synth", base)
@@ -132,6 +131,7 @@ def upgraded(
                    "lb_after": lb_after, "second": second}  # fmt: skip
         finally:
             fake.reset()
+            fake.clear_account()
     assert STATE_BUCKET  # the backend the previous layout used is the one upgraded
 
 
