@@ -52,6 +52,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # pyproject.toml) in collection order: starting these first keeps one of them from starting last
 # and running alone at the end. The rest keep their order. A stale list costs time, never a result.
 SLOW_FILES = (
+    "tests/integration/ci/test_local_pipeline.py",  # ≈560 s (every wave of local on its own target)
     "tests/integration/service/test_service_deploy.py",  # 431 s (base deployment: 219 s)
     "tests/integration/service/test_upgrade.py",  # 342 s
     "tests/integration/ci/test_pipeline.py",  # 264 s
