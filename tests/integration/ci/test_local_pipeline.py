@@ -92,7 +92,7 @@ class LocalPipeline:
         fails on a 500 says little more than the resource's name."""
         log = self.target().aws_log
         text = Path(log).read_text(errors="replace") if log and Path(log).exists() else ""
-        blocks = [b for b in text.split("Traceback (most recent call last):")[1:]]
+        blocks = text.split("Traceback (most recent call last):")[1:]
         return "\n--- emulator traceback ---\n".join(b[-1500:] for b in blocks[-3:]) or "(no emulator traceback)"
 
     def target(self) -> target.TargetState:
