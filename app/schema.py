@@ -179,7 +179,8 @@ class VaultConfig(Model):
     mode: VaultMode = "self-hosted"
     """`self-hosted` (Vault on ECS Fargate, deployed by the vault stack) or `external` (`local`: the OpenBao that `platformctl local up` runs)."""
     address: str | None = None
-    """Vault address; required for `external`, resolved from the stack outputs for `self-hosted`."""
+    """Vault address; required for `external`, resolved from the stack outputs for `self-hosted`. On the
+    emulator (`local`), unset means the local OpenBao: `http://127.0.0.1:$PLATFORM_LOCAL_VAULT_PORT` (8200)."""
     namespace: str | None = None
     """Vault Enterprise namespace."""
     image: str = "hashicorp/vault:1.17.6"
