@@ -39,6 +39,10 @@ PLATFORM_ENV_VARS = frozenset(
 # Parts of a variable name that mark it as a secret: those belong in Vault, not a task definition.
 SECRET_NAME_MARKERS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE")
 
+# --- the migration gate: `migration.timeout_seconds` and `migrate run --timeout` stop here (24 h;
+# app/validate_services.py says why) ---------------------------------------------------------------
+MAX_MIGRATION_TIMEOUT_S = 24 * 3600
+
 # --- the local target's vault (scripts/localtarget runs it; app/config derives `local`'s address) --
 LOCAL_VAULT_PORT_ENV = "PLATFORM_LOCAL_VAULT_PORT"
 DEFAULT_LOCAL_VAULT_PORT = 8200
