@@ -76,10 +76,12 @@ def _task_counts(p: str, svc: ServiceConfig) -> Iterable[Problem]:
     """Upper bounds: ECS runs at most ECS_MAX_TASKS_PER_SERVICE tasks per service (its quota; the API
     model has no maximum, so nothing before apply would refuse more)."""
     most = aws_rules.ECS_MAX_TASKS_PER_SERVICE
-    counts = [("desired_count", svc.desired_count)]
-    if svc.autoscaling.enabled:
-        counts += [("autoscaling.min_capacity", svc.autoscaling.min_capacity),
-                   ("autoscaling.max_capacity", svc.autoscaling.max_capacity)]  # fmt: skip
+    counts = [
+        ("desired_count", svc.desired_count),
+        # also while autoscaling is off: switching it on must not be what reveals the bad value
+        ("autoscaling.min_capacity", svc.autoscaling.min_capacity),
+        ("autoscaling.max_capacity", svc.autoscaling.max_capacity),
+    ]
     for fld, value in counts:
         if value > most:
             yield Problem(f"{p}.{fld}", f"ECS runs at most {most} tasks per service (service quota), got {value}")

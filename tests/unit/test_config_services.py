@@ -193,6 +193,7 @@ def test_the_migration_and_vault_images_follow_the_same_grammar() -> None:
         ({"desired_count": 5001}, "desired_count"),
         ({"autoscaling": {"enabled": True, "min_capacity": 2, "max_capacity": 100000}}, "autoscaling.max_capacity"),
         ({"autoscaling": {"enabled": True, "min_capacity": 6000, "max_capacity": 6000}}, "autoscaling.min_capacity"),
+        ({"autoscaling": {"enabled": False, "min_capacity": 2, "max_capacity": 10**9}}, "autoscaling.max_capacity"),
     ],
 )
 def test_task_counts_above_the_ecs_per_service_quota_are_refused(fields: dict[str, Any], field: str) -> None:
