@@ -236,8 +236,14 @@ def initialize(client: hvac.Client, address: str, req: InitRequest, kms: Any = N
             IfNoneMatch="*",
         )
     except Exception as exc:
-        if _error_code(exc) in ("PreconditionFailed", "412"):
-            log.error("%s appeared after the preflight; it was not overwritten", where)
+        raced = _error_code(exc) in ("PreconditionFailed", "412")
+        if kept and raced:
+            raise InitNotStored(
+                f"Vault was initialised but {where} appeared after the preflight (PreconditionFailed) and was "
+                f"NOT overwritten: it is another init's material. This init's encrypted material is in {fallback} "
+                "(0600): find out which init the server answers to before replacing either",
+                None,
+            ) from None
         if kept:
             raise InitNotStored(
                 f"Vault was initialised but writing {where} failed ({_error_code(exc)}); the encrypted init "

@@ -290,7 +290,8 @@ def test_an_object_that_appears_after_the_check_is_not_overwritten(
     s3.put_object(Bucket=bucket, Key=key, Body=b"the other init's material")
     head_status[bucket] = 404
     req = init_mod.InitRequest(env_dir, key_id, bucket, key, 3, 2)
-    with pytest.raises(init_mod.InitNotStored, match=r"failed \(PreconditionFailed\)"):
+    with pytest.raises(init_mod.InitNotStored, match=r"appeared after the preflight \(PreconditionFailed\) "
+                                                     r"and was NOT overwritten"):
         init_mod.initialize(hvac.Client(url=fresh_bao), fresh_bao, req, kms, s3)
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"the other init's material"
     assert init_mod.open_envelope(kms, init_mod.fallback_file(env_dir).read_bytes())["root_token"]
