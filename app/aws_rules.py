@@ -155,3 +155,58 @@ RDS_RESERVED_DATABASES = frozenset({"postgres", "rdsadmin", "template0", "templa
 # singleton paths), and the auth mounts the platform enables itself (scripts/vault/spec.py).
 VAULT_RESERVED_MOUNTS = frozenset({"sys", "auth", "audit", "cubbyhole", "identity", "aws", "approle"})
 VAULT_MOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,62})*")
+
+
+# --- ECS: Amazon ECS Developer Guide, "Amazon ECS service quotas": "Tasks per service" is 5,000 and
+# not adjustable. The API model has no maximum for desiredCount (botocore: BoxedInteger), so a
+# service asking for more is accepted by `terraform plan` and fails at apply or never reaches it.
+ECS_MAX_TASKS_PER_SERVICE = 5000
+
+# --- Container image references, as ECS (containerd/Docker) pulls them: the grammar of
+# github.com/distribution/reference (reference.go / regexp.go), digests per the OCI image spec
+# (descriptor.md: registered algorithms sha256 = 64, sha512 = 128 lowercase hex characters).
+#   reference := name [":" tag] ["@" digest];  name := [domain "/"] path-component ["/" path-component]*
+#   domain    := host [":" port];  path-component := [a-z0-9]+ (separator [a-z0-9]+)*
+#   separator := "." | "_" | "__" | "-"+;  tag := [\w][\w.-]{0,127}
+# The first component is a registry only if it contains "." or ":" or is "localhost" (Docker's
+# normalisation, which ECS follows: `Acme/app` is the Docker Hub repository `Acme/app`, invalid).
+_IMAGE_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+IMAGE_DOMAIN = re.compile(
+    rf"(?:{_IMAGE_DOMAIN_COMPONENT}(?:\.{_IMAGE_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+)
+IMAGE_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+IMAGE_TAG = re.compile(r"[\w][\w.-]{0,127}")
+IMAGE_DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
+IMAGE_NAME_MAX = 255  # distribution/reference NameTotalLengthMax (domain and path)
+
+
+def image_reference_problem(image: str) -> str | None:
+    """Why the reference does not parse (None: it does). Never echoes the value: callers add `shown`."""
+    rest, _, digest = image.partition("@")
+    if "@" in image and not IMAGE_DIGEST.fullmatch(digest):
+        return "the digest must be @sha256:<64 lowercase hex> (or @sha512:<128>)"
+    name, tag = rest, None
+    last_slash = rest.rfind("/")
+    if ":" in rest[last_slash + 1 :]:
+        name, tag = rest.rsplit(":", 1)
+    if tag is not None and not IMAGE_TAG.fullmatch(tag):
+        return "the tag must be 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+    if not name:
+        return "has no repository name"
+    if len(name) > IMAGE_NAME_MAX:
+        return f"the repository name is longer than {IMAGE_NAME_MAX} characters"
+    parts = name.split("/")
+    first = parts[0]
+    if len(parts) > 1 and ("." in first or ":" in first or first == "localhost"):
+        if not IMAGE_DOMAIN.fullmatch(first):
+            return "the registry must be a host name (or [IPv6]) with an optional :port"
+        parts = parts[1:]
+    for part in parts:
+        if not IMAGE_PATH_COMPONENT.fullmatch(part):
+            if part.lower() != part and IMAGE_PATH_COMPONENT.fullmatch(part.lower()):
+                return "the repository must be lowercase (registries refuse uppercase repository names)"
+            return (
+                "each repository path component must be lowercase letters and digits, separated by "
+                "'.', '_', '__' or '-'"
+            )
+    return None

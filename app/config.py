@@ -11,12 +11,14 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from app.loader import Problem, bind_environment, shown
 from app.schema import EnvironmentConfig, NetworkConfig, VaultWorkloadConfig
 from app.validate import validate
+from scripts.contracts import local_vault_address
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent / "environments"
 CONFIG_DIR_ENV = "PLATFORM_CONFIG_DIR"
@@ -130,6 +132,8 @@ def parse_environment(data: dict[str, Any], source: str, expected_name: str | No
     if env is None:
         raise ConfigError(source, problems)
     env = resolve_tier_defaults(env.model_copy(update={"source": source}))
+    env, address_problems = resolve_local_vault_address(env, os.environ)
+    problems.extend(address_problems)
     problems.extend(validate(env, expected_name))
     if problems:
         raise ConfigError(source, problems)
@@ -171,6 +175,22 @@ def resolve_tier_defaults(env: EnvironmentConfig) -> EnvironmentConfig:
     workloads = [VaultWorkloadConfig(name=n, read_paths=list(s.read_paths or [])) for n, s in sorted(services.items())]
     vault = env.vault.model_copy(update={"workloads": [*workloads, *env.vault.workloads]})
     return env.model_copy(update={"network": net, "services": services, "migration": migration, "vault": vault})
+
+
+def resolve_local_vault_address(
+    env: EnvironmentConfig, environ: Mapping[str, str]
+) -> tuple[EnvironmentConfig, list[Problem]]:
+    """An emulator environment with an external vault and no `vault.address` talks to the local
+    target's OpenBao: its address comes from PLATFORM_LOCAL_VAULT_PORT (`scripts.contracts`), so
+    `local up --vault-port`, the task definitions' VAULT_ADDR, the `<env>-vault` address output and
+    every script's fallback name the same server (issue 18 item 5)."""
+    if not (env.aws.emulator and env.vault.mode == "external" and env.vault.address is None):
+        return env, []
+    try:
+        address = local_vault_address(environ)
+    except ValueError as exc:
+        return env, [Problem("vault.address", f"not set, and the local vault's port cannot be derived: {exc}")]
+    return env.model_copy(update={"vault": env.vault.model_copy(update={"address": address})}), []
 
 
 def _carve_subnets(net: NetworkConfig, n: int) -> NetworkConfig:

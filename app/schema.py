@@ -103,7 +103,7 @@ class ServiceConfig(Model):
     kind: ServiceKind = "web"
     """`web` runs behind the environment's load balancer; `worker` has no load balancer and no port."""
     image: str
-    """Container image (production: pinned by digest, `image@sha256:...`)."""
+    """Container image reference `[registry[:port]/]lowercase/path[:tag][@sha256:...]` (production: pinned by digest, `image@sha256:...`)."""
     command: list[str] | None = None
     """Container command; default: the image's CMD."""
     cpu: int = 512
@@ -111,7 +111,7 @@ class ServiceConfig(Model):
     memory: int = 1024
     """Fargate memory in MiB (must fit `cpu`)."""
     desired_count: int = 2
-    """Tasks to run (the autoscaler owns the count once enabled)."""
+    """Tasks to run (the autoscaler owns the count once enabled); at most 5000, ECS's per-service quota."""
     container_port: int = 8000
     """Port the container listens on (web only)."""
     health_check_path: str = "/healthz"
@@ -157,7 +157,7 @@ class MigrationConfig(Model):
     image_from: str | None = None
     """Service whose image (and Vault migration login) the migration uses. Default: the first web service by name, else the first service."""
     timeout_seconds: int = 1800
-    """The migration is stopped and the deploy fails after this long."""
+    """The migration is stopped and the deploy fails after this long (60 s to 24 h)."""
     cpu: int = 256
     """Fargate CPU units of the migration task."""
     memory: int = 512
@@ -179,7 +179,8 @@ class VaultConfig(Model):
     mode: VaultMode = "self-hosted"
     """`self-hosted` (Vault on ECS Fargate, deployed by the vault stack) or `external` (`local`: the OpenBao that `platformctl local up` runs)."""
     address: str | None = None
-    """Vault address; required for `external`, resolved from the stack outputs for `self-hosted`."""
+    """Vault address; required for `external`, resolved from the stack outputs for `self-hosted`. On the
+    emulator (`local`), unset means the local OpenBao: `http://127.0.0.1:$PLATFORM_LOCAL_VAULT_PORT` (8200)."""
     namespace: str | None = None
     """Vault Enterprise namespace."""
     image: str = "hashicorp/vault:1.17.6"

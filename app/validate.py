@@ -263,6 +263,9 @@ def _validate_self_hosted_vault(env: EnvironmentConfig) -> Iterable[Problem]:
         yield Problem("vault.server_principal_arns", "only used with vault.mode = 'external'")
     if v.desired_count < 1:
         yield Problem("vault.desired_count", f"must be at least 1, got {v.desired_count}")
+    if v.desired_count > aws_rules.ECS_MAX_TASKS_PER_SERVICE:
+        yield Problem("vault.desired_count", f"ECS runs at most {aws_rules.ECS_MAX_TASKS_PER_SERVICE} tasks per "
+                      f"service (service quota), got {v.desired_count}")  # fmt: skip
     if v.dns_name is not None and not VAULT_DNS_NAME.match(v.dns_name):
         yield Problem(
             "vault.dns_name",

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from app import aws_rules
 from app.loader import Problem, shown
 from app.schema import EnvironmentConfig, MigrationConfig, ServiceConfig
-from scripts.contracts import PLATFORM_ENV_VARS, looks_secret
+from scripts.contracts import MAX_MIGRATION_TIMEOUT_S, PLATFORM_ENV_VARS, looks_secret
 
 # Lowercase letters and digits: valid in every derived name (IAM roles `<env>-<name>-ecs-execution`
 # <= 64, target groups, Vault roles, PostgreSQL identifiers) without quoting or collisions.
@@ -66,8 +66,37 @@ def _fargate(prefix: str, cpu: int, memory: int) -> Iterable[Problem]:
 
 
 def _image(fld: str, image: str) -> Iterable[Problem]:
-    if not image or any(c.isspace() for c in image):
-        yield Problem(fld, f"not a container image reference: {shown(image)}")
+    """The reference grammar registries and ECS use (app/aws_rules.py), tag and digest included."""
+    why = aws_rules.image_reference_problem(image)
+    if why is not None:
+        yield Problem(fld, f"not a container image reference ({why}): {shown(image)}")
+
+
+def _task_counts(p: str, svc: ServiceConfig) -> Iterable[Problem]:
+    """Upper bounds: ECS runs at most ECS_MAX_TASKS_PER_SERVICE tasks per service (its quota; the API
+    model has no maximum, so nothing before apply would refuse more)."""
+    most = aws_rules.ECS_MAX_TASKS_PER_SERVICE
+    counts = [
+        ("desired_count", svc.desired_count),
+        # also while autoscaling is off: switching it on must not be what reveals the bad value
+        ("autoscaling.min_capacity", svc.autoscaling.min_capacity),
+        ("autoscaling.max_capacity", svc.autoscaling.max_capacity),
+    ]
+    for fld, value in counts:
+        if value > most:
+            yield Problem(f"{p}.{fld}", f"ECS runs at most {most} tasks per service (service quota), got {value}")
+
+
+# The gate holds the deploy (and the Terraform state lock of `<env>-service`) open for as long as
+# the migration runs. A day is far beyond any schema change that should block a release (CI runners
+# stop long before: GitHub-hosted jobs after 6 h); longer work is a backfill for a one-off task.
+def _migration_timeout(mig: MigrationConfig) -> Iterable[Problem]:
+    if mig.timeout_seconds > MAX_MIGRATION_TIMEOUT_S:
+        yield Problem(
+            "migration.timeout_seconds",
+            f"at most {MAX_MIGRATION_TIMEOUT_S} (24 h): the gate holds the deploy and its state lock that "
+            f"long; run longer work as a one-off task. Got {mig.timeout_seconds}",
+        )
 
 
 def validate_services(env: EnvironmentConfig) -> list[Problem]:
@@ -92,6 +121,7 @@ def _validate_service(env: EnvironmentConfig, name: str, svc: ServiceConfig) -> 
         yield Problem(f"{p}.command", "must not be empty (leave it out to use the image's CMD)")
     if svc.desired_count < 1:
         yield Problem(f"{p}.desired_count", "must be at least 1")
+    yield from _task_counts(p, svc)
     if svc.log_retention_days not in LOG_RETENTION_DAYS:
         yield Problem(f"{p}.log_retention_days", f"CloudWatch accepts only {sorted(LOG_RETENTION_DAYS)}")
     if svc.kind == "worker":
@@ -168,6 +198,7 @@ def _validate_migration(env: EnvironmentConfig, mig: MigrationConfig) -> Iterabl
         yield Problem("migration.command", "must not be empty")
     if mig.timeout_seconds < 60:
         yield Problem("migration.timeout_seconds", "must be at least 60")
+    yield from _migration_timeout(mig)
     yield from _fargate("migration", mig.cpu, mig.memory)
     if mig.image is not None:
         yield from _image("migration.image", mig.image)

@@ -75,7 +75,13 @@ DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 def vault_image_problems(env: EnvironmentConfig) -> Iterable[Problem]:
     image = env.vault.image
-    if env.vault.mode != "self-hosted" or DIGEST.search(image):
+    if env.vault.mode != "self-hosted":
+        return
+    why = aws_rules.image_reference_problem(image)
+    if why is not None:
+        yield Problem("vault.image", f"not a container image reference ({why}): {shown(image)}")
+        return
+    if DIGEST.search(image):
         return
     last = image.rsplit("/", 1)[-1]
     tag = last.split(":", 1)[1] if ":" in last else None

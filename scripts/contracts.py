@@ -7,6 +7,8 @@ library only: no cdktf, no provider bindings, no boto3 — an application image 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # --- container environment (set in every task definition; never a secret) ---------------------
 ENV_PLATFORM_ENV = "PLATFORM_ENV"
 ENV_SERVICE = "PLATFORM_SERVICE"
@@ -36,6 +38,25 @@ PLATFORM_ENV_VARS = frozenset(
 
 # Parts of a variable name that mark it as a secret: those belong in Vault, not a task definition.
 SECRET_NAME_MARKERS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE")
+
+# --- the migration gate: `migration.timeout_seconds` and `migrate run --timeout` stop here (24 h;
+# app/validate_services.py says why) ---------------------------------------------------------------
+MAX_MIGRATION_TIMEOUT_S = 24 * 3600
+
+# --- the local target's vault (scripts/localtarget runs it; app/config derives `local`'s address) --
+LOCAL_VAULT_PORT_ENV = "PLATFORM_LOCAL_VAULT_PORT"
+DEFAULT_LOCAL_VAULT_PORT = 8200
+
+
+def local_vault_address(environ: Mapping[str, str]) -> str:
+    """`http://127.0.0.1:<port>` of the local OpenBao: $PLATFORM_LOCAL_VAULT_PORT, else 8200. The one
+    place the address is built, so task definitions, outputs and scripts all meet the same server.
+    ValueError for a port that is not 1-65535."""
+    raw = environ.get(LOCAL_VAULT_PORT_ENV, "").strip() or str(DEFAULT_LOCAL_VAULT_PORT)
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ValueError(f"{LOCAL_VAULT_PORT_ENV} must be a port number 1-65535")
+    return f"http://127.0.0.1:{int(raw)}"
+
 
 # --- Vault naming (scripts/vault/spec.py builds the same names) --------------------------------
 APP_KV_SUFFIX = "database"

@@ -9,6 +9,7 @@ import click
 
 from app.config import ConfigError, load_all, load_environment
 from app.schema import EnvironmentConfig
+from scripts.contracts import DEFAULT_LOCAL_VAULT_PORT, LOCAL_VAULT_PORT_ENV
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -76,9 +77,9 @@ def local() -> None:
 )
 @click.option(
     "--vault-port",
-    default=8200,
+    default=DEFAULT_LOCAL_VAULT_PORT,
     show_default=True,
-    envvar="PLATFORM_LOCAL_VAULT_PORT",
+    envvar=LOCAL_VAULT_PORT_ENV,
     show_envvar=True,
     help="Port of OpenBao's API (the next port is its cluster port).",
 )

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scripts import contracts
 from scripts.localtarget import emulator, openbao, postgres
 from scripts.localtarget.procs import pid_alive, port_open, terminate
 from scripts.workspace import platform_home
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_AWS_PORT = 4566
 DEFAULT_PG_PORT = 54329
-DEFAULT_VAULT_PORT = 8200
+DEFAULT_VAULT_PORT = contracts.DEFAULT_LOCAL_VAULT_PORT
 LOCAL_DB_NAME = "app"
 
 
@@ -234,6 +235,8 @@ def shell_exports(state: TargetState) -> dict[str, str]:
         )
     if state.vault_address:
         exports["VAULT_ADDR"] = state.vault_address  # never a token: that stays in its 0600 file
+        # What the `local` environment derives its vault.address from (synth, scripts' fallbacks).
+        exports[contracts.LOCAL_VAULT_PORT_ENV] = str(state.vault_port)
     tf_env = terraform_env({})
     for key in ("TF_CLI_CONFIG_FILE", "CDKTF_SKIP_PROVIDER_LOCK", "CHECKPOINT_DISABLE"):
         if key in tf_env:

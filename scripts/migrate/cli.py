@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
+from scripts.contracts import MAX_MIGRATION_TIMEOUT_S
 from scripts.migrate.outcome import (
     EXIT_ALREADY_RUNNING,
     EXIT_TIMEOUT,
@@ -137,7 +138,7 @@ def migrate() -> None:
 @click.option(
     "--timeout",
     "timeout_s",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_MIGRATION_TIMEOUT_S),
     envvar=TIMEOUT_ENV,
     show_envvar=True,
     help="Seconds before the migration is stopped "

@@ -3,6 +3,10 @@
 Same contract as the ECS runner (refuse a second concurrent migration, stream output, timeout,
 exit-code verdict), so the Terraform gate and the docs do not care which one runs. The database
 URL reaches the child only through its environment (`DATABASE_URL`), never on a command line.
+The child does not inherit the runner's environment (the operator's, via Terraform: `PGUSER=postgres`,
+`PGPASSFILE`, `VAULT_TOKEN`, AWS keys): it gets an allow-list (`migration_environment`) plus the
+migration login as `DATABASE_URL` and libpq's `PG*`, as the ECS migration task gets only its task
+definition's variables.
 On timeout, Ctrl-C, SIGTERM or SIGHUP (see `signals`) the migration's process group is killed
 before the runner returns, and the lock records the deadline so that the next run can kill a
 migration whose runner died without doing so (`lockfile`).
@@ -21,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from scripts.migrate.lockfile import migration_lock
 from scripts.migrate.outcome import (
@@ -40,6 +45,53 @@ log = logging.getLogger(__name__)
 # After SIGTERM on timeout, how long the migration may take to roll back before SIGKILL.
 TERM_GRACE_S = 10.0
 PROGRESS_EVERY_S = 30.0
+
+
+# What a migration process may keep from the runner's environment: how to find programs, where
+# home and temp are, locale and time zone. Nothing else: no PG*, VAULT_*, AWS_* or TF_* of the
+# operator who runs the deploy.
+INHERITED_NAMES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM"})
+INHERITED_PREFIXES = ("LC_",)
+# libpq variables derived from the migration login's URL, so `psql`, `pg_dump` and
+# `psycopg.connect("")` reach the database as the migration login, not as whoever runs the deploy.
+_LIBPQ_FROM_QUERY = {
+    "host": "PGHOST",
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+}
+
+
+def libpq_environment(database_url: str) -> dict[str, str]:
+    """`PGHOST`/`PGPORT`/`PGUSER`/`PGPASSWORD`/`PGDATABASE` (and sslmode ...) of a postgresql:// URL.
+
+    The password is no more exposed than in DATABASE_URL, which the child already holds."""
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgresql", "postgres") and not parts.scheme.startswith("postgresql+"):
+        return {}
+    values = {
+        "PGHOST": parts.hostname or "",
+        "PGPORT": str(parts.port or ""),
+        "PGUSER": unquote(parts.username or ""),
+        "PGPASSWORD": unquote(parts.password or ""),
+        "PGDATABASE": unquote(parts.path.lstrip("/")),
+    }
+    for key, value in parse_qsl(parts.query):
+        if key in _LIBPQ_FROM_QUERY:
+            values[_LIBPQ_FROM_QUERY[key]] = value
+    return {k: v for k, v in values.items() if v}
+
+
+def migration_environment(
+    inherited: Mapping[str, str], database_url: str, extra_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The migration's whole environment: the allow-listed names of `inherited`, `extra_env` (the
+    caller's explicit additions) and the migration login."""
+    env = {k: v for k, v in inherited.items() if k in INHERITED_NAMES or k.startswith(INHERITED_PREFIXES)}
+    env.update(extra_env or {})
+    env.update(libpq_environment(database_url))
+    env.update({"DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"})
+    return env
 
 
 def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
@@ -83,7 +135,7 @@ def run_local_migration(
     if not database_url:
         raise MigrationConfigError("no database URL: the migration needs DATABASE_URL")
     _check_working_directory(cwd)
-    env = {**os.environ, **(extra_env or {}), "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+    env = migration_environment(os.environ, database_url, extra_env)
     with migration_lock(lock_dir, service, now_unix=wall_clock) as lock:
         started = clock()
         try:

@@ -7,6 +7,7 @@ except the init material with the explicit `vault init --show-once`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -66,12 +67,14 @@ def vault() -> None:
     "else vault.address of the environment.",
 )
 @click.option(
-    "--token",
-    envvar="VAULT_TOKEN",
-    show_envvar=True,
-    help="Vault token with admin rights (read from VAULT_TOKEN; never printed). Local target: default "
-    "the local OpenBao's root token, read from its 0600 init file.",
+    "--token-stdin",
+    is_flag=True,
+    help="Read the admin token from standard input (its first line) instead of $VAULT_TOKEN. The token "
+    "is never an argument: argv is visible to every user in `ps`. Local target: default the local "
+    "OpenBao's root token (0600 init file); $VAULT_TOKEN is not sent there, --token-stdin is.",
 )
+# Refused (see _token): kept only so `--token X` gets a message saying what to use instead.
+@click.option("--token", "token_argv", hidden=True, expose_value=True)
 @click.option("--namespace", help="Vault Enterprise/HCP namespace.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="CA bundle for Vault's TLS.")
 @click.option(
@@ -126,7 +129,8 @@ def vault() -> None:
 def bootstrap(
     env_name: str,
     address: str | None,
-    token: str | None,
+    token_stdin: bool,
+    token_argv: str | None,
     namespace: str | None,
     ca_bundle: str | None,
     task_roles: tuple[str, ...],
@@ -154,6 +158,7 @@ def bootstrap(
     it (OpenBao) with AppRole (credentials in 0600 files). With `--env local` and no address, outputs
     or database options, everything is read from the running local target (`platformctl local up`).
     """
+    token = _token(token_argv, token_stdin)
     env = _load_env(env_name)
     local = local_mod.local_inputs(env) if local_mod.applies(env, address, outputs_file, from_state, db_host) else None
     roles, migration = _pairs(task_roles, "--task-role-arn"), _pairs(migration_roles, "--migration-role-arn")
@@ -174,15 +179,14 @@ def bootstrap(
         master_secret_arn = master_secret_arn or found.master_secret_arn
     master = None
     if local is not None:
-        # A VAULT_TOKEN exported for another Vault must not be sent to the local one: only an
-        # explicit --token overrides the local root token.
-        explicit = click.get_current_context().get_parameter_source("token") == click.core.ParameterSource.COMMANDLINE
-        address, token = local.address, token if explicit else local.token
+        # A VAULT_TOKEN exported for another Vault must not be sent to the local one: only a
+        # token given on stdin overrides the local root token.
+        address, token = local.address, token if token_stdin else local.token
         db_host, db_port, db_name, db_sslmode = local.db_host, local.db_port, local.db_name, "disable"
         master_secret_arn, master = "local-target-superuser", local.master
         audit_file_path = audit_file_path or local.audit_file_path
     if not token:
-        raise click.UsageError("no Vault token: set VAULT_TOKEN or pass --token")
+        raise click.UsageError("no Vault token: export VAULT_TOKEN or pipe it to --token-stdin")
     options = SpecOptions(
         aws_auth_mount=aws_auth_mount,
         audit_file_path=audit_file_path or "stdout",
@@ -225,6 +229,19 @@ def bootstrap(
         click.echo("root token revoked")
     if check:
         sys.exit(1)
+
+
+def _token(argv_value: str | None, from_stdin: bool) -> str | None:
+    """The admin token from stdin (--token-stdin) or $VAULT_TOKEN; never from argv."""
+    if argv_value is not None:
+        raise click.UsageError(
+            "--token is not accepted: a token on the command line is visible to every user in `ps` and "
+            "in shell history. Export VAULT_TOKEN, or pipe it: `... | platformctl vault bootstrap "
+            "--token-stdin ...`. Revoke or rotate the token you passed."
+        )
+    if from_stdin:
+        return sys.stdin.readline().strip() or None
+    return os.environ.get("VAULT_TOKEN") or None
 
 
 @vault.command("init")

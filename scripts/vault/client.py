@@ -80,7 +80,7 @@ def connect(
 ) -> tuple[hvac.Client, dict[str, Any]]:
     """A client whose token was checked with lookup-self; returns it and the token's (secret-free) info."""
     if not token:
-        raise VaultError("no Vault token given; set VAULT_TOKEN or pass --token")
+        raise VaultError("no Vault token given; export VAULT_TOKEN (or pipe it to --token-stdin)")
     client = build_client(address, token, namespace, ca_bundle)
     with vault_errors(address, "the token lookup (auth/token/lookup-self)"):
         data = client.auth.token.lookup_self()["data"]

@@ -103,7 +103,8 @@ def exec_cmd(
     In a platform task every default comes from the task definition (scripts/contracts.py), so the
     entrypoint is just: platformctl secrets exec -- gunicorn app:wsgi. A database login read from
     `<workload>/database` is also exported as DATABASE_URL. Existing variables are never replaced
-    unless --override is given.
+    unless --override is given; loader and interpreter variables (LD_*, PYTHON*, NODE_OPTIONS,
+    PATH ...) are never taken from secrets.
 
     Example: platformctl secrets exec --role prod-app --path app/database -- gunicorn app:wsgi
     """

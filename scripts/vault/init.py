@@ -3,14 +3,16 @@
 sys/init returns the recovery (or, with a Shamir seal, unseal) keys and the root token exactly once,
 so nothing after it may depend on the network:
 
-1. before sys/init: the server is uninitialised, the S3 object is absent, and a KMS *data key* is
-   obtained (GenerateDataKey; proves the key works and needs no KMS call afterwards);
+1. before sys/init: the server is uninitialised, the S3 object is absent (HeadObject answers "no
+   such key"; any other answer, 403 included, stops), and a KMS *data key* is obtained
+   (GenerateDataKey; proves the key works and needs no KMS call afterwards);
 2. sys/init;
 3. the material is encrypted locally (AES-256-GCM with the data key, the encryption context as
    associated data): cannot fail on the network;
 4. the envelope (ciphertext + KMS-encrypted data key) is written to a 0600 fallback file in the
    platform home *before* the upload, so even a kill at this point keeps it;
-5. upload to S3; on success the fallback file is removed. If the upload fails the file stays and
+5. upload to S3 with `If-None-Match: *` (never over an object that appeared meanwhile); on success
+   the fallback file is removed. If the upload fails the file stays and
    the message says where; if the file could not be written either, the (encrypted) envelope is
    handed to the caller to print: it is useless without KMS decrypt rights on the key.
 
@@ -36,6 +38,8 @@ from scripts.workspace import platform_home
 log = logging.getLogger(__name__)
 
 ALGORITHM = "AES-256-GCM+KMS-data-key"
+# What S3 answers on HeadObject for a missing key (a HEAD has no body: the HTTP status is the code).
+NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 def default_object_key(env: str) -> str:
@@ -105,15 +109,7 @@ def _preflight(client: hvac.Client, address: str, req: InitRequest, kms: Any, s3
         s3.head_bucket(Bucket=req.bucket)
     except Exception as exc:
         raise VaultError(f"cannot use bucket {req.bucket}: {type(exc).__name__}; Vault was not initialised") from None
-    try:
-        s3.head_object(Bucket=req.bucket, Key=req.object_key)
-    except Exception:
-        pass  # absent: good
-    else:
-        raise VaultError(
-            f"s3://{req.bucket}/{req.object_key} already exists; refusing to overwrite earlier init "
-            "material. Vault was not initialised"
-        )
+    _check_absent(s3, req)
     if fallback_file(req.env).exists():
         raise VaultError(
             f"{fallback_file(req.env)} holds init material of an earlier init that was never uploaded; "
@@ -129,6 +125,30 @@ def _preflight(client: hvac.Client, address: str, req: InitRequest, kms: Any, s3
             "Vault was not initialised"
         ) from None
     return seal, _DataKey(answer["Plaintext"], answer["CiphertextBlob"])
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", "")) or type(exc).__name__
+
+
+def _check_absent(s3: Any, req: InitRequest) -> None:
+    """Only S3's "no such key" means absent. Anything else (403, throttling, network) stops: a 403
+    on HeadObject is also what S3 answers for an *existing* object one may not read, and init
+    material overwritten is a Vault locked out for good."""
+    where = f"s3://{req.bucket}/{req.object_key}"
+    try:
+        s3.head_object(Bucket=req.bucket, Key=req.object_key)
+    except Exception as exc:
+        code = _error_code(exc)
+        if code in NOT_FOUND_CODES:
+            return
+        raise VaultError(
+            f"cannot tell whether {where} exists (HeadObject: {code}); Vault was not initialised. The "
+            "caller needs s3:GetObject on the key and s3:ListBucket on the bucket (without it S3 answers "
+            "403 for a missing key too)"
+        ) from None
+    raise VaultError(f"{where} already exists; refusing to overwrite earlier init material. Vault was not initialised")
 
 
 def seal_envelope(material: dict[str, Any], key: _DataKey, req: InitRequest) -> bytes:
@@ -211,16 +231,27 @@ def initialize(client: hvac.Client, address: str, req: InitRequest, kms: Any = N
             ServerSideEncryption="aws:kms",
             SSEKMSKeyId=req.kms_key_id,
             ContentType="application/json",
+            # Conditional write: if anything appeared at the key since the preflight, S3 answers 412
+            # instead of overwriting it (the material then stays in the fallback file, below).
+            IfNoneMatch="*",
         )
     except Exception as exc:
+        raced = _error_code(exc) in ("PreconditionFailed", "412")
+        if kept and raced:
+            raise InitNotStored(
+                f"Vault was initialised but {where} appeared after the preflight (PreconditionFailed) and was "
+                f"NOT overwritten: it is another init's material. This init's encrypted material is in {fallback} "
+                "(0600): find out which init the server answers to before replacing either",
+                None,
+            ) from None
         if kept:
             raise InitNotStored(
-                f"Vault was initialised but writing {where} failed ({type(exc).__name__}); the encrypted init "
+                f"Vault was initialised but writing {where} failed ({_error_code(exc)}); the encrypted init "
                 f"material is in {fallback} (0600): upload it to {where} now, e.g. `aws s3 cp {fallback} {where}`",
                 None,
             ) from None
         raise InitNotStored(
-            f"Vault was initialised but writing {where} failed ({type(exc).__name__}) and no local copy could be "
+            f"Vault was initialised but writing {where} failed ({_error_code(exc)}) and no local copy could be "
             "written; the encrypted init material follows: save it now (it needs KMS decrypt on "
             f"{req.kms_key_id} to open)",
             body,

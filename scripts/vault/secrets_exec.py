@@ -41,9 +41,41 @@ class ExecRequest:
     # "aws" (ECS tasks) or "approle" (local tier on a server without AWS IAM auth: OpenBao).
     auth: str = "aws"
     approle_file: str | None = None  # 0600 credentials file `vault bootstrap` wrote for the role
-    # Replace variables the process already has (PATH, PORT, LD_PRELOAD ...) with secrets of the
-    # same name; off: such a clash is an error, so a secret can never hijack the child's loader.
+    # Replace variables the process already has (PORT, LOG_LEVEL ...) with secrets of the same name;
+    # off: such a clash is an error. Loader and interpreter variables are refused either way
+    # (`refuse_loader_variables`).
     override: bool = False
+
+
+# Variables that make the dynamic loader, a shell or an interpreter load or run code of the value's
+# choosing: a secret (whoever may write the workload's KV path) must never set them in the child,
+# with or without --override. Declared once; a prefix covers a family (ld.so reads dozens of LD_*).
+LOADER_VARIABLE_PREFIXES = ("LD_", "DYLD_", "PYTHON", "PERL", "RUBY", "LUA_", "BASH_FUNC_")
+LOADER_VARIABLES = frozenset(
+    {
+        "PATH", "IFS", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "CDPATH",
+        "HOME",  # Python's user site-packages and shells' rc files live below it
+        "GLIBC_TUNABLES", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES",
+        "NODE_OPTIONS", "NODE_PATH", "NODE_REPL_EXTERNAL_MODULE",
+        "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH",
+        "PHPRC", "PHP_INI_SCAN_DIR", "TCLLIBPATH",
+    }
+)  # fmt: skip
+
+
+def is_loader_variable(name: str) -> bool:
+    return name in LOADER_VARIABLES or name.startswith(LOADER_VARIABLE_PREFIXES)
+
+
+def refuse_loader_variables(variables: Mapping[str, str], origin: Mapping[str, str]) -> None:
+    """VaultError naming the keys' paths and variables (never a value) if any is a loader variable."""
+    bad = sorted(name for name in variables if is_loader_variable(name))
+    if bad:
+        where = ", ".join(f"{name} (from {origin.get(name, 'the database login')})" for name in bad)
+        raise VaultError(
+            f"secret(s) would set loader/interpreter variable(s) {where}; these are never taken from "
+            "secrets (not even with --override): rename the key in the vault or set a --prefix"
+        )
 
 
 def env_name(key: str, prefix: str = "") -> str:
@@ -67,6 +99,7 @@ def secrets_to_env(secrets_by_path: Mapping[str, Mapping[str, Any]], prefix: str
                 )
             out[name] = value if isinstance(value, str) else json.dumps(value)
             origin[name] = path
+    refuse_loader_variables(out, origin)
     return out
 
 
@@ -143,6 +176,7 @@ def resolve_environment(
     url = database_url(secrets)
     if url is not None and f"{request.prefix}DATABASE_URL" not in variables:
         variables[f"{request.prefix}DATABASE_URL"] = url
+        refuse_loader_variables(variables, {})  # a --prefix could make even this one a loader variable
     clashes = sorted(k for k in variables if k in base_env)
     if clashes and not request.override:
         raise VaultError(

@@ -40,7 +40,7 @@ def synth_all(outdir: Path, extra_env: dict[str, str] | None = None, argv: list[
     """Run `python -m app` (exactly what `cdktf synth` runs; or ARGV) into OUTDIR."""
     env = {**os.environ, "CDKTF_OUTDIR": str(outdir), **(extra_env or {})}
     env.pop("PLATFORM_STATE_BOOTSTRAP", None)
-    for name in ("PLATFORM_LAZY_BINDINGS", "PLATFORM_ENVIRONMENTS"):
+    for name in ("PLATFORM_LAZY_BINDINGS", "PLATFORM_ENVIRONMENTS", "PLATFORM_LOCAL_VAULT_PORT"):
         if name not in (extra_env or {}):
             env.pop(name, None)
     cmd = argv or [sys.executable, "-m", "app"]

@@ -122,3 +122,119 @@ def test_an_environment_without_services_is_the_platform_only() -> None:
     data.pop("services")
     env = parse_environment(data, "local.toml", "local")
     assert env.services == {} and env.vault.workloads == []
+
+
+# --- issue 18 item 6: image references, task counts and the migration timeout -------------------
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["nginx", "nginx:1.25", "acme/app:Latest", f"app@{DIGEST}", f"app:1.2@{DIGEST}", "localhost:5000/app:v1",
+     "registry.example.com:5000/team/app-web_v2:2024.01-rc1", "a__b/c--d/e.f", "[::1]:5000/app",
+     f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app@sha512:{'ab' * 64}", "x" * 255],
+)  # fmt: skip
+def test_image_references_of_the_real_grammar_are_accepted(image: str) -> None:
+    env = parse_environment(with_service("jobs", kind="worker", image=image), "local.toml", "local")
+    assert env.services["jobs"].image == image
+
+
+@pytest.mark.parametrize(
+    ("image", "why"),
+    [
+        ("Acme/App:Latest", "must be lowercase"),
+        ("acme/App", "must be lowercase"),
+        ("Acme/app", "must be lowercase"),  # `Acme` is no registry (no '.', ':'): a Docker Hub path
+        ("registry.example.com/Team/app:1", "must be lowercase"),
+        ("app:", "the tag must be"),
+        ("app:-rc1", "the tag must be"),
+        ("app:" + "t" * 129, "the tag must be"),
+        ("app:1.0:2", "path component"),
+        ("app@sha256:" + "0" * 63, "the digest must be"),
+        ("app@sha256:" + "A" * 64, "the digest must be"),
+        ("app@md5:" + "0" * 32, "the digest must be"),
+        (f"app@{DIGEST}@{DIGEST}", "the digest must be"),
+        ("acme//app", "path component"),
+        ("/app", "path component"),
+        ("acme/app/", "path component"),
+        ("a___b", "path component"),
+        ("a..b", "path component"),
+        ("-app", "path component"),
+        ("reg.example.com:port/app", "the registry must be"),
+        ("my app:1", "path component"),
+        ("app:${file(\"/etc/passwd\")}", "the registry must be"),
+        ("app:${var.x}", "the tag must be"),
+        ("", "has no repository name"),
+        ("x" * 256, "longer than 255"),
+    ],
+)
+def test_bad_image_references_are_refused_naming_file_and_field(image: str, why: str) -> None:
+    found = problems(with_service("jobs", kind="worker", image=image))
+    assert why in found["services.jobs.image"], found
+    assert found["services.jobs.image"].startswith("not a container image reference")
+
+
+def test_the_migration_and_vault_images_follow_the_same_grammar() -> None:
+    data = copy.deepcopy(LOCAL)
+    data["migration"]["image"] = "Acme/Migrate:1"
+    assert "must be lowercase" in problems(data)["migration.image"]
+    prod = copy.deepcopy(PROD)
+    prod["vault"]["image"] = f"HashiCorp/Vault:1.17.6@{DIGEST}"
+    with pytest.raises(ConfigError) as exc:
+        parse_environment(prod, "prod.toml", "prod")
+    assert "prod.toml: vault.image: not a container image reference (the repository must be lowercase" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"desired_count": 100000}, "desired_count"),
+        ({"desired_count": 5001}, "desired_count"),
+        ({"autoscaling": {"enabled": True, "min_capacity": 2, "max_capacity": 100000}}, "autoscaling.max_capacity"),
+        ({"autoscaling": {"enabled": True, "min_capacity": 6000, "max_capacity": 6000}}, "autoscaling.min_capacity"),
+        ({"autoscaling": {"enabled": False, "min_capacity": 2, "max_capacity": 10**9}}, "autoscaling.max_capacity"),
+    ],
+)
+def test_task_counts_above_the_ecs_per_service_quota_are_refused(fields: dict[str, Any], field: str) -> None:
+    data = copy.deepcopy(PROD)
+    data["services"]["worker"].update(fields)
+    with pytest.raises(ConfigError) as exc:
+        parse_environment(data, "prod.toml", "prod")
+    found = {p.field: p.message for p in exc.value.problems}
+    assert "ECS runs at most 5000 tasks per service" in found[f"services.worker.{field}"], found
+    assert f"prod.toml: services.worker.{field}: ECS runs at most 5000" in str(exc.value)
+
+
+def test_the_quota_itself_is_accepted() -> None:
+    data = copy.deepcopy(PROD)
+    data["services"]["worker"].update(
+        {"desired_count": 5000, "autoscaling": {"enabled": True, "min_capacity": 5000, "max_capacity": 5000}}
+    )
+    assert parse_environment(data, "prod.toml", "prod").services["worker"].desired_count == 5000
+
+
+def test_a_self_hosted_vault_count_above_the_quota_is_refused() -> None:
+    data = copy.deepcopy(PROD)
+    data["vault"]["desired_count"] = 100000
+    with pytest.raises(ConfigError, match=r"prod\.toml: vault\.desired_count: ECS runs at most 5000"):
+        parse_environment(data, "prod.toml", "prod")
+
+
+@pytest.mark.parametrize("seconds", [1_000_000_000, 86_401])
+def test_a_migration_timeout_beyond_a_day_is_refused(seconds: int) -> None:
+    data = copy.deepcopy(LOCAL)
+    data["migration"]["timeout_seconds"] = seconds
+    assert "at most 86400 (24 h)" in problems(data)["migration.timeout_seconds"]
+    data["migration"]["timeout_seconds"] = 86_400
+    assert parse_environment(data, "local.toml", "local").migration.timeout_seconds == 86_400
+
+
+def test_the_gate_refuses_a_timeout_beyond_a_day_from_its_flag_or_variable() -> None:
+    from click.testing import CliRunner
+
+    from scripts.migrate.cli import migrate
+
+    for args, env in ((["--timeout", "1000000000"], {}), ([], {"PLATFORM_MIGRATION_TIMEOUT": "86401"})):
+        result = CliRunner().invoke(migrate, ["run", "--local", "--service", "s", *args, "--", "true"], env=env)
+        assert result.exit_code == 2 and "86400" in result.output, result.output

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from scripts import contracts
 from scripts.localtarget import target
 from scripts.localtarget.target import TargetState
 
@@ -66,8 +67,11 @@ def test_deploy_path_points_the_gate_at_the_vault_and_drops_any_database_url(
     # setenv (not delenv) so that monkeypatch removes what apply_to_environ sets: nothing leaks into
     # later tests of the session.
     for key in [*target.shell_exports(state), local.ROLE_ENV, local.PATH_ENV, local.MOUNT_ENV]:
-        monkeypatch.setenv(key, "stale")
+        monkeypatch.setenv(key, "1234" if key == contracts.LOCAL_VAULT_PORT_ENV else "stale")
     target.apply_to_environ(state, load_environment("local"))
+    # what the synth and every script of this deploy derive `local`'s vault.address from (issue 18)
+    assert os.environ[contracts.LOCAL_VAULT_PORT_ENV] == "8299"
+    assert load_environment("local").vault.address == "http://127.0.0.1:8299"
     assert "DATABASE_URL" not in os.environ
     assert not [k for k, v in os.environ.items() if PASSWORD in v]
     assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:45666"

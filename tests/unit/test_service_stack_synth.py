@@ -200,6 +200,17 @@ def test_local_gate_reads_the_login_the_migration_task_would(synthesized: Synth)
     assert gate[local.PATH_ENV] == env[contracts.ENV_VAULT_READ_PATHS] == "app/migration-database"
 
 
+@pytest.mark.parametrize("env", ["prod", "staging", "dev", "local"])
+def test_the_migration_task_gets_only_the_platforms_variables(synthesized: Synth, env: str) -> None:
+    """Issue 18 item 5: a migration gets what it needs (where its vault login is), never a service's
+    `environment` or anything of whoever deploys; RunTask overrides only the command."""
+    from scripts import contracts as c
+
+    names = {e["name"] for e in containers(synthesized, f"{env}-service")[f"{env}-migrate"]["environment"]}
+    assert names == {c.ENV_PLATFORM_ENV, c.ENV_DATABASE_HOST, c.ENV_DATABASE_NAME, c.ENV_VAULT_KV_MOUNT,
+                     c.ENV_VAULT_ROLE, c.ENV_VAULT_ADDR, c.ENV_VAULT_READ_PATHS}
+
+
 def test_no_secret_value_anywhere_in_the_service_stacks(synthesized: Synth) -> None:
     for env in ("prod", "staging", "dev", "local"):
         text = (synthesized.stack_dir(f"{env}-service") / "cdk.tf.json").read_text()

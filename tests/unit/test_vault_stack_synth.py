@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from app.config import ConfigError
 from tests.helpers.synth import Synth
 
 Doc = dict[str, Any]
@@ -249,6 +250,33 @@ def test_local_vault_stack_only_points_at_the_local_vault(synthesized: Synth) ->
         "mode": "external",
         "address": "http://127.0.0.1:8200",
     }
+
+
+def test_local_vault_port_reaches_outputs_task_definitions_and_fallbacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18 item 5: with PLATFORM_LOCAL_VAULT_PORT, nothing of `local` still names :8200 (another
+    vault may listen there): not the `local-vault` output, not a task's VAULT_ADDR, not the address
+    `secrets rotate`/`vault bootstrap` fall back to (vault.address of the loaded environment)."""
+    from app.config import load_environment
+    from tests.helpers.synth import synth_all
+
+    port = "18299"
+    synth = synth_all(tmp_path / "out", {"PLATFORM_LOCAL_VAULT_PORT": port, "PLATFORM_ENVIRONMENTS": "local",
+                                         "PLATFORM_HOME": str(tmp_path / "home")})
+    expected = f"http://127.0.0.1:{port}"
+    assert synth.stack("local-vault")["output"]["address"]["value"] == expected
+    tds = synth.resources("local-service", "aws_ecs_task_definition").values()
+    addrs = {e["value"] for td in tds for e in json.loads(td["container_definitions"])[0]["environment"]
+             if e["name"] == "VAULT_ADDR"}
+    assert addrs == {expected}
+    for stack in ("local-service", "local-vault"):
+        assert "127.0.0.1:8200" not in (synth.stack_dir(stack) / "cdk.tf.json").read_text()
+    monkeypatch.setenv("PLATFORM_LOCAL_VAULT_PORT", port)
+    assert load_environment("local").vault.address == expected
+    monkeypatch.setenv("PLATFORM_LOCAL_VAULT_PORT", "80000")
+    with pytest.raises(ConfigError, match=r"vault\.address: not set, and the local vault's port cannot be derived"):
+        load_environment("local")
 
 
 def test_external_mode_creates_only_the_aws_auth_role(tmp_path: Path) -> None:

@@ -204,8 +204,9 @@ def build_scenario(
     config_dir.mkdir()
     text = (ROOT / "app/environments/local.toml").read_text()
     text = text.replace('name = "local"', f'name = "{env}"').replace(
-        'address = "http://127.0.0.1:8200"', f'address = "{client.url}"\nkv_mount = "{mount}"'
+        'mode = "external"\n', f'mode = "external"\naddress = "{client.url}"\nkv_mount = "{mount}"\n'
     )
+    assert f'address = "{client.url}"' in text
     (config_dir / f"{env}.toml").write_text(text)
     for w in WORKLOADS:
         create_service(fake, f"{env}-cluster", f"{env}-{w}")

@@ -131,3 +131,31 @@ def test_unreadable_master_secret_writes_nothing_to_vault(run_cli, scenario: Sce
     assert result.exit_code == 1
     assert "cannot read the database master secret" in result.output
     assert _vault_snapshot(scenario) == before
+
+
+def test_a_token_on_the_command_line_is_refused_and_says_what_to_use(
+        run_cli, scenario: Scenario, postgres_server: PostgresServer) -> None:
+    """Issue 18 item 5: argv is world-readable (`ps`); the token comes from VAULT_TOKEN or stdin."""
+    before = _vault_snapshot(scenario)
+    for form in (["--token", scenario.vault.token], [f"--token={scenario.vault.token}"]):
+        result = run_cli(*form)
+        assert result.exit_code == 2, result.output
+        assert "--token is not accepted" in result.output
+        assert "VAULT_TOKEN" in result.output and "--token-stdin" in result.output
+        assert result.output.count(scenario.vault.token) == 0
+    assert _vault_snapshot(scenario) == before
+    assert _pg_roles(postgres_server, scenario) == []
+
+
+def test_the_token_can_come_from_stdin(scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       use_emulator: dict[str, str]) -> None:
+    _write_env(scenario, tmp_path)
+    monkeypatch.setenv("PLATFORM_CONFIG_DIR", str(tmp_path))
+    monkeypatch.delenv("VAULT_TOKEN", raising=False)
+    args = _args(scenario, "--token-stdin")
+    without = CliRunner().invoke(cli, args, input="\n", catch_exceptions=False)
+    assert without.exit_code == 2 and "pipe it to --token-stdin" in without.output
+    result = CliRunner().invoke(cli, args, input=f"{scenario.vault.token}\n", catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "changed: enable kv secrets engine" in result.output
+    assert scenario.vault.token not in result.output

@@ -25,6 +25,7 @@ from scripts.localtarget.procs import free_port, terminate
 from scripts.platformctl import cli
 from scripts.vault import init as init_mod
 from tests.helpers.vault_double import VaultDouble
+from tests.integration.migrate.ecs_faults import FakeEcs
 
 register_all(cli)
 
@@ -236,3 +237,61 @@ def test_init_reaches_the_environments_own_aws_target(
     assert result.exit_code == 0, result.output
     stored = s3.get_object(Bucket=bucket, Key=f"vault/{env_dir}/init.json.enc")["Body"].read()
     assert init_mod.open_envelope(kms, stored)["root_token"]
+
+
+# --- issue 18 item 5: only "no such key" means absent; the upload never overwrites -------------
+# Faults are injected into the in-process emulator (tests/integration/migrate/ecs_faults.py): its S3
+# answers HeadObject for the init key as configured below; boto3 talks to it over HTTP unchanged.
+
+
+@pytest.fixture()
+def s3_faults(fake_ecs_server: FakeEcs, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, str, str, dict[str, int]]:
+    from moto.s3.responses import S3Response
+
+    kms, s3 = fake_ecs_server.client("kms"), fake_ecs_server.client("s3")
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    bucket = f"state-{secrets.token_hex(4)}"
+    s3.create_bucket(Bucket=bucket)
+    head_status: dict[str, int] = {}  # bucket -> HTTP status the emulator answers HeadObject with
+    real_head = S3Response.head_object
+
+    def head_object(self: Any, bucket_name: str, *args: Any, **kwargs: Any) -> Any:
+        if bucket_name in head_status:
+            return head_status[bucket_name], {}, ""
+        return real_head(self, bucket_name, *args, **kwargs)
+
+    monkeypatch.setattr(S3Response, "head_object", head_object)
+    return kms, s3, key_id, bucket, head_status
+
+
+@pytest.mark.parametrize("status", [403, 500])
+def test_a_head_object_error_other_than_not_found_stops_before_init_and_overwrites_nothing(
+        fresh_bao: str, env_dir: str, s3_faults: tuple[Any, Any, str, str, dict[str, int]], status: int) -> None:
+    kms, s3, key_id, bucket, head_status = s3_faults
+    key = init_mod.default_object_key(env_dir)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"earlier init material")
+    head_status[bucket] = status  # e.g. a policy that denies reading it: S3 answers 403, not 404
+    req = init_mod.InitRequest(env_dir, key_id, bucket, key, 3, 2)
+    with pytest.raises(init_mod.VaultError, match=rf"cannot tell whether s3://{bucket}/{key} exists "
+                                                  rf"\(HeadObject: {status}\); Vault was not initialised"):
+        init_mod.initialize(hvac.Client(url=fresh_bao), fresh_bao, req, kms, s3)
+    assert not _initialized(fresh_bao)
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"earlier init material"
+    assert not init_mod.fallback_file(env_dir).exists()
+
+
+def test_an_object_that_appears_after_the_check_is_not_overwritten(
+        fresh_bao: str, env_dir: str, s3_faults: tuple[Any, Any, str, str, dict[str, int]]) -> None:
+    """Another init wrote the key between HeadObject and the upload (the emulator answers 404 while
+    it exists): the conditional put (If-None-Match: *) is refused with 412, the earlier object stays,
+    and this init's material is kept in the 0600 fallback file."""
+    kms, s3, key_id, bucket, head_status = s3_faults
+    key = init_mod.default_object_key(env_dir)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"the other init's material")
+    head_status[bucket] = 404
+    req = init_mod.InitRequest(env_dir, key_id, bucket, key, 3, 2)
+    with pytest.raises(init_mod.InitNotStored, match=r"appeared after the preflight \(PreconditionFailed\) "
+                                                     r"and was NOT overwritten"):
+        init_mod.initialize(hvac.Client(url=fresh_bao), fresh_bao, req, kms, s3)
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"the other init's material"
+    assert init_mod.open_envelope(kms, init_mod.fallback_file(env_dir).read_bytes())["root_token"]

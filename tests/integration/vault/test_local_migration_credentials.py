@@ -90,3 +90,47 @@ def test_gate_without_credentials_file_says_to_bootstrap(bootstrapped: tuple[Sce
     )
     assert result.returncode == 2
     assert "platformctl vault bootstrap --env local" in result.stderr
+
+
+# What a developer's shell (`eval "$(platformctl local env)"`) and a deploy hand down to the gate:
+# libpq pointed at the superuser through a password file, a vault token, AWS keys.
+INHERIT_PROBE = textwrap.dedent(
+    """
+    import json, os, subprocess, sys
+    import psycopg
+    with psycopg.connect("") as conn:  # libpq defaults only: PG* of the environment
+        default_user = conn.execute("select current_user").fetchone()[0]
+    psql = subprocess.run(["psql", "-XAtc", "select current_user"], capture_output=True, text=True)
+    json.dump({"default_user": default_user, "psql": psql.stdout.strip() + psql.stderr.strip(),
+               "names": sorted(os.environ)}, open(sys.argv[1], "w"))
+    """
+)
+
+
+def test_migration_does_not_inherit_the_operators_superuser_login_token_or_keys(
+        bootstrapped: tuple[Scenario, Path], tmp_path: Path) -> None:
+    s, home = bootstrapped
+    workload = s.workloads[0]
+    master = s.extra["master"]
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"*:*:*:{master.username}:{master.password}\n")
+    pgpass.chmod(0o600)
+    env = _gate_env(s, home, workload)
+    env.update({
+        "PGHOST": s.db.host, "PGPORT": str(s.db.port), "PGUSER": master.username, "PGDATABASE": s.db.dbname,
+        "PGPASSFILE": str(pgpass), "VAULT_TOKEN": s.vault.token, "AWS_ACCESS_KEY_ID": "AKIAOPERATOR",
+        "AWS_SECRET_ACCESS_KEY": "operator-secret", "TF_VAR_x": "1", "PYTHONPATH": str(tmp_path),
+    })
+    probe, out = tmp_path / "probe.py", tmp_path / "probe.json"
+    probe.write_text(INHERIT_PROBE)
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.platformctl", "migrate", "run", "--local", "--service", "svc",
+         "--timeout", "120", "--", sys.executable, str(probe), str(out)],
+        env=env, capture_output=True, text=True, timeout=180, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = json.loads(out.read_text())
+    assert seen["default_user"] == f"{workload}_migrator"
+    assert seen["psql"] == f"{workload}_migrator"
+    leaked = [n for n in seen["names"] if n.startswith(("VAULT_", "AWS_", "TF_", "PYTHONPATH", "PLATFORM_"))]
+    assert leaked == [] and "PGPASSFILE" not in seen["names"]

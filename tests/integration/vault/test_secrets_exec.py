@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import boto3
 import hvac
@@ -104,3 +105,35 @@ def test_cli_reports_a_missing_path_and_does_not_run_the_child(ready: Scenario) 
     assert result.returncode == 1
     assert "child ran" not in result.stdout
     assert f"no secret at {ready.env.vault.kv_mount}/{app}/nothing-here" in result.stderr
+
+
+def test_a_secret_cannot_set_the_childs_loader_even_with_override(bao_scenario: Scenario, tmp_path: Path) -> None:
+    """Issue 18 item 5, on the real OpenBao: whoever may write the workload's KV path cannot make
+    `secrets exec` start the child with LD_PRELOAD/PYTHONPATH/NODE_OPTIONS of their choosing."""
+    from dataclasses import replace
+
+    from scripts.vault import approle
+
+    s = bao_scenario
+    options = replace(s.options, approle_credentials_dir=str(tmp_path / "approle"))
+    caps = bootstrap.server_capabilities(s.vault, options.aws_auth_mount)
+    spec = build_spec(s.env, {}, {}, options, auth="approle")
+    bootstrap.run(spec, s.vault, s.db, None, caps=caps, master=s.extra["master"])
+    app, role = s.workloads[0], f"{s.env.name}-{s.workloads[0]}"
+    root = hvac.Client(url=s.vault.address, token=s.vault.token)
+    marker = tmp_path / "child-ran"
+    for key in ("LD_PRELOAD", "pythonpath", "NODE_OPTIONS"):
+        root.secrets.kv.v2.create_or_update_secret(f"{app}/api", secret={key: SECRET_VALUE, "api-key": "k"},
+                                                   mount_point=s.env.vault.kv_mount)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "LD_", "PYTHONPATH", "NODE_"))}
+        result = subprocess.run(
+            [sys.executable, "-m", "scripts.platformctl", "-v", "secrets", "exec", "--vault-addr", s.vault.address,
+             "--auth", "approle", "--approle-file", str(approle.credentials_file(role, tmp_path / "approle")),
+             "--role", role, "--mount", s.env.vault.kv_mount, "--path", f"{app}/api", "--override", "--",
+             sys.executable, "-c", f"open({str(marker)!r}, 'w')"],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"loader/interpreter variable(s) {key.upper()} (from {app}/api)" in result.stderr
+        assert not marker.exists()
+        assert SECRET_VALUE not in result.stdout + result.stderr

@@ -38,12 +38,38 @@ def test_database_login_is_exported_as_a_url_with_quoted_credentials(answers: di
     assert "APP_DATABASE_URL" in prefixed and "DATABASE_URL" not in prefixed
 
 
-@pytest.mark.parametrize("existing", ["PATH", "PORT", "LD_PRELOAD"])
+@pytest.mark.parametrize("existing", ["PORT", "LOG_LEVEL"])
 def test_a_secret_never_replaces_an_existing_variable_unless_told(answers: dict[str, Any], existing: str) -> None:
     answers["app/database"][existing.lower()] = "/evil"
     with pytest.raises(VaultError, match=rf"would replace existing variable\(s\) {existing}"):
         secrets_exec.resolve_environment(_request(), {existing: "/usr/bin"})
     assert secrets_exec.resolve_environment(_request(override=True), {existing: "/usr/bin"})[existing] == "/evil"
+
+
+LOADER_KEYS = ["LD_PRELOAD", "ld-library-path", "LD_AUDIT", "DYLD_INSERT_LIBRARIES", "PYTHONPATH", "pythonstartup",
+               "PYTHONHOME", "NODE_OPTIONS", "NODE_PATH", "PERL5LIB", "PERL5OPT", "RUBYOPT", "RUBYLIB",
+               "JAVA_TOOL_OPTIONS", "BASH_ENV", "ENV", "PATH", "IFS", "GLIBC_TUNABLES", "HOME"]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", LOADER_KEYS)
+@pytest.mark.parametrize("override", [False, True])
+@pytest.mark.parametrize("present", [False, True])
+def test_a_secret_never_sets_a_loader_or_interpreter_variable(
+    answers: dict[str, Any], key: str, override: bool, present: bool
+) -> None:
+    """Issue 18 item 5: not with --override, not when the process lacks the variable."""
+    answers["app/database"][key] = "/tmp/evil.so-VALUE"
+    name = secrets_exec.env_name(key)
+    with pytest.raises(VaultError, match=rf"loader/interpreter variable\(s\) {name} \(from app/database\)") as err:
+        secrets_exec.resolve_environment(_request(override=override), {name: "/usr/lib"} if present else {})
+    assert "evil" not in str(err.value) and "VALUE" not in str(err.value)
+
+
+def test_a_prefix_cannot_make_a_key_a_loader_variable(answers: dict[str, Any]) -> None:
+    answers["app/database"]["preload"] = "/tmp/evil.so"
+    with pytest.raises(VaultError, match=r"LD_PRELOAD .*LD_USERNAME"):
+        secrets_exec.resolve_environment(_request(prefix="LD_"), {})
+    assert secrets_exec.resolve_environment(_request(prefix="APP_"), {})["APP_PRELOAD"] == "/tmp/evil.so"
 
 
 def test_defaults_come_from_the_task_definitions_variables(
