@@ -218,7 +218,8 @@ def _local_secrets(p: LocalPipeline) -> dict[str, str]:
         found[f"approle secret_id {creds.stem}"] = json.loads(creds.read_text())["secret_id"]
     vault = hvac.Client(url=state.vault_address, token=init["root_token"])
     for workload in ("app", "worker"):  # migration logins: the internal mount (ADR 0017)
-        for mount, path in (("platform", f"{workload}/database"), ("platform-internal", f"migration/{workload}/database")):
+        for mount, path in (("platform", f"{workload}/database"),
+                            ("platform-internal", f"migration/{workload}/database")):
             data = vault.secrets.kv.v2.read_secret_version(path=path, mount_point=mount,
                                                            raise_on_deleted_version=True)["data"]["data"]
             found[f"{mount}/{path} password"] = data["password"]

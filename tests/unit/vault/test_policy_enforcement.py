@@ -49,7 +49,8 @@ def test_workload_cannot_read_the_internal_mount(workload_client: tuple[hvac.Cli
     """Its own migration login included: that is for its migration role only (ADR 0017)."""
     client, mount = workload_client
     with pytest.raises(hvac.exceptions.Forbidden):
-        client.secrets.kv.v2.read_secret_version(path, mount_point=internal_kv_mount(mount), raise_on_deleted_version=True)
+        client.secrets.kv.v2.read_secret_version(
+            path, mount_point=internal_kv_mount(mount), raise_on_deleted_version=True)
 
 
 def test_workload_cannot_write_or_delete(workload_client: tuple[hvac.Client, str]) -> None:
