@@ -4,8 +4,8 @@ Names come from scripts/contracts.py (what the stacks and `vault bootstrap` use 
 workload `<w>` has the logins `<w>_app` (KV `<w>/database` on the workload mount) and
 `<w>_migrator` (KV `migration/<w>/database` on the internal mount, ADR 0017). Every
 `[services.<name>]` is the Vault workload of its name; its task
-(`<env>-<name>` in `<env>-cluster`) reads `<name>/database` at start (stacks/service.py), and any
-other service whose `read_paths` grant that path may read it too — all of them are restarted. The
+(`<env>-<name>` in `<env>-cluster`) reads `<name>/database` at start (stacks/service.py); no other
+service can be granted that path (ADR 0017), so only it is restarted. The
 migration task is one-off (it reads its login when the next deploy runs it): nothing to restart.
 Extra `[[vault.workloads]]` have no service. The vault's own database admin is
 `platform_vault_admin` (KV `admin/database` on the internal mount), rotated with the RDS master credentials;
