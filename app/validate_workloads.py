@@ -38,14 +38,9 @@ def validate_workloads(env: EnvironmentConfig) -> list[Problem]:
         for n in names:
             owners[(space, n)] = "the platform"
     owners[("PostgreSQL role", env.database.master_username)] = "database.master_username"
-    if env.vault.kv_mount.strip("/").endswith(contracts.INTERNAL_MOUNT_SUFFIX):
-        problems.append(
-            Problem(
-                "vault.kv_mount",
-                f"must not end with {contracts.INTERNAL_MOUNT_SUFFIX!r}: that is the platform's internal mount "
-                "of another workload mount",
-            )
-        )
+    mount_problem = contracts.kv_mount_problem(env.vault.kv_mount)
+    if mount_problem:
+        problems.append(Problem("vault.kv_mount", mount_problem))
     for prefix, name, paths in _fields(env):
         service = prefix.startswith("services.")
         name_field = prefix if service else f"{prefix}.name"

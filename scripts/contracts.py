@@ -88,6 +88,13 @@ def internal_kv_mount(kv_mount: str) -> str:
     return kv_mount.strip("/") + INTERNAL_MOUNT_SUFFIX
 
 
+def kv_mount_problem(kv_mount: str) -> str | None:
+    """A workload mount must not be (or lie inside) some mount's internal sibling."""
+    if any(seg.endswith(INTERNAL_MOUNT_SUFFIX) for seg in kv_mount.strip("/").split("/")):
+        return f"must not end with {INTERNAL_MOUNT_SUFFIX!r} in any segment: that names a platform-internal mount"
+    return None
+
+
 def workload_name_problem(name: str) -> str | None:
     """Why `name` cannot be a workload (None: it can)."""
     if not WORKLOAD_NAME.match(name):

@@ -210,8 +210,8 @@ def build_spec(
     internal = contracts.internal_kv_mount(mount)
     problems = workload_problems([(w.name, list(w.read_paths)) for w in workloads])
     problems += [f"workload {n!r} is configured twice" for n in sorted({n for n in names if names.count(n) > 1})]
-    if mount.endswith(contracts.INTERNAL_MOUNT_SUFFIX):
-        problems.append(f"KV mount {mount!r} must not end with {contracts.INTERNAL_MOUNT_SUFFIX!r}")
+    if (mount_problem := contracts.kv_mount_problem(mount)) is not None:
+        problems.append(f"KV mount {mount!r} {mount_problem}")
     if auth == "aws":
         problems += _check_arns("task role ARN", task_role_arns, names, required=True)
         problems += _check_arns("migration role ARN", migration_role_arns, names, required=False)

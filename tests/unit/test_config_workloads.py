@@ -115,7 +115,8 @@ def test_a_derived_postgres_login_may_not_be_the_master_user() -> None:
     assert "already used by database.master_username" in found["vault.workloads[0].name"], found
 
 
-def test_a_workload_mount_may_not_be_anothers_internal_mount() -> None:
+@pytest.mark.parametrize("mount", ["platform-internal", "platform-internal/x", "a/b-internal"])
+def test_a_workload_mount_may_not_be_or_lie_in_an_internal_mount(mount: str) -> None:
     data = copy.deepcopy(LOCAL)
-    data["vault"]["kv_mount"] = "platform-internal"
+    data["vault"]["kv_mount"] = mount
     assert "vault.kv_mount" in problems(data, "local")
