@@ -5,7 +5,11 @@ Vault, naming the file and the field - in production too."""
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,3 +124,18 @@ def test_a_workload_mount_may_not_be_or_lie_in_an_internal_mount(mount: str) -> 
     data = copy.deepcopy(LOCAL)
     data["vault"]["kv_mount"] = mount
     assert "vault.kv_mount" in problems(data, "local")
+
+
+def test_platformctl_validate_names_the_file_and_field_for_prod(tmp_path: Path) -> None:
+    """The issue's reproduction: `read_paths = ["*"]` in prod passed `platformctl validate`."""
+    data = (DEFAULT_CONFIG_DIR / "prod.toml").read_text()
+    service = sorted(PROD["services"])[0]
+    data += '\n[[vault.workloads]]\nname = "reports"\nread_paths = ["rotation/*"]\n'
+    data = data.replace(f"[services.{service}]", f'[services.{service}]\nread_paths = ["*"]', 1)
+    (tmp_path / "prod.toml").write_text(data)
+    env = {**os.environ, "PLATFORM_CONFIG_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "scripts.platformctl", "validate"], env=env, capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"prod.toml: services.{service}.read_paths[0]:" in proc.stderr
+    assert "vault.workloads[0].read_paths[0]:" in proc.stderr
