@@ -123,7 +123,7 @@ class ServiceConfig(Model):
     environment: dict[str, str] = Field(default_factory=dict)
     """Plain, non-secret environment variables (names that look like secrets are refused: use Vault)."""
     read_paths: list[str] | None = None
-    """Vault KV paths (below `vault.kv_mount`) the service may read. Default: `<name>/*`."""
+    """Vault KV paths (below `vault.kv_mount`) the service may read: `<name>`, `shared` or below them, `*` only last, no `+`. Default: `<name>/*`."""
     log_retention_days: int = 365
     """CloudWatch Logs retention of the service's log group."""
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
@@ -170,9 +170,9 @@ class MigrationConfig(Model):
 
 class VaultWorkloadConfig(Model):
     name: str
-    """Workload name (its Vault role and policy are `<env>-<name>`)."""
+    """Workload name, the same rule as service names: 1-20 lowercase letters/digits, not reserved (its Vault role and policy are `<env>-<name>`)."""
     read_paths: list[str] = Field(default_factory=list)
-    """KV paths (below the mount) this workload may read."""
+    """KV paths (below the mount) this workload may read: `<name>`, `shared` or below them, `*` only last, no `+`."""
 
 
 class VaultConfig(Model):
@@ -186,7 +186,7 @@ class VaultConfig(Model):
     image: str = "hashicorp/vault:1.17.6"
     """Image of the self-hosted Vault server."""
     kv_mount: str = "platform"
-    """KV v2 mount holding the workloads' secrets."""
+    """KV v2 mount holding the workloads' secrets; platform internals live on `<kv_mount>-internal`, which no workload reads."""
     workloads: list[VaultWorkloadConfig] = Field(default_factory=list)
     """Extra Vault workloads that are not services of this file (every service is one already)."""
     lb_certificate_arn: str | None = None

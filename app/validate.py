@@ -22,6 +22,7 @@ from app.validate_values import (
     vault_address_problems,
     vault_image_problems,
 )
+from app.validate_workloads import validate_workloads
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9]{1,15}$")
 ENGINE_VERSION = re.compile(r"^\d{2}(\.\d{1,2})?$")
@@ -55,6 +56,7 @@ def validate(env: EnvironmentConfig, expected_name: str | None = None) -> list[P
     if env.load_balancer.access_logs_bucket is not None:
         problems += bucket_problems("load_balancer.access_logs_bucket", env.load_balancer.access_logs_bucket)
     problems += _validate_vault(env)
+    problems += validate_workloads(env)
     problems += vault_address_problems(env)
     problems += kv_mount_problems(env)
     problems += vault_image_problems(env)

@@ -14,13 +14,7 @@ from app.loader import Problem, shown
 from app.schema import EnvironmentConfig, MigrationConfig, ServiceConfig
 from scripts.contracts import MAX_MIGRATION_TIMEOUT_S, PLATFORM_ENV_VARS, looks_secret
 
-# Lowercase letters and digits: valid in every derived name (IAM roles `<env>-<name>-ecs-execution`
-# <= 64, target groups, Vault roles, PostgreSQL identifiers) without quoting or collisions.
-SERVICE_NAME = re.compile(r"^[a-z][a-z0-9]{0,19}$")
-# Names the environment uses itself (`<env>-cluster`, Vault policy `<env>-migration`, ...).
-RESERVED_SERVICE_NAMES = frozenset({"migration", "migrate", "cluster", "vault", "alb", "lb", "platform"})
 ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-READ_PATH = re.compile(r"^[A-Za-z0-9_.+*-]+(/[A-Za-z0-9_.+*-]+)*/?$")
 WEB_ONLY = ("container_port", "health_check_path", "path_patterns", "host_headers")
 # ALB: at most 5 condition values per rule; a target group name has at most 32 characters.
 MAX_RULE_VALUES = 5
@@ -110,11 +104,7 @@ def validate_services(env: EnvironmentConfig) -> list[Problem]:
 
 
 def _validate_service(env: EnvironmentConfig, name: str, svc: ServiceConfig) -> Iterable[Problem]:
-    p = f"services.{name}"
-    if not SERVICE_NAME.match(name):
-        yield Problem(p, f"service name {shown(name)} must be 1-20 lowercase letters/digits, starting with a letter")
-    elif name in RESERVED_SERVICE_NAMES:
-        yield Problem(p, f"{name!r} is reserved (reserved: {', '.join(sorted(RESERVED_SERVICE_NAMES))})")
+    p = f"services.{name}"  # name and read_paths: app/validate_workloads.py (shared with vault.workloads)
     yield from _fargate(p, svc.cpu, svc.memory)
     yield from _image(f"{p}.image", svc.image)
     if svc.command is not None and not svc.command:
@@ -145,9 +135,6 @@ def _validate_service(env: EnvironmentConfig, name: str, svc: ServiceConfig) -> 
                 "looks like a secret: plain variables end up in the task definition and the plan; "
                 "put the value in Vault and list its path in read_paths",
             )
-    for i, path in enumerate(svc.read_paths or []):
-        if not READ_PATH.match(path) or ".." in path.split("/"):
-            yield Problem(f"{p}.read_paths[{i}]", "must be relative to the KV mount (no leading '/', '..', spaces)")
     auto = svc.autoscaling
     if auto.enabled:
         if env.aws.emulator:

@@ -7,6 +7,7 @@ library only: no cdktf, no provider bindings, no boto3 — an application image 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 # --- container environment (set in every task definition; never a secret) ---------------------
@@ -58,19 +59,113 @@ def local_vault_address(environ: Mapping[str, str]) -> str:
     return f"http://127.0.0.1:{int(raw)}"
 
 
-# --- Vault naming (scripts/vault/spec.py builds the same names) --------------------------------
+# --- Vault naming (scripts/vault/spec.py builds the same names; docs/adr/0017) -----------------
+# Two KV v2 mounts per environment: the workload mount (`vault.kv_mount`), where workload policies
+# may grant `<workload>/...` and `shared/...` only, and its internal sibling `<kv_mount>-internal`
+# that no workload policy ever names: migration (DDL) logins, the vault's database admin, rotation
+# journals, locks and pending passwords.
 APP_KV_SUFFIX = "database"
-MIGRATION_KV_SUFFIX = "migration-database"
+INTERNAL_MOUNT_SUFFIX = "-internal"
+SHARED_KV_PREFIX = "shared"
+ADMIN_KV_PATH = "admin/database"  # on the internal mount
+# Until ADR 0017 these lived on the workload mount (moved by `vault bootstrap`, scripts/vault/upgrade.py).
+LEGACY_MIGRATION_KV_SUFFIX = "migration-database"
+LEGACY_ADMIN_KV_PATH = "platform-admin/database"
+LEGACY_ROTATION_PREFIX = "rotation"
+
+# One rule for `[services.<name>]` and `[[vault.workloads]]`: lowercase letters and digits, so
+# every derived name (`<env>-<w>`, `<env>-<w>-migration`, `<w>_app`, `<w>_migrator_a`, ECS and
+# IAM names) is a valid, unquoted identifier and no two workloads' derived names can meet.
+WORKLOAD_NAME = re.compile(r"^[a-z][a-z0-9]{0,19}$")
+WORKLOAD_NAME_RULE = "1-20 lowercase letters/digits, starting with a letter"
+# Names the platform uses itself (ECS `<env>-cluster`/`<env>-migrate`, KV prefixes of either
+# mount, Vault/PostgreSQL built-ins). Declared once; services and vault workloads both check it.
+RESERVED_WORKLOAD_NAMES = frozenset(
+    {
+        "admin",
+        "alb",
+        "cluster",
+        "default",
+        "internal",
+        "lb",
+        "migrate",
+        "migration",
+        "pg",  # `pg_app` would be a reserved PostgreSQL role name
+        "platform",
+        "postgres",
+        "public",
+        "root",
+        "rotation",
+        "shared",
+        "sys",
+        "vault",
+    }
+)
+ADMIN_DB_GROUP = "platform_vault_admin"
+
+
+def internal_kv_mount(kv_mount: str) -> str:
+    return kv_mount.strip("/") + INTERNAL_MOUNT_SUFFIX
+
+
+def kv_mount_problem(kv_mount: str) -> str | None:
+    """A workload mount must not be (or lie inside) some mount's internal sibling."""
+    if any(seg.endswith(INTERNAL_MOUNT_SUFFIX) for seg in kv_mount.strip("/").split("/")):
+        return f"must not end with {INTERNAL_MOUNT_SUFFIX!r} in any segment: that names a platform-internal mount"
+    return None
+
+
+def workload_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a workload (None: it can)."""
+    if not WORKLOAD_NAME.match(name):
+        return f"must be {WORKLOAD_NAME_RULE}"
+    if name in RESERVED_WORKLOAD_NAMES:
+        return f"is reserved by the platform (reserved: {', '.join(sorted(RESERVED_WORKLOAD_NAMES))})"
+    return None
+
+
+def read_path_problem(workload: str, path: str) -> str | None:
+    """Why `path` may not be in the workload's read_paths (None: it may).
+
+    Allowed: `<workload>`, `shared` or a path below one of them; `*` only as the last character
+    and only below that first segment (`app*` would match `app2/...`); no `+`, no empty or dot
+    segments. So a workload policy can name its own prefix and the shared one, nothing else.
+    """
+    first, _, rest = path.partition("/")
+    if first not in (workload, SHARED_KV_PREFIX):
+        return f"must start with {workload + '/'!r} (its own secrets) or {SHARED_KV_PREFIX + '/'!r}"
+    if "+" in path or "*" in path[:-1]:
+        return "may use '*' only as its last character and never '+'"
+    if rest.endswith("/"):
+        rest = rest[:-1]
+    segments = rest.split("/") if rest else []
+    if any(s in ("", ".", "..") or not re.fullmatch(r"[A-Za-z0-9_.*-]+", s) for s in segments):
+        return "segments are letters, digits, '_', '.', '-' (no empty, '.' or '..' segment, no spaces)"
+    return None
 
 
 def db_app_login(workload: str) -> str:
-    """PostgreSQL login (DML) of a workload, stored at `<workload>/database`."""
-    return f"{workload.replace('-', '_')}_app"
+    """PostgreSQL login (DML) of a workload, stored at `<workload>/database` (workload mount)."""
+    return f"{workload}_app"
 
 
 def db_migration_login(workload: str) -> str:
-    """PostgreSQL login (DDL on the workload's schema), stored at `<workload>/migration-database`."""
-    return f"{workload.replace('-', '_')}_migrator"
+    """PostgreSQL login (DDL on the workload's schema), stored at `migration/<workload>/database`
+    on the internal mount."""
+    return f"{workload}_migrator"
+
+
+def migration_kv_path(workload: str) -> str:
+    """The migration login's path below the INTERNAL mount."""
+    return f"migration/{workload}/{APP_KV_SUFFIX}"
+
+
+def vault_policy(env: str, workload: str) -> str:
+    return f"{env}-{workload}"
+
+
+def vault_migration_policy(env: str, workload: str) -> str:
+    return f"{env}-{workload}-migration"
 
 
 def vault_role(env: str, workload: str) -> str:
@@ -79,6 +174,29 @@ def vault_role(env: str, workload: str) -> str:
 
 def vault_migration_role(env: str, workload: str) -> str:
     return f"{env}-{workload}-migration"
+
+
+def derived_names(env: str, workload: str) -> dict[str, set[str]]:
+    """Every name the platform derives from a workload, by namespace (for collision checks)."""
+    app, migrator = db_app_login(workload), db_migration_login(workload)
+    return {
+        "Vault policy": {vault_policy(env, workload), vault_migration_policy(env, workload)},
+        "Vault role": {vault_role(env, workload), vault_migration_role(env, workload)},
+        "KV prefix": {workload},
+        "PostgreSQL role": {app, migrator, *(f"{r}_{s}" for r in (app, migrator) for s in "ab")},
+        "ECS service": {ecs_service_name(env, workload)},
+    }
+
+
+def platform_names(env: str) -> dict[str, set[str]]:
+    """Names the platform owns in the same namespaces (no workload may derive one of them)."""
+    return {
+        "Vault policy": {"default", "root"},
+        "Vault role": set(),
+        "KV prefix": {SHARED_KV_PREFIX, LEGACY_ROTATION_PREFIX, LEGACY_ADMIN_KV_PATH.split("/")[0]},
+        "PostgreSQL role": {ADMIN_DB_GROUP, f"{ADMIN_DB_GROUP}_a", f"{ADMIN_DB_GROUP}_b", "postgres", "rdsadmin"},
+        "ECS service": {ecs_cluster_name(env), migration_family(env)},
+    }
 
 
 def looks_secret(name: str) -> bool:

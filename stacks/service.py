@@ -180,8 +180,10 @@ class ServiceStack(PlatformStack):
             TaskDefinitionProps(
                 name=migration_name(env), image=env.migration_image, cpu=mig.cpu, memory=mig.memory,
                 container_name=CONTAINER,
-                environment={**self.plain_env, c.ENV_VAULT_ROLE: c.vault_migration_role(env.name, owner)},
-                vault_address=self.vault_address, vault_secret_paths=[f"{owner}/{c.MIGRATION_KV_SUFFIX}"],
+                # Its login is on the internal mount, which no workload policy names (ADR 0017).
+                environment={**self.plain_env, c.ENV_VAULT_ROLE: c.vault_migration_role(env.name, owner),
+                             c.ENV_VAULT_KV_MOUNT: c.internal_kv_mount(env.vault.kv_mount)},
+                vault_address=self.vault_address, vault_secret_paths=[c.migration_kv_path(owner)],
                 command=list(mig.command), stream_prefix=MIGRATE_STREAM_PREFIX,
             ),
             self.account,

@@ -1,13 +1,14 @@
 """The one place that maps the environment's configuration onto rotation targets.
 
 Names come from scripts/contracts.py (what the stacks and `vault bootstrap` use too): each Vault
-workload `<w>` has the logins `<w>_app` (KV `<w>/database`) and `<w>_migrator` (KV
-`<w>/migration-database`). Every `[services.<name>]` is the Vault workload of its name; its task
-(`<env>-<name>` in `<env>-cluster`) reads `<name>/database` at start (stacks/service.py), and any
-other service whose `read_paths` grant that path may read it too — all of them are restarted. The
+workload `<w>` has the logins `<w>_app` (KV `<w>/database` on the workload mount) and
+`<w>_migrator` (KV `migration/<w>/database` on the internal mount, ADR 0017). Every
+`[services.<name>]` is the Vault workload of its name; its task
+(`<env>-<name>` in `<env>-cluster`) reads `<name>/database` at start (stacks/service.py); no other
+service can be granted that path (ADR 0017), so only it is restarted. The
 migration task is one-off (it reads its login when the next deploy runs it): nothing to restart.
 Extra `[[vault.workloads]]` have no service. The vault's own database admin is
-`platform_vault_admin` (KV `platform-admin/database`), rotated with the RDS master credentials;
+`platform_vault_admin` (KV `admin/database` on the internal mount), rotated with the RDS master credentials;
 every workload rotation connects as that admin.
 """
 
@@ -19,8 +20,8 @@ from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import AdminSource, Database, Login, RotationTarget
 
 ADMIN_WORKLOAD = "vault-admin"
-ADMIN_GROUP = "platform_vault_admin"
-ADMIN_KV_PATH = "platform-admin/database"
+ADMIN_GROUP = contracts.ADMIN_DB_GROUP
+ADMIN_KV_PATH = contracts.ADMIN_KV_PATH  # on the internal mount
 
 
 class TargetError(ValueError):
@@ -30,12 +31,12 @@ class TargetError(ValueError):
 def workload_logins(workload: str) -> tuple[Login, ...]:
     return (
         Login("app", contracts.db_app_login(workload), f"{workload}/{contracts.APP_KV_SUFFIX}"),
-        Login("migration", contracts.db_migration_login(workload), f"{workload}/{contracts.MIGRATION_KV_SUFFIX}"),
+        Login("migration", contracts.db_migration_login(workload), contracts.migration_kv_path(workload), True),
     )
 
 
 def admin_login() -> Login:
-    return Login("admin", ADMIN_GROUP, ADMIN_KV_PATH)
+    return Login("admin", ADMIN_GROUP, ADMIN_KV_PATH, True)
 
 
 def stored_login_matches(group: str, stored_username: str) -> bool:
@@ -119,7 +120,7 @@ def build_target(
             workload,
             mount,
             (login,),
-            database_of(kv, login, sslmode),
+            database_of(kv.on(contracts.internal_kv_mount(mount)), login, sslmode),
             AdminSource("secretsmanager", master_secret_arn),
         )
     names = workload_names(env)

@@ -16,6 +16,7 @@ import click
 
 from app.config import ConfigError, load_environment
 from scripts import awsclients
+from scripts.contracts import internal_kv_mount
 from scripts.rotation import operations
 from scripts.rotation.adapter import ADMIN_KV_PATH, ADMIN_WORKLOAD, TargetError, build_target, workload_names
 from scripts.rotation.ecs import EcsRestarter
@@ -50,7 +51,8 @@ def _kv(address: str, mount: str, ca_bundle: str | None) -> KvStore:
     token = os.environ.get("VAULT_TOKEN", "")
     if not token:
         raise click.UsageError(
-            "set VAULT_TOKEN (a token allowed to read/write the KV mount's rotation/ and workload paths)"
+            "set VAULT_TOKEN (a token allowed to read/write the workload logins on the KV mount and "
+            "rotation/, migration/ and admin/ on its `-internal` mount)"
         )
     return KvStore(build_client(address, token, ca_bundle=ca_bundle), mount)
 
@@ -168,7 +170,8 @@ def rotate_master(
 
     try:
         env = load_environment(env_name)
-        kv = _kv(vault_addr or env.vault.address or "", env.vault.kv_mount, ca_bundle)
+        # The admin login lives on the internal mount (ADR 0017).
+        kv = _kv(vault_addr or env.vault.address or "", internal_kv_mount(env.vault.kv_mount), ca_bundle)
         db = database_of(kv, admin_login(), db_sslmode)
         report = run(
             awsclients.client("secretsmanager", env),

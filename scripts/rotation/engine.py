@@ -48,8 +48,14 @@ class Rotator:
     progress: Callable[[str], None] = log.info
 
     def __post_init__(self) -> None:
-        self.store = JournalStore(self.kv, self.target.journal_path)
+        # `kv` is the workload mount; journals, locks, pending passwords and the migration/admin
+        # logins are on the internal mount, which no workload policy names (ADR 0017).
+        self.internal = self.kv.on(self.target.internal_mount)
+        self.store = JournalStore(self.internal, self.target.journal_path)
         self.logins = {lg.kind: lg for lg in self.target.logins}
+
+    def kv_of(self, login: Login) -> KvStore:
+        return self.internal if login.internal else self.kv
 
     # --- helpers ------------------------------------------------------------------------------
     def _advance(self, journal: Journal, lock: EnvLock, step: Step, **details: object) -> None:
@@ -72,7 +78,7 @@ class Rotator:
         return tick
 
     def _pending(self, login: Login) -> dict[str, object]:
-        found = self.kv.read(self.target.pending_path(login))
+        found = self.internal.read(self.target.pending_path(login))
         if found is None:
             raise StopSafely(
                 f"the pending credential of {login.kind} is missing from the KV; run --abort, then rotate again"
@@ -89,7 +95,7 @@ class Rotator:
         return pgslots.can_log_in(self.target.database, str(doc["username"]), str(doc["password"]))
 
     def _pending_logs_in(self, login: Login) -> bool:
-        found = self.kv.read(self.target.pending_path(login))
+        found = self.internal.read(self.target.pending_path(login))
         return found is not None and self._logs_in(found.data)
 
     # --- planning -----------------------------------------------------------------------------
@@ -97,10 +103,11 @@ class Rotator:
         states = []
         with self.admin_connect() as conn:
             for login in self.target.logins:
-                current = self.kv.read(login.kv_path)
+                current = self.kv_of(login).read(login.kv_path)
                 if current is None or "username" not in current.data:
                     raise StopSafely(
-                        f"{self.kv.mount}/{login.kv_path} holds no login; run `platformctl vault bootstrap` first"
+                        f"{self.kv_of(login).mount}/{login.kv_path} holds no login; "
+                        "run `platformctl vault bootstrap` first"
                     )
                 old = str(current.data["username"])
                 new = login.other_slot(old)
@@ -130,8 +137,8 @@ class Rotator:
         for state in journal.logins:
             login = self.logins[state.kind]
             path = self.target.pending_path(login)
-            state.pending_version = self.kv.write(
-                path, self._secret(state.new_user, pgslots.new_password()), cas=self.kv.current_version(path)
+            state.pending_version = self.internal.write(
+                path, self._secret(state.new_user, pgslots.new_password()), cas=self.internal.current_version(path)
             )
             crash_point(f"kv:pending:{state.kind}")
         self._advance(
@@ -158,11 +165,11 @@ class Rotator:
         for state in journal.logins:
             login = self.logins[state.kind]
             pending = self._pending(login)
-            current, cas = self.kv.read_versioned(login.kv_path)
+            current, cas = self.kv_of(login).read_versioned(login.kv_path)
             if current and all(current.data.get(k) == pending.get(k) for k in ("username", "password")):
                 state.published_version = current.version  # published before a crash
                 continue
-            state.published_version = self.kv.write(
+            state.published_version = self.kv_of(login).write(
                 login.kv_path, {**(current.data if current else {}), **pending}, cas=cas
             )
             crash_point(f"kv:publish:{state.kind}")
@@ -221,7 +228,8 @@ class Rotator:
                         )
                     self.store.record(journal, "slot_retired", slot=role, terminated=[str(x) for x in gone])
         for state in journal.logins:
-            self.kv.delete_latest(self.target.pending_path(self.logins[state.kind]))
+            # Destroyed, not soft-deleted: `undelete` must not bring a password back.
+            self.internal.destroy(self.target.pending_path(self.logins[state.kind]))
         self._advance(journal, lock, Step.RETIRED, slots=[s.old_user for s in journal.logins])
 
     # --- driving ------------------------------------------------------------------------------
@@ -245,7 +253,8 @@ class Rotator:
             return
         with self.admin_connect() as conn:
             for state in journal.logins:
-                published = self.kv.read(self.logins[state.kind].kv_path)
+                login = self.logins[state.kind]
+                published = self.kv_of(login).read(login.kv_path)
                 doc = published.data if published else None
                 if doc and doc.get("username") == state.new_user and not self._logs_in(doc):
                     self.progress(f"resume: the published {state.new_user} does not log in; setting its password again")

@@ -79,7 +79,22 @@ class KvStore:
             raise
         return int(resp["data"]["version"])
 
-    def delete_latest(self, path: str) -> None:
-        """Soft-delete the latest version (kept in the history; `read` then returns None)."""
-        with vault_errors(self.address, f"deleting {self.mount}/{path}"):
-            self.client.secrets.kv.v2.delete_latest_version_of_secret(path=path, mount_point=self.mount)
+    def on(self, mount: str) -> KvStore:
+        """The same client on another mount (the internal mount next to the workload mount)."""
+        return KvStore(self.client, mount)
+
+    def destroy(self, path: str) -> None:
+        """Destroy every version still holding data (a soft delete could be undone with `undelete`).
+
+        The metadata stays, so the version counter - the CAS of the next write - goes on."""
+        try:
+            with vault_errors(self.address, f"reading metadata of {self.mount}/{path}"):
+                meta = self.client.secrets.kv.v2.read_secret_metadata(path=path, mount_point=self.mount)
+        except Exception as exc:
+            if isinstance(exc.__cause__, hvac.exceptions.InvalidPath):
+                return
+            raise
+        versions = [int(v) for v, m in (meta["data"].get("versions") or {}).items() if not m.get("destroyed")]
+        if versions:
+            with vault_errors(self.address, f"destroying {self.mount}/{path}"):
+                self.client.secrets.kv.v2.destroy_secret_versions(path=path, versions=versions, mount_point=self.mount)

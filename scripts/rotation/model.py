@@ -10,6 +10,8 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from scripts import contracts
+
 
 class Step(enum.StrEnum):
     """Workload-level steps, in order. A journal's `step` is the last one *completed*."""
@@ -45,7 +47,10 @@ class Login:
 
     kind: str  # "app" | "migration" | "admin"
     group: str  # e.g. orders_app; the historical single login becomes the group
-    kv_path: str  # below the KV mount: what tasks read (username/password/host/port/dbname)
+    kv_path: str  # below its mount: what tasks read (username/password/host/port/dbname)
+    # On the internal mount (`<kv_mount>-internal`, ADR 0017): migration and admin logins; the
+    # app login is on the workload mount, where its workload reads it.
+    internal: bool = False
 
     @property
     def slots(self) -> tuple[str, str]:
@@ -87,6 +92,11 @@ class RotationTarget:
     admin: AdminSource
     cluster: str | None = None
     services: tuple[str, ...] = ()  # ECS services whose tasks read the secret at start
+
+    @property
+    def internal_mount(self) -> str:
+        """Where journals, locks and pending passwords live: no workload policy names this mount."""
+        return contracts.internal_kv_mount(self.kv_mount)
 
     @property
     def journal_path(self) -> str:

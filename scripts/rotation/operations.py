@@ -28,7 +28,7 @@ class Outcome:
 
 
 def _lock(r: Rotator, ttl: float | None) -> EnvLock:
-    lock = EnvLock(r.kv, r.target.lock_path, r.target.workload)
+    lock = EnvLock(r.internal, r.target.lock_path, r.target.workload)
     if ttl is not None:
         lock.ttl = ttl
     return lock
@@ -38,9 +38,9 @@ def _current_logs_in(r: Rotator) -> list[str]:
     """The logins whose published credential (what a task starting now reads) does NOT log in."""
     bad = []
     for login in r.target.logins:
-        found = r.kv.read(login.kv_path)
+        found = r.kv_of(login).read(login.kv_path)
         if found is None or not r._logs_in(found.data):
-            bad.append(f"{r.kv.mount}/{login.kv_path}")
+            bad.append(f"{r.kv_of(login).mount}/{login.kv_path}")
     return bad
 
 
@@ -129,7 +129,7 @@ def abort(r: Rotator) -> Outcome:
         with r.admin_connect() as conn:
             for state in journal.logins:
                 login = r.logins[state.kind]
-                current = r.kv.read(login.kv_path)
+                current = r.kv_of(login).read(login.kv_path)
                 if current is not None and current.data.get("username") == state.new_user:
                     kept = (
                         "the old slot "
@@ -140,7 +140,7 @@ def abort(r: Rotator) -> Outcome:
                 else:
                     pgslots.disable(conn, state.new_user)
                     notes.append(f"{state.kind}: new slot {state.new_user} disabled; tasks keep using {state.old_user}")
-                r.kv.delete_latest(t.pending_path(login))
+                r.internal.destroy(t.pending_path(login))  # destroyed: no `undelete` brings it back
         journal.step, journal.finished_at = Step.ABORTED, time.time()
         r.store.archive(journal)
         r.store.record(journal, "aborted", notes=notes)

@@ -23,6 +23,7 @@ from scripts.vault.database import read_master_credentials
 
 
 def prepare_slots(master: psycopg.Connection, kv: KvStore, db: Database, workloads: list[str]) -> list[str]:
+    """`kv`: the INTERNAL mount (the admin login lives there, ADR 0017)."""
     admin = admin_login()
     changes = pgslots.ensure_slots(master, admin)
     stored, version = kv.read_versioned(admin.kv_path)
@@ -58,7 +59,10 @@ def slots_drift(master: psycopg.Connection, kv: KvStore, db: Database, workloads
 
 
 def admin_connector(target: RotationTarget, kv: KvStore, secretsmanager: Any | None) -> AdminConnect:
-    """A function opening the admin connection (read fresh each time: the admin rotates too)."""
+    """A function opening the admin connection (read fresh each time: the admin rotates too).
+
+    `kv`: any store of the client; the admin login is read from the target's internal mount."""
+    kv = kv.on(target.internal_mount)
 
     def from_kv() -> psycopg.Connection:
         found = kv.read(target.admin.ref)

@@ -26,6 +26,7 @@ from scripts.vault.capabilities import ServerCapabilities
 from scripts.vault.client import VaultError, connect, is_root_token, vault_errors
 from scripts.vault.plan import Action
 from scripts.vault.spec import VaultSpec
+from scripts.vault.upgrade import plan_upgrade
 from scripts.vault.vault_plan import plan_vault
 
 log = logging.getLogger(__name__)
@@ -52,19 +53,27 @@ class BootstrapReport:
         return not self.changes
 
 
-def _kv_reader(client: hvac.Client, mount: str) -> database.KvRead:
-    def read(path: str) -> dict[str, Any] | None:
+def _kv_reader(client: hvac.Client, fallback: dict[tuple[str, str], tuple[str, str]]) -> database.KvRead:
+    """Reads for planning; `fallback`: where a secret the upgrade has not moved yet still is."""
+
+    def read_at(mount: str, path: str) -> dict[str, Any] | None:
         try:
             answer = client.secrets.kv.v2.read_secret_version(path, mount_point=mount, raise_on_deleted_version=True)
         except hvac.exceptions.InvalidPath:
             return None
         return dict(answer["data"]["data"])
 
+    def read(mount: str, path: str) -> dict[str, Any] | None:
+        found = read_at(mount, path)
+        if found is None and (mount, path) in fallback:
+            return read_at(*fallback[(mount, path)])
+        return found
+
     return read
 
 
-def _kv_writer(client: hvac.Client, mount: str) -> database.KvWrite:
-    def write(path: str, secret: dict[str, Any]) -> None:
+def _kv_writer(client: hvac.Client) -> database.KvWrite:
+    def write(mount: str, path: str, secret: dict[str, Any]) -> None:
         client.secrets.kv.v2.create_or_update_secret(path, secret=secret, mount_point=mount)
 
     return write
@@ -129,15 +138,12 @@ def run(
         )
     with _database_connection(db_target, secretsmanager, master) as conn:
         with vault_errors(vault.address, "reading the current configuration"):
-            actions = plan_vault(client, spec, caps)
+            # An environment bootstrapped before ADR 0017: bridge policies first, then the moves.
+            move = plan_upgrade(client, spec)
+            actions = plan_vault(client, move.spec, caps) + list(move.actions)
             if conn is not None and db_target is not None:
                 actions += database.plan_logins(
-                    conn,
-                    db_target,
-                    spec.database_logins,
-                    _kv_reader(client, spec.kv_mount.path),
-                    _kv_writer(client, spec.kv_mount.path),
-                    spec.kv_mount.path,
+                    conn, db_target, spec.database_logins, _kv_reader(client, move.fallback()), _kv_writer(client)
                 )
                 actions += _rotation_slots(conn, client, spec, db_target)
         report = BootstrapReport([a.description for a in actions], check=check)
@@ -161,7 +167,7 @@ def _rotation_slots(
 
     Planned after the logins (the slots join the login roles as groups); applied only on drift.
     """
-    kv = KvStore(client, spec.kv_mount.path)
+    kv = KvStore(client, spec.internal_mount.path)  # the admin login lives on the internal mount
     db = Database(target.host, target.port, target.dbname, target.sslmode)
     workloads = list(dict.fromkeys(login.workload for login in spec.database_logins))
     missing = prepare.slots_drift(conn, kv, db, workloads)

@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10
 
-# A KV reader/writer: (path below the mount) -> secret dict or None; (path, secret) -> None.
-KvRead = Callable[[str], dict[str, Any] | None]
-KvWrite = Callable[[str, dict[str, Any]], None]
+# A KV reader/writer: (mount, path below it) -> secret dict or None; (mount, path, secret) -> None.
+KvRead = Callable[[str, str], dict[str, Any] | None]
+KvWrite = Callable[[str, str, dict[str, Any]], None]
 
 
 class DatabaseError(Exception):
@@ -182,7 +182,6 @@ def plan_logins(
     logins: tuple[DatabaseLoginSpec, ...],
     kv_read: KvRead,
     kv_write: KvWrite,
-    kv_label: str,
 ) -> list[Action]:
     """Actions that bring every login, its privileges and its KV copy to the desired state.
 
@@ -194,7 +193,7 @@ def plan_logins(
     for login in ordered:
         owner = owners[login.workload]
         exists = _role_exists(conn, login.username)
-        stored = kv_read(login.kv_path)
+        stored = kv_read(login.kv_mount, login.kv_path)
         expected = {"host": target.host, "port": target.port, "dbname": target.dbname}
         stored_user = str(stored.get("username")) if stored is not None else ""
         stored_ok = (
@@ -203,7 +202,7 @@ def plan_logins(
             and all(str(stored.get(k)) == str(v) for k, v in expected.items())
             and can_log_in(target, stored)
         )
-        where = f"{kv_label}/{login.kv_path}"
+        where = f"{login.kv_mount}/{login.kv_path}"
         # After a rotation the KV holds a slot and the group is NOLOGIN: repair a slot, never
         # re-enable the group (that would undo the rotation's retirement).
         slot = _repair_slot(conn, login.username, stored_user) if exists else None
@@ -252,7 +251,7 @@ def _credentials_step(
 ) -> Callable[[], None]:
     def run() -> None:
         password = _set_password(conn, user, create)
-        kv_write(login.kv_path, {"username": user, **expected, "password": password})
+        kv_write(login.kv_mount, login.kv_path, {"username": user, **expected, "password": password})
         log.info("%s login %s: password set and stored in Vault", login.kind, user)
 
     return run

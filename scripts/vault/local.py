@@ -5,7 +5,7 @@
   superuser (0600 password file), the declared audit log.
 - `gate_environment` / `migration_database_url`: the local migration gate takes the *migration*
   credentials from the vault, as the migration task does in production (`secrets exec` with the
-  migration role and `<workload>/migration-database`). The deploy exports only where to look
+  migration role and `migration/<workload>/database` on the internal mount). The deploy exports only where to look
   (non-secret names); the runner logs in with the role's AppRole credentials file and builds the
   migration's DATABASE_URL from the KV secret. The superuser password reaches no migration process.
 """
@@ -87,8 +87,8 @@ def gate_environment(env: EnvironmentConfig, vault_address: str) -> dict[str, st
     return {
         ADDR_ENV: vault_address,
         ROLE_ENV: contracts.vault_migration_role(env.name, owner),
-        PATH_ENV: f"{owner}/{contracts.MIGRATION_KV_SUFFIX}",
-        MOUNT_ENV: env.vault.kv_mount.strip("/"),
+        PATH_ENV: contracts.migration_kv_path(owner),
+        MOUNT_ENV: contracts.internal_kv_mount(env.vault.kv_mount),
     }
 
 

@@ -19,7 +19,7 @@ import boto3
 import hvac
 import hvac.exceptions
 
-from scripts.contracts import APP_KV_SUFFIX, MIGRATION_KV_SUFFIX
+from scripts.contracts import APP_KV_SUFFIX
 from scripts.vault.client import VaultError, build_client, vault_errors
 
 log = logging.getLogger(__name__)
@@ -188,9 +188,10 @@ def resolve_environment(
 
 
 def database_url(secrets_by_path: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """`postgresql://...` from a database login secret (`<workload>/database`), if one was read."""
+    """`postgresql://...` from a database login secret (`<workload>/database`, or the migration's
+    `migration/<workload>/database` on the internal mount), if one was read."""
     for path, s in secrets_by_path.items():
-        if path.rsplit("/", 1)[-1] in (APP_KV_SUFFIX, MIGRATION_KV_SUFFIX) and {
+        if path.rsplit("/", 1)[-1] == APP_KV_SUFFIX and {
             "host",
             "port",
             "dbname",

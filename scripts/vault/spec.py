@@ -1,9 +1,14 @@
 """Desired Vault state derived from an environment's config (pure: no I/O, easy to test).
 
-Naming (stable, so reruns converge): policies `<env>-<workload>` and `<env>-migration`; AWS auth
+Two KV v2 mounts (docs/adr/0017): the workload mount `<kv_mount>` and the internal mount
+`<kv_mount>-internal`. Naming (stable, so reruns converge): policies `<env>-<workload>` (reads
+only `<kv_mount>/<workload>/...` and `<kv_mount>/shared/...` as its read_paths say) and
+`<env>-<workload>-migration` (reads only its own migration login on the internal mount); AWS auth
 roles `<env>-<workload>` (and `<env>-<workload>-migration` when a migration task role is given);
-database logins `<workload>_app` (DML) and `<workload>_migrator` (DDL, owns schema `<workload>`),
-stored in KV at `<workload>/database` and `<workload>/migration-database`.
+database logins `<workload>_app` (DML, at `<kv_mount>/<workload>/database`) and
+`<workload>_migrator` (DDL, owns schema `<workload>`, at `<kv_mount>-internal/migration/<workload>/database`).
+No policy built here names any other path, whatever the configuration says: names and read paths
+are checked again (scripts/contracts.py) and refused with SpecError.
 
 Workload logins: AWS IAM auth (`auth="aws"`, every real environment) or, on the local tier of a
 server without AWS IAM auth (OpenBao), AppRole roles of the same names and policies
@@ -21,10 +26,7 @@ from app.schema import EnvironmentConfig
 from scripts import contracts
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-WORKLOAD_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
-READ_PATH = re.compile(r"^[A-Za-z0-9_.+*-]+(/[A-Za-z0-9_.+*-]+)*/?$")
 APP_KV_SUFFIX = contracts.APP_KV_SUFFIX
-MIGRATION_KV_SUFFIX = contracts.MIGRATION_KV_SUFFIX
 
 
 class SpecError(ValueError):
@@ -73,13 +75,15 @@ class DatabaseLoginSpec:
     kind: Literal["app", "migration"]
     username: str
     schema: str
-    kv_path: str  # below the KV mount
+    kv_path: str  # below kv_mount
+    kv_mount: str  # the workload mount (app login) or the internal mount (migration login)
 
 
 @dataclass(frozen=True)
 class VaultSpec:
     env: str
     kv_mount: MountSpec
+    internal_mount: MountSpec
     aws_auth: MountSpec
     aws_client_config: dict[str, str]
     policies: tuple[PolicySpec, ...]
@@ -119,33 +123,58 @@ class SpecOptions:
 
 def policy_text(rules: list[tuple[str, list[str]]], comment: str) -> str:
     """Render ACL rules as canonical HCL (the same text every run, so drift is a text compare)."""
-    blocks = [f"# {comment}"]
+    return f"# {comment}\n" + rule_blocks(rules)
+
+
+def rule_blocks(rules: list[tuple[str, list[str]]]) -> str:
+    blocks = []
     for path, caps in rules:
         quoted = ", ".join(f'"{c}"' for c in caps)
-        blocks.append(f'path "{path}" {{\n  capabilities = [{quoted}]\n}}')
-    return "\n".join(blocks) + "\n"
-
-
-def _identifier(workload: str) -> str:
-    return workload.replace("-", "_")
+        blocks.append(f'path "{path}" {{\n  capabilities = [{quoted}]\n}}\n')
+    return "".join(blocks)
 
 
 def workload_policy(env: str, mount: str, workload: str, read_paths: list[str]) -> PolicySpec:
-    """Read its own paths (data: read, metadata: read/list); never the DDL credentials."""
+    """Read its own paths (data: read, metadata: read/list) on the workload mount, nothing else.
+
+    The read paths were checked (`<workload>/...` or `shared/...` only); the migration login and
+    every platform internal live on the internal mount, which no workload policy names.
+    """
     rules: list[tuple[str, list[str]]] = []
     for path in read_paths:
         rules.append((f"{mount}/data/{path}", ["read"]))
         rules.append((f"{mount}/metadata/{path}", ["read", "list"]))
-    # Exact paths beat globs in Vault, so a broad `<workload>/*` still cannot read the migration login.
-    rules.append((f"{mount}/data/{workload}/{MIGRATION_KV_SUFFIX}", ["deny"]))
-    rules.append((f"{mount}/metadata/{workload}/{MIGRATION_KV_SUFFIX}", ["deny"]))
-    return PolicySpec(f"{env}-{workload}", policy_text(rules, f"managed by platformctl: workload {workload}"))
+    return PolicySpec(
+        contracts.vault_policy(env, workload), policy_text(rules, f"managed by platformctl: workload {workload}")
+    )
 
 
-def migration_policy(env: str, mount: str, workloads: list[str]) -> PolicySpec:
-    rules = [(f"{mount}/data/{w}/{MIGRATION_KV_SUFFIX}", ["read"]) for w in workloads]
-    rules = rules or [(f"{mount}/data/-/{MIGRATION_KV_SUFFIX}", ["read"])]
-    return PolicySpec(f"{env}-migration", policy_text(rules, "managed by platformctl: schema migrations"))
+def migration_policy(env: str, internal_mount: str, workload: str, legacy_mount: str | None = None) -> PolicySpec:
+    """One per workload: its own migration login only. `legacy_mount`: also the pre-0017 path on
+    the workload mount, granted only while `vault bootstrap` moves the login (scripts/vault/upgrade.py)."""
+    rules = [(f"{internal_mount}/data/{contracts.migration_kv_path(workload)}", ["read"])]
+    if legacy_mount is not None:
+        rules.append((f"{legacy_mount}/data/{workload}/{contracts.LEGACY_MIGRATION_KV_SUFFIX}", ["read"]))
+    return PolicySpec(
+        contracts.vault_migration_policy(env, workload),
+        policy_text(rules, f"managed by platformctl: schema migrations of {workload}"),
+    )
+
+
+def workload_problems(workloads: list[tuple[str, list[str]]]) -> list[str]:
+    """The names and read paths no policy may be built from (the same rules as app validation)."""
+    problems = []
+    for name, paths in workloads:
+        why = contracts.workload_name_problem(name)
+        if why:
+            problems.append(f"workload name {name!r} {why}")
+            continue
+        problems += [
+            f"read path {p!r} of workload {name!r} {bad}"
+            for p in paths
+            if (bad := contracts.read_path_problem(name, p)) is not None
+        ]
+    return problems
 
 
 def _check_arns(kind: str, arns: Mapping[str, str], known: list[str], required: bool) -> list[str]:
@@ -178,13 +207,11 @@ def build_spec(
     workloads = env.vault.workloads
     names = [w.name for w in workloads]
     mount = env.vault.kv_mount.strip("/")
-    problems = [f"workload name {n!r} must be 1-30 of a-z, 0-9, '-'" for n in names if not WORKLOAD_NAME.match(n)]
-    problems += [
-        f"read path {p!r} of workload {w.name!r} must be relative to the KV mount (no '/', '..', spaces)"
-        for w in workloads
-        for p in w.read_paths
-        if not READ_PATH.match(p) or ".." in p.split("/")
-    ]
+    internal = contracts.internal_kv_mount(mount)
+    problems = workload_problems([(w.name, list(w.read_paths)) for w in workloads])
+    problems += [f"workload {n!r} is configured twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    if (mount_problem := contracts.kv_mount_problem(mount)) is not None:
+        problems.append(f"KV mount {mount!r} {mount_problem}")
     if auth == "aws":
         problems += _check_arns("task role ARN", task_role_arns, names, required=True)
         problems += _check_arns("migration role ARN", migration_role_arns, names, required=False)
@@ -196,23 +223,29 @@ def build_spec(
         raise SpecError("; ".join(problems))
 
     policies = [workload_policy(env.name, mount, w.name, w.read_paths) for w in workloads]
-    policies.append(migration_policy(env.name, mount, names))
+    policies += [migration_policy(env.name, internal, n) for n in names]
     roles = [
         AwsRoleSpec(f"{env.name}-{n}", task_role_arns[n], (f"{env.name}-{n}",), options.token_ttl)
         for n in names
         if n in task_role_arns
     ]
     roles += [
-        AwsRoleSpec(f"{env.name}-{n}-migration", migration_role_arns[n], (f"{env.name}-migration",), options.token_ttl)
+        AwsRoleSpec(
+            contracts.vault_migration_role(env.name, n),
+            migration_role_arns[n],
+            (contracts.vault_migration_policy(env.name, n),),
+            options.token_ttl,
+        )
         for n in names
         if n in migration_role_arns
     ]
     logins = []
     for n in names:
-        ident = _identifier(n)
-        logins.append(DatabaseLoginSpec(n, "app", contracts.db_app_login(n), ident, f"{n}/{APP_KV_SUFFIX}"))
+        logins.append(DatabaseLoginSpec(n, "app", contracts.db_app_login(n), n, f"{n}/{APP_KV_SUFFIX}", mount))
         logins.append(
-            DatabaseLoginSpec(n, "migration", contracts.db_migration_login(n), ident, f"{n}/{MIGRATION_KV_SUFFIX}")
+            DatabaseLoginSpec(
+                n, "migration", contracts.db_migration_login(n), n, contracts.migration_kv_path(n), internal
+            )
         )
     client_config = {
         k: v
@@ -226,7 +259,10 @@ def build_spec(
     }
     return VaultSpec(
         env=env.name,
-        kv_mount=MountSpec(mount, "kv", {"version": "2"}, f"platform secrets ({env.name})"),
+        kv_mount=MountSpec(mount, "kv", {"version": "2"}, f"workload secrets ({env.name})"),
+        internal_mount=MountSpec(
+            internal, "kv", {"version": "2"}, f"platform internals, no workload reads ({env.name})"
+        ),
         aws_auth=MountSpec(options.aws_auth_mount.strip("/"), "aws", {}, "ECS task roles"),
         aws_client_config=client_config,
         policies=tuple(policies),
@@ -245,5 +281,8 @@ def build_spec(
 
 def _approle_roles(env: str, names: list[str], ttl: int) -> tuple[AppRoleSpec, ...]:
     roles = [AppRoleSpec(f"{env}-{n}", (f"{env}-{n}",), ttl) for n in names]
-    roles += [AppRoleSpec(f"{env}-{n}-migration", (f"{env}-migration",), ttl) for n in names]
+    roles += [
+        AppRoleSpec(contracts.vault_migration_role(env, n), (contracts.vault_migration_policy(env, n),), ttl)
+        for n in names
+    ]
     return tuple(roles)

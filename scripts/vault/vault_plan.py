@@ -189,6 +189,7 @@ def plan_vault(client: hvac.Client, spec: VaultSpec, caps: ServerCapabilities | 
     mounts = _listing(client.sys.list_mounted_secrets_engines())
     auths = _listing(client.sys.list_auth_methods())
     actions = _mount_actions(client, spec.kv_mount, mounts, auth=False)
+    actions += _mount_actions(client, spec.internal_mount, mounts, auth=False)
     if spec.login_auth == "aws":
         auth_exists = auths.get(spec.aws_auth.path + "/", {}).get("type") == "aws"
         actions += _mount_actions(client, spec.aws_auth, auths, auth=True)

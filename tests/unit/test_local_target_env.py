@@ -77,8 +77,8 @@ def test_deploy_path_points_the_gate_at_the_vault_and_drops_any_database_url(
     assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:45666"
     assert os.environ["VAULT_ADDR"] == "http://127.0.0.1:8299" and "VAULT_TOKEN" not in target.shell_exports(state)
     assert os.environ[local.ROLE_ENV] == "local-app-migration"
-    assert os.environ[local.PATH_ENV] == "app/migration-database"
-    assert os.environ[local.MOUNT_ENV] == "platform"
+    assert os.environ[local.PATH_ENV] == "migration/app/database"
+    assert os.environ[local.MOUNT_ENV] == "platform-internal"
 
 
 def test_the_gate_uses_the_migration_owners_login() -> None:
@@ -90,7 +90,7 @@ def test_the_gate_uses_the_migration_owners_login() -> None:
     moved = env.model_copy(update={"migration": env.migration.model_copy(update={"image_from": "worker"})})
     gate = local.gate_environment(moved, "http://127.0.0.1:8200")
     assert gate[local.ROLE_ENV] == "local-worker-migration"
-    assert gate[local.PATH_ENV] == "worker/migration-database"
+    assert gate[local.PATH_ENV] == "migration/worker/database"
 
 
 def test_an_environment_without_services_exports_no_gate_and_clears_a_stale_one() -> None:

@@ -197,7 +197,11 @@ def test_local_gate_reads_the_login_the_migration_task_would(synthesized: Synth)
     env = {e["name"]: e["value"] for e in containers(synthesized, "local-service")["local-migrate"]["environment"]}
     gate = local.gate_environment(load_environment("local"), "http://127.0.0.1:8200")
     assert gate[local.ROLE_ENV] == env[contracts.ENV_VAULT_ROLE] == "local-app-migration"
-    assert gate[local.PATH_ENV] == env[contracts.ENV_VAULT_READ_PATHS] == "app/migration-database"
+    assert gate[local.PATH_ENV] == env[contracts.ENV_VAULT_READ_PATHS] == "migration/app/database"
+    # The migration login is on the internal mount (ADR 0017); the services read the workload mount.
+    assert gate[local.MOUNT_ENV] == env[contracts.ENV_VAULT_KV_MOUNT] == "platform-internal"
+    app = {e["name"]: e["value"] for e in containers(synthesized, "local-service")["local-app"]["environment"]}
+    assert app[contracts.ENV_VAULT_KV_MOUNT] == "platform"
 
 
 @pytest.mark.parametrize("env", ["prod", "staging", "dev", "local"])

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import hvac
+import hvac.exceptions
 import psycopg
 from psycopg import sql
 
+from scripts.contracts import internal_kv_mount
 from scripts.localtarget.postgres import PostgresServer
 from scripts.rotation.adapter import admin_login, workload_logins
 from scripts.rotation.faults import ENV as CRASH_ENV
@@ -51,6 +53,14 @@ class Scenario:
     @property
     def logins(self) -> tuple[Login, ...]:
         return workload_logins(WORKLOAD)
+
+    @property
+    def internal(self) -> KvStore:
+        """The internal mount: journals, locks, pending passwords, migration and admin logins."""
+        return self.kv.on(internal_kv_mount(self.mount))
+
+    def kv_of(self, login: Login) -> KvStore:
+        return self.internal if login.internal else self.kv
 
     def child_env(self, crash_at: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VAULT_", "PLATFORM_"))}
@@ -109,13 +119,38 @@ class Scenario:
         )
 
     def published(self, login: Login) -> dict[str, Any]:
-        found = self.kv.read(login.kv_path)
+        found = self.kv_of(login).read(login.kv_path)
         assert found is not None
         return found.data
 
     def journal(self) -> Journal | None:
-        found = self.kv.read(f"rotation/{self.env}/{WORKLOAD}/journal")
+        found = self.internal.read(f"rotation/{self.env}/{WORKLOAD}/journal")
         return Journal.from_dict(found.data) if found else None
+
+    def assert_pending_destroyed(self) -> int:
+        """Every version of every pending path is destroyed: a root `undelete` brings none back.
+        Returns how many versions were checked (0: the rotation never stored one)."""
+        kv2 = self.kv.client.secrets.kv.v2
+        checked = 0
+        for login in self.logins:
+            path = f"rotation/{self.env}/{WORKLOAD}/pending/{login.kind}"
+            try:
+                meta = kv2.read_secret_metadata(path, mount_point=self.internal.mount)["data"]
+            except hvac.exceptions.InvalidPath:
+                continue
+            versions = [int(v) for v in meta["versions"]]
+            assert all(m["destroyed"] for m in meta["versions"].values()), f"{path}: {meta['versions']}"
+            kv2.undelete_secret_versions(path, versions, mount_point=self.internal.mount)
+            for v in versions:
+                try:  # OpenBao answers 404 (with the metadata) for a destroyed version
+                    answer = kv2.read_secret_version(
+                        path, version=v, mount_point=self.internal.mount, raise_on_deleted_version=False
+                    )
+                except hvac.exceptions.InvalidPath:
+                    continue
+                assert answer["data"]["data"] is None
+            checked += len(versions)
+        return checked
 
     def superuser(self) -> psycopg.Connection:
         return psycopg.connect(self.pg.dsn(self.db.dbname), autocommit=True)
@@ -171,8 +206,9 @@ def build_scenario(
     n: int, client: hvac.Client, token: str, pg: PostgresServer, fake: FakeEcs, rollouts: Rollouts, tmp: Path
 ) -> Scenario:
     env, mount = f"rot{n}", f"kv{n}"
-    client.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
-    wait_kv_v2_ready(client, mount)  # a non-dev server upgrades a new v2 mount first
+    for each in (mount, internal_kv_mount(mount)):
+        client.sys.enable_secrets_engine("kv", path=each, options={"version": "2"})
+        wait_kv_v2_ready(client, each)  # a non-dev server upgrades a new v2 mount first
     kv = KvStore(client, mount)
     db = Database(pg.host, pg.port, env)
     drop_leftovers(pg)
@@ -180,26 +216,33 @@ def build_scenario(
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(env)))
     # What `platformctl vault bootstrap` does: per workload two single logins and their KV copies.
     specs = tuple(
-        DatabaseLoginSpec(w, "app" if lg.kind == "app" else "migration", lg.group, w, lg.kv_path)
+        DatabaseLoginSpec(
+            w,
+            "app" if lg.kind == "app" else "migration",
+            lg.group,
+            w,
+            lg.kv_path,
+            internal_kv_mount(mount) if lg.internal else mount,
+        )
         for w in WORKLOADS
         for lg in workload_logins(w)
     )
 
-    def kv_read(path: str) -> dict[str, Any] | None:
-        found = kv.read(path)
+    def kv_read(at: str, path: str) -> dict[str, Any] | None:
+        found = kv.on(at).read(path)
         return found.data if found else None
 
-    def kv_write(path: str, data: dict[str, Any]) -> None:
-        kv.write(path, data, cas=kv.current_version(path))
+    def kv_write(at: str, path: str, data: dict[str, Any]) -> None:
+        kv.on(at).write(path, data, cas=kv.on(at).current_version(path))
 
     with psycopg.connect(pg.dsn(env), autocommit=True) as master:
         for action in plan_logins(
-            master, DatabaseTarget(db.host, db.port, env, "unused"), specs, kv_read, kv_write, mount
+            master, DatabaseTarget(db.host, db.port, env, "unused"), specs, kv_read, kv_write
         ):
             assert action.apply is not None
             action.apply()
         # The rotation's bootstrap hook: admin role + slots.
-        prepare_slots(master, kv, db, list(WORKLOADS))
+        prepare_slots(master, kv.on(internal_kv_mount(mount)), db, list(WORKLOADS))
     config_dir = tmp / "environments"
     config_dir.mkdir()
     text = (ROOT / "app/environments/local.toml").read_text()

@@ -69,7 +69,7 @@ def _rotate_master(scenario: Scenario, argv: list[str]) -> subprocess.CompletedP
 
 
 def admin(scenario: Scenario) -> dict[str, Any]:
-    found = scenario.kv.read("platform-admin/database")
+    found = scenario.internal.read("admin/database")
     assert found is not None
     return found.data
 
@@ -108,10 +108,10 @@ def test_master_rotation_is_triggered_verified_and_leaves_the_admin_working(
     assert scenario.cli().returncode == 0  # workload rotations do not depend on the master
 
     # An admin login that IS the master user is what RDS rotation breaks: the command says so.
-    scenario.kv.write(
-        "platform-admin/database",
+    scenario.internal.write(
+        "admin/database",
         {**admin(scenario), "username": MASTER, "password": after["password"]},
-        cas=scenario.kv.current_version("platform-admin/database"),
+        cas=scenario.internal.current_version("admin/database"),
     )
     bad = _rotate_master(scenario, argv)
     assert bad.returncode == 1 and "IS the master user" in bad.stderr

@@ -67,14 +67,14 @@ def test_no_secret_in_output_logs_argv_journal_or_audit(scenario: Scenario, open
     assert proc.returncode == 0, out + err
     status = scenario.cli("--status")
     after = [scenario.published(lg)["password"] for lg in scenario.logins]
-    journal = scenario.kv.read(f"rotation/{scenario.env}/app/journal")
+    journal = scenario.internal.read(f"rotation/{scenario.env}/app/journal")
     assert journal is not None
     history = [
         json.dumps(
             scenario.kv.client.secrets.kv.v2.read_secret_version(
                 path=f"rotation/{scenario.env}/app/journal",
                 version=v,
-                mount_point=scenario.mount,
+                mount_point=scenario.internal.mount,
                 raise_on_deleted_version=True,
             )["data"]["data"]
         )
@@ -82,7 +82,7 @@ def test_no_secret_in_output_logs_argv_journal_or_audit(scenario: Scenario, open
     ]
     finished = scenario.journal()
     assert finished is not None
-    archived = scenario.kv.read(f"rotation/{scenario.env}/app/history/{finished.rotation_id}")
+    archived = scenario.internal.read(f"rotation/{scenario.env}/app/history/{finished.rotation_id}")
     assert archived is not None and archived.data["step"] == "done"
     history.append(json.dumps(archived.data))
     audit = Path(openbao_server.audit_log).read_text()
@@ -98,4 +98,4 @@ def test_no_secret_in_output_logs_argv_journal_or_audit(scenario: Scenario, open
     ]:
         for secret in secrets:
             assert secret not in text, f"a secret value appears in the {where}"
-    assert '"path":"' + scenario.mount + "/data/rotation/" in audit.replace(" ", "")  # audited, hashed
+    assert '"path":"' + scenario.internal.mount + "/data/rotation/" in audit.replace(" ", "")  # audited, hashed

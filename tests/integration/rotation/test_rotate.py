@@ -26,6 +26,7 @@ def test_two_rotations_alternate_slots_and_retire_the_old_login(scenario: Scenar
     assert journal is not None and journal.step.value == "done"
     assert [e["event"] for e in journal.events][:3] == ["planned", "pending_stored", "database_set"]
     assert len(scenario.rollouts.started) == 1
+    assert scenario.assert_pending_destroyed() == 2  # one pending version per login, destroyed
 
     second = scenario.cli()
     assert second.returncode == 0, second.stdout + second.stderr

@@ -19,7 +19,7 @@ def test_second_rotation_is_refused_naming_the_holder(scenario: Scenario) -> Non
     first = scenario.spawn()
     try:
         deadline = time.monotonic() + 60
-        while (lock := scenario.kv.read(f"rotation/{scenario.env}/lock")) is None or not lock.data.get("held"):
+        while (lock := scenario.internal.read(f"rotation/{scenario.env}/lock")) is None or not lock.data.get("held"):
             assert time.monotonic() < deadline and first.poll() is None, "the first rotation never took the lock"
             time.sleep(0.1)
         second = scenario.cli()
@@ -81,6 +81,7 @@ def test_abort_from_every_state_leaves_working_credentials(scenario: Scenario, s
             assert roles == {login.group: True, login.slots[0]: False, login.slots[1]: False}
     journal = scenario.journal()
     assert journal is not None and journal.step.value == "aborted"
+    scenario.assert_pending_destroyed()  # also after an abort: nothing to undelete
     # Nothing stays stuck: the next rotation runs.
     again = scenario.cli()
     assert again.returncode == 0, again.stdout + again.stderr

@@ -6,6 +6,7 @@ import hvac
 import psycopg
 import pytest
 
+from scripts.contracts import internal_kv_mount
 from scripts.vault import bootstrap
 from scripts.vault.spec import build_spec
 from tests.integration.vault.conftest import Scenario
@@ -16,9 +17,9 @@ def _run(sc: Scenario, check: bool = False) -> bootstrap.BootstrapReport:
     return bootstrap.run(spec, sc.vault, sc.db, sc.boto("secretsmanager"), check=check)
 
 
-def _kv(client: hvac.Client, sc: Scenario, path: str) -> dict:
-    answer = client.secrets.kv.v2.read_secret_version(path, mount_point=sc.env.vault.kv_mount,
-                                                      raise_on_deleted_version=True)
+def _kv(client: hvac.Client, sc: Scenario, path: str, internal: bool = False) -> dict:
+    mount = internal_kv_mount(sc.env.vault.kv_mount) if internal else sc.env.vault.kv_mount
+    answer = client.secrets.kv.v2.read_secret_version(path, mount_point=mount, raise_on_deleted_version=True)
     return dict(answer["data"]["data"])
 
 
@@ -33,7 +34,7 @@ def test_bootstrap_creates_logins_that_work_and_second_run_changes_nothing(
     assert not first.clean
     app = scenario.workloads[0]
     app_secret = _kv(root_client, scenario, f"{app}/database")
-    migration_secret = _kv(root_client, scenario, f"{app}/migration-database")
+    migration_secret = _kv(root_client, scenario, f"migration/{app}/database", internal=True)
     assert app_secret["username"] == f"{app}_app"
     assert migration_secret["username"] == f"{app}_migrator"
 
@@ -114,10 +115,11 @@ def test_workload_token_from_iam_login_reads_only_its_own_paths(scenario: Scenar
     secret = client.secrets.kv.v2.read_secret_version(f"{app}/database", mount_point=mount,
                                                       raise_on_deleted_version=True)
     assert secret["data"]["data"]["username"] == f"{app}_app"
-    for forbidden in (f"{jobs}/database", f"{app}/migration-database"):
+    internal = internal_kv_mount(mount)
+    for at, forbidden in ((mount, f"{jobs}/database"), (internal, f"migration/{app}/database"),
+                          (internal, "admin/database")):
         with pytest.raises(hvac.exceptions.Forbidden):
-            client.secrets.kv.v2.read_secret_version(forbidden, mount_point=mount,
-                                                     raise_on_deleted_version=True)
+            client.secrets.kv.v2.read_secret_version(forbidden, mount_point=at, raise_on_deleted_version=True)
     with pytest.raises(hvac.exceptions.Forbidden):
         client.secrets.kv.v2.create_or_update_secret(f"{app}/database", secret={"x": "y"}, mount_point=mount)
 

@@ -94,11 +94,13 @@ def _secret_values(sc: Scenario, server: PostgresServer) -> dict[str, str]:
     client = hvac.Client(url=sc.vault.address, token=sc.vault.token)
     values = {"vault token": sc.vault.token, "master password": server.password}
     for workload in sc.workloads:
-        for suffix in ("database", "migration-database"):
-            data = client.secrets.kv.v2.read_secret_version(
-                f"{workload}/{suffix}", mount_point=sc.env.vault.kv_mount, raise_on_deleted_version=True
-            )["data"]["data"]
-            values[f"{workload}/{suffix} password"] = data["password"]
+        internal = f"{sc.env.vault.kv_mount}-internal"  # migration logins (ADR 0017)
+        for mount, path in ((sc.env.vault.kv_mount, f"{workload}/database"),
+                            (internal, f"migration/{workload}/database")):
+            data = client.secrets.kv.v2.read_secret_version(path, mount_point=mount, raise_on_deleted_version=True)[
+                "data"
+            ]["data"]
+            values[f"{mount}/{path} password"] = data["password"]
     return values
 
 

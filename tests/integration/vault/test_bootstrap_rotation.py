@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from scripts.commands import register_all
+from scripts.contracts import internal_kv_mount
 from scripts.localtarget.openbao import OpenBaoServer
 from scripts.localtarget.postgres import PostgresServer
 from scripts.platformctl import cli
@@ -82,9 +83,10 @@ def _kv(s: Scenario) -> hvac.Client:
 
 
 def _secret(s: Scenario, path: str) -> tuple[dict[str, Any], int]:
-    answer = _kv(s).secrets.kv.v2.read_secret_version(
-        path, mount_point=s.env.vault.kv_mount, raise_on_deleted_version=True
-    )["data"]
+    """Migration and admin logins are on the internal mount (ADR 0017), app logins on the KV mount."""
+    internal = path.startswith(("migration/", "admin/"))
+    mount = internal_kv_mount(s.env.vault.kv_mount) if internal else s.env.vault.kv_mount
+    answer = _kv(s).secrets.kv.v2.read_secret_version(path, mount_point=mount, raise_on_deleted_version=True)["data"]
     return dict(answer["data"]), int(answer["metadata"]["version"])
 
 
@@ -158,7 +160,7 @@ def test_bootstrap_after_a_rotation_changes_nothing_and_the_rotated_logins_keep_
     s = bao_scenario
     assert run("bootstrap").exit_code == 0
     _rotate_everything(run, s)
-    paths = [f"{w}/{p}" for w in s.workloads for p in ("database", "migration-database")] + [ADMIN_KV_PATH]
+    paths = [p for w in s.workloads for p in (f"{w}/database", f"migration/{w}/database")] + [ADMIN_KV_PATH]
     before = {p: _secret(s, p) for p in paths}
     groups = [f"{w}_{kind}" for w in s.workloads for kind in ("app", "migrator")] + [ADMIN_GROUP]
     roles_before = _roles(postgres_server, [n for g in groups for n in (g, f"{g}_a", f"{g}_b")])

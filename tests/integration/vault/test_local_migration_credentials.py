@@ -52,8 +52,8 @@ def _gate_env(s: Scenario, home: Path, workload: str) -> dict[str, str]:
         "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
         local.ADDR_ENV: s.vault.address,
         local.ROLE_ENV: f"{s.env.name}-{workload}-migration",
-        local.PATH_ENV: f"{workload}/migration-database",
-        local.MOUNT_ENV: s.env.vault.kv_mount,
+        local.PATH_ENV: f"migration/{workload}/database",
+        local.MOUNT_ENV: f"{s.env.vault.kv_mount}-internal",
     })
     return env
 

@@ -30,12 +30,12 @@ def _run(s: Scenario, check: bool = False, options: SpecOptions | None = None) -
     return bootstrap.run(spec, s.vault, s.db, None, check=check, caps=caps, master=s.extra["master"])
 
 
-def _exec_env(s: Scenario, role: str, path: str) -> dict[str, str]:
+def _exec_env(s: Scenario, role: str, path: str, internal: bool = False) -> dict[str, str]:
     request = secrets_exec.ExecRequest(
         s.vault.address,
         role,
         (path,),
-        s.env.vault.kv_mount,
+        f"{s.env.vault.kv_mount}-internal" if internal else s.env.vault.kv_mount,
         auth="approle",
         approle_file=str(Path(s.options.approle_credentials_dir or "") / f"{role}.json"),
     )
@@ -63,8 +63,10 @@ def test_local_tier_bootstrap_uses_approle_converges_and_scopes_each_role(bao_sc
     env = _exec_env(s, f"{s.env.name}-{app}", f"{app}/database")
     assert env["USERNAME"] == f"{app}_app" and env["PASSWORD"]
     with pytest.raises(VaultError, match="may not read"):
-        _exec_env(s, f"{s.env.name}-{app}", f"{app}/migration-database")
-    migration = _exec_env(s, f"{s.env.name}-{app}-migration", f"{app}/migration-database")
+        _exec_env(s, f"{s.env.name}-{app}", f"migration/{app}/database", internal=True)
+    with pytest.raises(VaultError, match="may not read"):  # its own migration login only
+        _exec_env(s, f"{s.env.name}-{app}-migration", f"migration/{s.workloads[1]}/database", internal=True)
+    migration = _exec_env(s, f"{s.env.name}-{app}-migration", f"migration/{app}/database", internal=True)
     assert migration["USERNAME"] == f"{app}_migrator"
     # Nothing secret in the report, the server's audit log or its own log (tokens and values are HMACed).
     secret_ids = [approle.read_credentials(f).secret_id for f in files]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.config import parse_environment
+from app.config import ConfigError, parse_environment
 from app.schema import EnvironmentConfig
 from scripts.rotation.adapter import grants, services_reading, workload_logins
 from scripts.vault.spec import build_spec
@@ -32,12 +32,12 @@ def test_each_service_restarts_only_itself_by_default() -> None:
     assert services_reading(env, "worker") == ("local-cluster", ("local-worker",))
 
 
-def test_a_service_granted_another_workloads_login_is_restarted_with_it() -> None:
+def test_a_service_can_no_longer_be_granted_another_workloads_login() -> None:
+    """Before ADR 0017 another service could read `app/database` (and was restarted with it)."""
     data = local_data()
     data["services"]["worker"]["read_paths"] = ["worker/*", "app/database"]
-    env = env_of(data)
-    assert services_reading(env, "app") == ("local-cluster", ("local-app", "local-worker"))
-    assert services_reading(env, "worker") == ("local-cluster", ("local-worker",))
+    with pytest.raises(ConfigError, match=r"services\.worker\.read_paths\[1\]"):
+        env_of(data)
 
 
 def test_renamed_services_and_extra_workloads() -> None:
@@ -54,14 +54,19 @@ def test_renamed_services_and_extra_workloads() -> None:
 
 def test_rotation_logins_are_the_ones_bootstrap_creates() -> None:
     data = local_data()
-    data["vault"]["workloads"] = [{"name": "batch-reports"}]
+    data["vault"]["workloads"] = [{"name": "batchreports"}]
     env = env_of(data)
     spec = build_spec(env, {}, auth="approle")
-    created = {(lg.workload, lg.kind): (lg.username, lg.kv_path) for lg in spec.database_logins}
-    workloads = ("app", "worker", "batch-reports")
-    rotated = {(w, lg.kind): (lg.group, lg.kv_path) for w in workloads for lg in workload_logins(w)}
+    created = {(lg.workload, lg.kind): (lg.username, lg.kv_path, lg.kv_mount) for lg in spec.database_logins}
+    workloads = ("app", "worker", "batchreports")
+    mounts = {False: "platform", True: "platform-internal"}
+    rotated = {
+        (w, lg.kind): (lg.group, lg.kv_path, mounts[lg.internal]) for w in workloads for lg in workload_logins(w)
+    }
     assert rotated == created
-    assert created[("batch-reports", "app")] == ("batch_reports_app", "batch-reports/database")
+    assert created[("batchreports", "app")] == ("batchreports_app", "batchreports/database", "platform")
+    assert created[("batchreports", "migration")] == (
+        "batchreports_migrator", "migration/batchreports/database", "platform-internal")
 
 
 @pytest.mark.parametrize(

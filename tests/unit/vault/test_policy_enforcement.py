@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from app.schema import EnvironmentConfig
+from scripts.contracts import internal_kv_mount
 from scripts.vault.spec import workload_policy
 from tests.helpers.vault_double.target import VaultUnderTest
 
@@ -16,8 +17,11 @@ def workload_client(vault: VaultUnderTest, uid: str, local_env: EnvironmentConfi
     root = hvac.Client(url=vault.address, token=vault.root_token)
     mount = f"kv{uid}"
     root.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
-    for path in ("app/database", "app/migration-database", "app/api/key", "jobs/database"):
+    for path in ("app/database", "app/api/key", "jobs/database", "shared/x"):
         root.secrets.kv.v2.create_or_update_secret(path, secret={"v": path}, mount_point=mount)
+    root.sys.enable_secrets_engine("kv", path=internal_kv_mount(mount), options={"version": "2"})
+    for path in ("migration/app/database", "admin/database", "rotation/p/app/pending/app"):
+        root.secrets.kv.v2.create_or_update_secret(path, secret={"v": path}, mount_point=internal_kv_mount(mount))
     policy = workload_policy(f"p{uid}", mount, "app", ["app/*"])
     root.sys.create_or_update_acl_policy(policy.name, policy.text)
     token = root.auth.token.create(policies=[policy.name])["auth"]["client_token"]
@@ -33,11 +37,20 @@ def test_workload_reads_and_lists_its_own_paths(workload_client: tuple[hvac.Clie
     assert "database" in kv.list_secrets("app", mount_point=mount)["data"]["keys"]
 
 
-@pytest.mark.parametrize("path", ["jobs/database", "app/migration-database"])
+@pytest.mark.parametrize("path", ["jobs/database", "shared/x"])
 def test_workload_cannot_read_other_paths(workload_client: tuple[hvac.Client, str], path: str) -> None:
     client, mount = workload_client
     with pytest.raises(hvac.exceptions.Forbidden):
         client.secrets.kv.v2.read_secret_version(path, mount_point=mount, raise_on_deleted_version=True)
+
+
+@pytest.mark.parametrize("path", ["migration/app/database", "admin/database", "rotation/p/app/pending/app"])
+def test_workload_cannot_read_the_internal_mount(workload_client: tuple[hvac.Client, str], path: str) -> None:
+    """Its own migration login included: that is for its migration role only (ADR 0017)."""
+    client, mount = workload_client
+    with pytest.raises(hvac.exceptions.Forbidden):
+        client.secrets.kv.v2.read_secret_version(
+            path, mount_point=internal_kv_mount(mount), raise_on_deleted_version=True)
 
 
 def test_workload_cannot_write_or_delete(workload_client: tuple[hvac.Client, str]) -> None:

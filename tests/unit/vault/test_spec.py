@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.schema import EnvironmentConfig, VaultWorkloadConfig
@@ -14,11 +16,12 @@ def test_one_role_and_policy_per_workload_bound_to_its_task_role(local_env: Envi
     spec = build_spec(local_env, {"app": APP_ARN})
     assert [(r.name, r.bound_iam_principal_arn, r.policies) for r in spec.roles] == [
         ("local-app", APP_ARN, ("local-app",))]
-    assert [p.name for p in spec.policies] == ["local-app", "local-migration"]
+    assert [p.name for p in spec.policies] == ["local-app", "local-app-migration"]
     assert spec.kv_mount.path == "platform" and spec.kv_mount.options == {"version": "2"}
+    assert spec.internal_mount.path == "platform-internal" and spec.internal_mount.options == {"version": "2"}
     assert spec.audit.options == {"file_path": "stdout"}
-    assert [(lg.username, lg.kv_path) for lg in spec.database_logins] == [
-        ("app_app", "app/database"), ("app_migrator", "app/migration-database")]
+    assert [(lg.username, lg.kv_mount, lg.kv_path) for lg in spec.database_logins] == [
+        ("app_app", "platform", "app/database"), ("app_migrator", "platform-internal", "migration/app/database")]
 
 
 def test_workload_policy_reads_only_its_paths_and_never_the_migration_login(
@@ -26,9 +29,43 @@ def test_workload_policy_reads_only_its_paths_and_never_the_migration_login(
     policy = build_spec(local_env, {"app": APP_ARN}).policies[0].text
     assert 'path "platform/data/app/*" {\n  capabilities = ["read"]\n}' in policy
     assert 'path "platform/metadata/app/*" {\n  capabilities = ["read", "list"]\n}' in policy
-    assert 'path "platform/data/app/migration-database" {\n  capabilities = ["deny"]\n}' in policy
-    for broad in ("create", "update", "delete", "sudo", '"*"', 'path "platform/*"'):
+    for broad in ("create", "update", "delete", "sudo", '"*"', 'path "platform/*"', "internal", "migration"):
         assert broad not in policy
+
+
+def test_each_migration_policy_reads_only_its_own_login(local_env: EnvironmentConfig) -> None:
+    workloads = [VaultWorkloadConfig(name="app", read_paths=["app/*"]), VaultWorkloadConfig(name="jobs")]
+    env = local_env.model_copy(update={"vault": local_env.vault.model_copy(update={"workloads": workloads})})
+    policies = {p.name: p.text for p in build_spec(env, {}, auth="approle").policies}
+    assert policies["local-jobs-migration"] == (
+        "# managed by platformctl: schema migrations of jobs\n"
+        'path "platform-internal/data/migration/jobs/database" {\n  capabilities = ["read"]\n}\n')
+    assert "local-migration" not in policies
+
+
+@pytest.mark.parametrize(
+    ("name", "paths", "expected"),
+    [
+        ("app", ["*"], "read path '*' of workload 'app' must start with 'app/'"),
+        ("app", ["+/migration-database"], "read path '+/migration-database'"),
+        ("app", ["platform-admin/database"], "read path 'platform-admin/database'"),
+        ("app", ["rotation/*"], "read path 'rotation/*'"),
+        ("app", ["app*"], "read path 'app*'"),
+        ("app", ["app/+/x"], "never '+'"),
+        ("app", ["shared/../x"], "'..'"),
+        ("rotation", ["rotation/*"], "workload name 'rotation' is reserved"),
+        ("app-migration", [], "workload name 'app-migration' must be"),
+        ("platform-admin", [], "workload name 'platform-admin' must be"),
+        ("migration", [], "workload name 'migration' is reserved"),
+    ],
+)
+def test_spec_refuses_what_validation_refuses(
+        local_env: EnvironmentConfig, name: str, paths: list[str], expected: str) -> None:
+    """A configuration that skipped app validation still cannot produce a broader policy."""
+    env = local_env.model_copy(update={"vault": local_env.vault.model_copy(
+        update={"workloads": [VaultWorkloadConfig(name=name, read_paths=paths)]})})
+    with pytest.raises(SpecError, match=re.escape(expected)):
+        build_spec(env, {}, auth="approle")
 
 
 def test_every_input_problem_is_reported_at_once(local_env: EnvironmentConfig) -> None:
@@ -48,7 +85,7 @@ def test_migration_role_gets_the_migration_policy_and_client_config_only_when_se
         local_env: EnvironmentConfig) -> None:
     spec = build_spec(local_env, {"app": APP_ARN}, {"app": "arn:aws:iam::123456789012:role/app-migrate"},
                       SpecOptions(sts_endpoint="http://127.0.0.1:5000"))
-    assert spec.roles[1].name == "local-app-migration" and spec.roles[1].policies == ("local-migration",)
+    assert spec.roles[1].name == "local-app-migration" and spec.roles[1].policies == ("local-app-migration",)
     assert spec.aws_client_config == {"sts_endpoint": "http://127.0.0.1:5000"}
     assert build_spec(local_env, {"app": APP_ARN}).aws_client_config == {}
 
@@ -58,7 +95,7 @@ def test_approle_spec_needs_no_role_arns_and_binds_the_same_policies(local_env: 
     assert spec.login_auth == "approle" and spec.roles == ()
     assert spec.approle_auth is not None and spec.approle_auth.type == "approle"
     assert [(r.name, r.policies) for r in spec.approle_roles] == [
-        ("local-app", ("local-app",)), ("local-app-migration", ("local-migration",))]
+        ("local-app", ("local-app",)), ("local-app-migration", ("local-app-migration",))]
     # The policies are the very ones AWS IAM auth would bind.
     assert spec.policies == build_spec(local_env, {"app": APP_ARN}).policies
 
