@@ -7,8 +7,8 @@ from scripts.migrate.local_runner import libpq_environment, migration_environmen
 
 URL = "postgresql://app_migrator:p%40ss%2Fw%3Ard@db.internal:5433/app?sslmode=require"
 OPERATOR = {
-    "PATH": "/usr/bin", "HOME": "/home/op", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
-    "PGUSER": "postgres", "PGPASSFILE": "/home/op/.platform/local/pgpass", "PGPASSWORD": "superuser-pw",
+    "PATH": "/usr/bin", "HOME": "/var/lib/op", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
+    "PGUSER": "postgres", "PGPASSFILE": "/var/lib/op/.platform/local/pgpass", "PGPASSWORD": "superuser-pw",
     "PGHOST": "127.0.0.1", "PGSERVICE": "admin", "VAULT_TOKEN": "hvs.root", "VAULT_ADDR": "http://127.0.0.1:8200",
     "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "secret", "TF_VAR_x": "1", "LD_PRELOAD": "/tmp/x.so",
     "PYTHONPATH": "/tmp", "PLATFORM_MIGRATION_VAULT_ROLE": "local-app-migration", "DATABASE_URL": "postgresql://old",
