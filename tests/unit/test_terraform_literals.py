@@ -357,3 +357,29 @@ def test_a_stack_refuses_the_raw_configuration(tmp_path: Path) -> None:
     raw = parse_environment(_toml("dev"), "dev.toml", expected_name="dev")
     with pytest.raises(TypeError, match="for_synthesis"):
         StateStack(App(outdir=str(tmp_path)), raw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("marker", ["${TfToken[TOKEN.1]}", "#{TfToken[TOKEN.2]}", "&{TfToken[TOKEN.3]}"])
+def test_cdktf_token_markers_are_refused_in_every_slot(marker: str) -> None:
+    """cdktf would swap these for references (no Terraform escape reaches it): refused, by field."""
+    for base, make in BASES.items():
+        source = f"app/environments/{base}.toml"
+        for path in ALL_SLOTS:
+            data = copy.deepcopy(make())
+            try:
+                field = plant(data, path, f"/x{marker}")
+            except NotHere:
+                continue
+            with pytest.raises(ConfigError) as exc:
+                parse_environment(data, source, expected_name=base)
+            assert str(exc.value).startswith(f"{source}: ")
+            assert any(_names(p.field, safe_field(field)) for p in exc.value.problems), (field, str(exc.value))
+
+
+def test_the_boundary_refuses_a_token_marker_that_skipped_validation() -> None:
+    raw = parse_environment(_toml("local"), "local.toml", expected_name="local")
+    sneaked = raw.model_copy(
+        update={"migration": raw.migration.model_copy(update={"local_dir": "#{TfToken[TOKEN.2]}"})}
+    )
+    with pytest.raises(ValueError, match="token marker"):
+        for_synthesis(sneaked)
