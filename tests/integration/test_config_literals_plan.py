@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from app.config import DEFAULT_CONFIG_DIR, parse_environment
+from app.literals import terraform_literal
 from app.main import build_app
 from scripts.tfmirror import terraform_env, write_lock_files
 from stacks.target import LOCAL_ENDPOINT_ENV
@@ -180,3 +181,21 @@ def test_the_gate_passes_the_planted_directory_as_one_argument_and_runs_nothing_
     argv = json.loads((world.root / "argv.json").read_text())
     assert argv == ["migrate", "run", "--environment", "local", "--service", "local-app", "--local",
                     "--cwd", world.local_dir]  # fmt: skip
+
+
+ROUND_TRIP = [
+    '${file("/proc/self/environ")}', "%{ if true }x%{ endif }", "%{if(true)}x%{endif}", "$${x}", "$$${x}",
+    "%%{x}", "%%%{x}", "a$", "{b}", "$", "%", "${", "%{", "}", '\\${"q"}', "plain text",
+]  # fmt: skip
+
+
+def test_the_escape_reads_back_as_the_original_text_in_terraform(tmp_path: Path) -> None:
+    """`terraform_literal` is exact: Terraform evaluates each escaped string to the original."""
+    config = {"output": {f"v{i}": {"value": terraform_literal(t)} for i, t in enumerate(ROUND_TRIP)}}
+    (tmp_path / "main.tf.json").write_text(json.dumps(config))
+    env = TfEnv(terraform_env())
+    env["PLANTED_SENTINEL"] = f"sentinel-{uuid.uuid4()}"
+    terraform(["init", "-input=false", "-no-color"], tmp_path, env)
+    terraform(["apply", "-input=false", "-no-color", "-auto-approve"], tmp_path, env)
+    outputs = json.loads(terraform(["output", "-json"], tmp_path, env).stdout)
+    assert [outputs[f"v{i}"]["value"] for i in range(len(ROUND_TRIP))] == ROUND_TRIP
