@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from app.literals import marker_problems
 from app.loader import Problem, bind_environment, shown
 from app.schema import EnvironmentConfig, NetworkConfig, VaultWorkloadConfig
 from app.validate import validate
@@ -131,6 +132,8 @@ def parse_environment(data: dict[str, Any], source: str, expected_name: str | No
     env, problems = bind_environment(data)
     if env is None:
         raise ConfigError(source, problems)
+    # On the file's own values, before defaults add derived entries (paths as the file has them).
+    problems.extend(marker_problems(env))
     env = resolve_tier_defaults(env.model_copy(update={"source": source}))
     env, address_problems = resolve_local_vault_address(env, os.environ)
     problems.extend(address_problems)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.config import load_all, load_environment
+from app.literals import for_synthesis
 from app.schema import EnvironmentConfig
 from modules.cdk import App
 from stacks.database import DatabaseStack
@@ -47,7 +48,11 @@ def build_app(envs: Sequence[EnvironmentConfig], outdir: str | None = None) -> A
 def build_environment(app: App, env: EnvironmentConfig) -> None:
     """Deploy order: state -> network -> database -> vault -> service. Cross-stack references imply
     dependencies; explicit ones cover what has no reference (the state bucket, an existing VPC
-    given by ids)."""
+    given by ids).
+
+    The stacks get the configuration only through `for_synthesis`: every string as a Terraform
+    literal (docs/adr/0018)."""
+    env = for_synthesis(env)
     state = StateStack(app, env)
     network = NetworkStack(app, env)
     network.add_dependency(state)
@@ -67,7 +72,7 @@ def synth_state_stack(env: EnvironmentConfig, outdir: Path) -> Path:
 
     outdir.mkdir(parents=True, exist_ok=True)
     app = App(outdir=str(outdir))
-    StateStack(app, env)
+    StateStack(app, for_synthesis(env))
     app.synth()
     write_lock_files(outdir)
     return outdir / "stacks" / env.stack_name("state")

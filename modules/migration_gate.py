@@ -10,13 +10,14 @@ Takes the migration's `FargateTaskDefinition` and the list of `FargateService`s 
   triggered by its task definition ARN, running the rollout verification (a circuit-breaker
   rollback, which `wait_for_steady_state` reports as success, fails the apply).
 
-Commands are argv lists built by the stack; `{task_definition}` in an argument is replaced by the
-relevant task definition ARN. See docs/adr/0005 and docs/adr/0011.
+Commands are argv lists built by the stack; an argument `{task_definition}` is replaced by the
+relevant task definition ARN. They run without a shell: local-exec executes `interpreter` with
+`command` appended as one last argument, so the argv is split into those two and no argument is
+ever parsed by a shell (docs/adr/0018). See docs/adr/0005 and docs/adr/0011.
 """
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 
 from modules.cdk import Construct, DataResource, LocalExecProvisioner
@@ -39,11 +40,19 @@ class MigrationGateProps:
 
     def __post_init__(self) -> None:
         reject_secret_like_keys(self.gate_environment, "migration gate environment")
+        commands = [self.gate_command] if self.gate_command else []
+        for argv in [*commands, *self.verify_commands.values()]:
+            # An empty `interpreter` would make local-exec fall back to `/bin/sh -c`, and it
+            # refuses an empty `command`: a program and a non-empty last argument, always.
+            if len(argv) < 2 or not argv[-1]:
+                raise ValueError(f"a gate command needs a program and a non-empty last argument: {argv[:3]}")
 
 
-def shell_command(argv: list[str], task_definition_arn: str) -> str:
-    """One shell-quoted command line (local-exec runs a string through the shell)."""
-    return shlex.join(a.replace(TASK_DEFINITION, task_definition_arn) for a in argv)
+def local_exec(argv: list[str], task_definition_arn: str, environment: dict[str, str] | None) -> LocalExecProvisioner:
+    """A local-exec step that executes ARGV directly: `interpreter` + `command` is the argv."""
+    # Only a whole `{task_definition}` argument is a placeholder: a configured value is never rewritten.
+    args = [task_definition_arn if a == TASK_DEFINITION else a for a in argv]
+    return LocalExecProvisioner(type="local-exec", interpreter=args[:-1], command=args[-1], environment=environment)
 
 
 class MigrationGate(Construct):
@@ -69,13 +78,7 @@ class MigrationGate(Construct):
                 self,
                 "gate",
                 triggers_replace=triggers,
-                provisioners=[
-                    LocalExecProvisioner(
-                        type="local-exec",
-                        command=shell_command(props.gate_command, task_definition.arn),
-                        environment=env,
-                    )
-                ],
+                provisioners=[local_exec(props.gate_command, task_definition.arn, env)],
             )
             for name in gated:
                 services[name].add_dependency(self.gate)
@@ -87,11 +90,5 @@ class MigrationGate(Construct):
                 f"rollout-check-{name}",
                 triggers_replace={"service_task_definition": svc.task_definition.arn},
                 depends_on=[svc.service],
-                provisioners=[
-                    LocalExecProvisioner(
-                        type="local-exec",
-                        command=shell_command(command, svc.task_definition.arn),
-                        environment=env,
-                    )
-                ],
+                provisioners=[local_exec(command, svc.task_definition.arn, env)],
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from app.schema import EnvironmentConfig
+from app.literals import SynthesisConfig
 from modules import aws
 from modules.cdk import Construct, LocalBackend, S3Backend, TerraformOutput, TerraformStack
 from stacks.naming import lock_table_name, state_key, state_kms_alias
@@ -27,7 +27,10 @@ def bootstrap_state_path(stack_name: str) -> Path:
 class PlatformStack(TerraformStack):
     """A stack named `<env>-<concern>` with the env's provider, tags and encrypted S3 backend."""
 
-    def __init__(self, scope: Construct, env: EnvironmentConfig, concern: str):
+    def __init__(self, scope: Construct, env: SynthesisConfig, concern: str):
+        if not isinstance(env, SynthesisConfig):
+            # A raw configuration string would reach the JSON as a live Terraform expression.
+            raise TypeError(f"{type(self).__name__} takes app.literals.for_synthesis(env), not the raw configuration")
         self.env = env
         self.concern = concern
         self.stack_name = env.stack_name(concern)

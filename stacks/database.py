@@ -4,7 +4,7 @@ attaches to the tasks: the database admits exactly these."""
 
 from __future__ import annotations
 
-from app.schema import EnvironmentConfig
+from app.literals import SynthesisConfig
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
 from modules.postgres import Postgres, PostgresProps
@@ -28,7 +28,7 @@ EMULATOR_IGNORED_RULE_CHANGES = ["description"]
 
 
 class DatabaseStack(PlatformStack):
-    def __init__(self, scope: Construct, env: EnvironmentConfig, network: NetworkStack):
+    def __init__(self, scope: Construct, env: SynthesisConfig, network: NetworkStack):
         super().__init__(scope, env, "database")
         cfg = env.database
         net = network.network

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.schema import EnvironmentConfig
+from app.literals import SynthesisConfig
 from modules.cdk import Construct
 from modules.network import ExistingNetwork, ExistingNetworkProps, Network, NetworkAttributes, NetworkProps
 from stacks.base import PlatformStack
@@ -14,7 +14,7 @@ class NetworkStack(PlatformStack):
 
     network: NetworkAttributes
 
-    def __init__(self, scope: Construct, env: EnvironmentConfig):
+    def __init__(self, scope: Construct, env: SynthesisConfig):
         super().__init__(scope, env, "network")
         cfg = env.network
         if cfg.mode == "existing":

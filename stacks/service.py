@@ -18,6 +18,7 @@ The gate (docs/adr/0005) runs `platformctl migrate run` before the service updat
 
 from __future__ import annotations
 
+from app.literals import SynthesisConfig
 from app.schema import EnvironmentConfig, ServiceConfig
 from modules.account import AccountContext
 from modules.cdk import Construct, Fn
@@ -62,7 +63,7 @@ class ServiceStack(PlatformStack):
     def __init__(
         self,
         scope: Construct,
-        env: EnvironmentConfig,
+        env: SynthesisConfig,
         network: NetworkStack,
         database: DatabaseStack,
         vault_address: str | None = None,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from app.schema import EnvironmentConfig
+from app.literals import SynthesisConfig
 from modules.cdk import Construct
 from modules.state_bucket import StateBucket, StateBucketProps
 from stacks.base import PlatformStack, lock_table_name, state_kms_alias
 
 
 class StateStack(PlatformStack):
-    def __init__(self, scope: Construct, env: EnvironmentConfig):
+    def __init__(self, scope: Construct, env: SynthesisConfig):
         super().__init__(scope, env, "state")
         cfg = env.state
         self.state = StateBucket(

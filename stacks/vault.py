@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.schema import EnvironmentConfig
+from app.literals import SynthesisConfig
 from modules.cdk import Construct
 from modules.sg_rules import allow_tcp
 from modules.vault_external import ExternalVaultAwsAuth, ExternalVaultAwsAuthProps
@@ -51,7 +51,7 @@ class VaultStack(PlatformStack):
     def __init__(
         self,
         scope: Construct,
-        env: EnvironmentConfig,
+        env: SynthesisConfig,
         network: NetworkStack,
         client_security_group_ids: Sequence[str],
     ):

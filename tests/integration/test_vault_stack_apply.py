@@ -152,6 +152,7 @@ def _terraform(applied: Applied, args: list[str], stack: str, ok: tuple[int, ...
 @pytest.fixture(scope="module")
 def applied(aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
     from app.config import load_environment
+    from app.literals import for_synthesis
     from modules import aws
     from modules.cdk import App
     from stacks.base import BOOTSTRAP_ENV, PlatformStack
@@ -165,7 +166,7 @@ def applied(aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PLATFORM_LOCAL_AWS_ENDPOINT", aws_env["AWS_ENDPOINT_URL"])
         mp.delenv(BOOTSTRAP_ENV, raising=False)
-        env = load_environment(ENV, config_dir)
+        env = for_synthesis(load_environment(ENV, config_dir))
         app = App(outdir=str(outdir))
         network = NetworkStack(app, env)
         clients = PlatformStack(app, env, "clients")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.config import DEFAULT_CONFIG_DIR, parse_environment
+from app.literals import for_synthesis
 from stacks.target import partition_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,7 +35,7 @@ def test_govcloud_state_backend_names_its_key_in_the_govcloud_partition(tmp_path
                      "server_principal_arns": ["arn:aws-us-gov:iam::333333333333:role/vault"]}  # fmt: skip
     env = parse_environment(data, "dev.toml", "dev")
     app = App(outdir=str(tmp_path))
-    StateStack(app, env)
+    StateStack(app, for_synthesis(env))
     app.synth()
     doc = json.loads((tmp_path / "stacks" / "dev-state" / "cdk.tf.json").read_text())
     assert doc["terraform"]["backend"]["s3"]["kms_key_id"].startswith("arn:aws-us-gov:kms:us-gov-west-1:")

@@ -160,9 +160,9 @@ def test_service_update_waits_for_the_migration_gate(synth: dict[str, Synth]) ->
     assert gate["triggers_replace"] == {
         "migration_task_definition": mig_arn, "image_api": IMAGE, "image_jobs": JOBS_IMAGE, "image_web": IMAGE,
     }
-    command = gate["provisioner"][0]["local-exec"]["command"]
-    assert command.startswith("platformctl migrate run --environment prod --cluster web --service web ")
-    assert f"--task-definition '{mig_arn}' --container app" in command
+    # No shell: the argv is `interpreter` + `command`, each argument as it is (docs/adr/0018).
+    step = gate["provisioner"][0]["local-exec"]
+    assert [*step["interpreter"], step["command"]] == [mig_arn if a == "{task_definition}" else a for a in GATE]
 
 
 def test_rollout_check_runs_after_the_service_on_each_new_revision(synth: dict[str, Synth]) -> None:
@@ -173,9 +173,8 @@ def test_rollout_check_runs_after_the_service_on_each_new_revision(synth: dict[s
     td_arn = "${" + addr("aws_ecs_task_definition", td_name) + ".arn}"
     assert check["depends_on"] == [addr("aws_ecs_service", svc_name)]
     assert check["triggers_replace"] == {"service_task_definition": td_arn}
-    command = check["provisioner"][0]["local-exec"]["command"]
-    assert command.startswith("platformctl migrate verify-rollout ")
-    assert f"--task-definition '{td_arn}'" in command
+    step = check["provisioner"][0]["local-exec"]
+    assert [*step["interpreter"], step["command"]] == [td_arn if a == "{task_definition}" else a for a in VERIFY]
     # Without a verify command there is no check (and the gate still guards the service).
     paths = [r["//"]["metadata"]["path"] for r in synth["minimal"].resources("terraform_data").values()]
     assert paths == ["minimal/migrate/gate"]

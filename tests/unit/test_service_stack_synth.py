@@ -35,6 +35,15 @@ def local_exec(resource: dict[str, Any]) -> dict[str, Any]:
     return dict(prov["local-exec"])
 
 
+def argv(step: dict[str, Any]) -> list[str]:
+    """The gate's argv: executed without a shell, `interpreter` + `command` (docs/adr/0018)."""
+    return [*step["interpreter"], step["command"]]
+
+
+def option(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
 def cross_stack(stack: str, output_fragment: str) -> re.Pattern[str]:
     return re.compile(
         rf"data\.terraform_remote_state\.cross-stack-reference-input-{stack}\.outputs\.[^,\]\}}]*{output_fragment}"
@@ -83,20 +92,19 @@ def test_every_service_update_depends_on_the_one_migration_gate(synthesized: Syn
 def test_prod_gate_runs_the_ecs_runner_with_the_migration_network(synthesized: Synth) -> None:
     _, gate = by_path(synthesized, "prod-service", "terraform_data", "migration/gate")
     step = local_exec(gate)
-    cmd = step["command"]
-    assert cmd.startswith("platformctl migrate run --environment prod --service prod-app --region eu-west-1 ")
-    assert "--local" not in cmd
-    assert "--task-definition '${aws_ecs_task_definition.migration-task-definition_" in cmd
-    assert "--container app" in cmd
-    assert "--cluster '${aws_ecs_cluster." in cmd
-    subnets = re.search(r"--subnets '([^']*)'", cmd)
-    sgs = re.search(r"--security-groups '([^']*)'", cmd)
-    assert subnets and sgs, cmd
+    args = argv(step)
+    assert args[:9] == ["platformctl", "migrate", "run", "--environment", "prod", "--service", "prod-app",
+                        "--region", "eu-west-1"]  # fmt: skip
+    assert "--local" not in args
+    assert option(args, "--task-definition").startswith("${aws_ecs_task_definition.migration-task-definition_")
+    assert option(args, "--container") == "app"
+    assert option(args, "--cluster").startswith("${aws_ecs_cluster.")
+    subnets, sgs = option(args, "--subnets"), option(args, "--security-groups")
     # Private subnets of prod-network (3 AZs), the migration client SG of prod-database + its own egress SG.
-    assert len(cross_stack("prod-network", "network_private-").findall(subnets.group(1))) == 3
-    assert cross_stack("prod-database", "migration-client-sg").search(sgs.group(1))
-    assert "app-client-sg" not in sgs.group(1)
-    assert "aws_security_group.migration-network_task-sg" in sgs.group(1)
+    assert len(cross_stack("prod-network", "network_private-").findall(subnets)) == 3
+    assert cross_stack("prod-database", "migration-client-sg").search(sgs)
+    assert "app-client-sg" not in sgs
+    assert "aws_security_group.migration-network_task-sg" in sgs
     assert "working_dir" not in step
 
 
@@ -105,17 +113,19 @@ def test_prod_checks_the_rollout_of_each_service_after_it(synthesized: Synth) ->
     for name in ("app", "worker"):
         _, check = by_path(synthesized, "prod-service", "terraform_data", f"migration/rollout-check-{name}")
         assert check["depends_on"] == [f"aws_ecs_service.{svcs[f'prod-{name}']}"]
-        cmd = local_exec(check)["command"]
-        assert cmd.startswith("platformctl migrate verify-rollout --region eu-west-1 --cluster ")
-        assert f"--service prod-{name} --task-definition '${{aws_ecs_task_definition.{name}-task-definition_" in cmd
+        args = argv(local_exec(check))
+        assert args[:5] == ["platformctl", "migrate", "verify-rollout", "--region", "eu-west-1"]
+        assert option(args, "--service") == f"prod-{name}"
+        assert option(args, "--task-definition").startswith(f"${{aws_ecs_task_definition.{name}-task-definition_")
 
 
 def test_local_gate_runs_the_local_runner_without_a_machine_path(synthesized: Synth) -> None:
     _, gate = by_path(synthesized, "local-service", "terraform_data", "migration/gate")
     step = local_exec(gate)
-    assert step["command"] == (
-        "platformctl migrate run --environment local --service local-app --local --cwd examples/webapp"
-    )
+    assert argv(step) == [
+        "platformctl", "migrate", "run", "--environment", "local", "--service", "local-app", "--local",
+        "--cwd", "examples/webapp",
+    ]  # fmt: skip
     # `--cwd` is resolved against the repository by platformctl at run time: nothing of this
     # checkout's location is synthesized, so a second clone produces identical JSON.
     assert "working_dir" not in step

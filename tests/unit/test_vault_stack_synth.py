@@ -281,6 +281,7 @@ def test_local_vault_port_reaches_outputs_task_definitions_and_fallbacks(
 
 def test_external_mode_creates_only_the_aws_auth_role(tmp_path: Path) -> None:
     from app.config import DEFAULT_CONFIG_DIR, parse_environment
+    from app.literals import for_synthesis
     from modules.cdk import App
     from stacks.network import NetworkStack
     from stacks.vault import VaultStack
@@ -292,7 +293,7 @@ def test_external_mode_creates_only_the_aws_auth_role(tmp_path: Path) -> None:
         "address": "https://vault.corp.example:8200",
         "server_principal_arns": [EXTERNAL_SERVER],
     }
-    env = parse_environment(data, "ext.toml")
+    env = for_synthesis(parse_environment(data, "ext.toml"))
     app = App(outdir=str(tmp_path))
     network = NetworkStack(app, env)
     VaultStack(app, env, network, ["sg-0123456789abcdef0"])

@@ -3,7 +3,7 @@
 The chain is the real one below cdktf: `platformctl deploy` -> (a stand-in for the cdktf CLI that
 runs) real `terraform apply` -> the gate's local-exec step -> `platformctl migrate run --local`.
 Only cdktf's synth is left out: the gate is a hand-written `terraform_data` with the same kind of
-local-exec command the service stack synthesizes. Terraform exits 1 whatever the step returned
+local-exec step the service stack synthesizes. Terraform exits 1 whatever the step returned
 and repeats the step's output in its error; the deploy must still exit 3, 4 or 1 as the
 migration did, and show the failing migration's last lines exactly once.
 """
@@ -32,7 +32,8 @@ def gate_config(workdir: Path, locks: Path, command: list[str], timeout: int) ->
     config = {
         "resource": {
             "terraform_data": {
-                "gate": {"provisioner": [{"local-exec": {"command": shlex.join(gate)}}]},
+                # As the stack synthesizes it: the argv without a shell (docs/adr/0018).
+                "gate": {"provisioner": [{"local-exec": {"interpreter": gate[:-1], "command": gate[-1]}}]},
             }
         }
     }
