@@ -138,6 +138,10 @@ def rotate(
     address = vault_addr or env.vault.address
     if not address:
         raise click.UsageError("no Vault address: pass --vault-addr or set VAULT_ADDR")
+    if parse_duration(lock_ttl) < 1:
+        raise click.BadParameter(
+            "at least 1s (the heartbeat renews the lease every third of it)", param_hint="--lock-ttl"
+        )
     names = list(workloads) or ([ADMIN_WORKLOAD] if master_secret_arn else []) + workload_names(env)
     codes: list[ExitCode] = []
     try:

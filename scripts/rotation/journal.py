@@ -112,12 +112,16 @@ class EnvLock:
     def acquire(self, wait: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> None:
         """Take the lease; a held one is waited for up to `wait` seconds (its expiry or release)."""
         deadline = self.monotonic() + wait
+        told = False
         while True:
             try:
                 return self._acquire_once()
-            except LockHeld:
+            except LockHeld as exc:
                 if self.monotonic() >= deadline:
                     raise
+                if not told:
+                    log.info("waiting up to %ds for the lease: %s", int(wait), exc)
+                    told = True
                 sleep(min(1.0, max(0.0, deadline - self.monotonic())))
 
     def _acquire_once(self) -> None:
