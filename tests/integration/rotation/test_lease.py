@@ -11,12 +11,13 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 import pytest
 
-from scripts.rotation import operations
+from scripts.rotation import operations, pgslots
 from scripts.rotation.adapter import ADMIN_KV_PATH, workload_logins
 from scripts.rotation.engine import Rotator
 from scripts.rotation.kvstore import CasConflict
@@ -205,3 +206,34 @@ def test_a_cas_conflict_on_release_is_reported_with_the_real_outcome(scenario: S
     assert "not released" in outcome.message and "taken over by ops@elsewhere" in outcome.message
     assert _lease(scenario).data["token"] == "other-run"
     assert_rotated(scenario, {"app": "app_app_a", "migration": "app_migrator_a"})
+
+
+def test_sessions_the_admin_cannot_see_are_reported_as_unknown_and_sockets_as_sockets(scenario: Scenario) -> None:
+    target = RotationTarget(
+        scenario.env, WORKLOAD, scenario.mount, workload_logins(WORKLOAD), scenario.db, AdminSource("kv", ADMIN_KV_PATH)
+    )
+    old = scenario.read_app_secret()
+    socket_dir = str(Path(scenario.pg.data_dir) / "sock")
+    with (
+        _old_task(scenario),
+        psycopg.connect(
+            host=socket_dir,
+            port=scenario.db.port,
+            dbname=scenario.db.dbname,
+            user=old["username"],
+            password=old["password"],
+            application_name="socket-task",
+        ),
+        admin_connector(target, scenario.kv, None)() as admin,
+    ):
+        seen = {s.application: s for s in pgslots.sessions(admin, old["username"])}
+        assert seen["old-task"].client == "127.0.0.1" and seen["old-task"].since.endswith(" UTC")
+        assert seen["socket-task"].client == "local socket"
+        # Without pg_read_all_stats (a bootstrap of before this grant) PostgreSQL hides them: say so.
+        with scenario.superuser() as su:
+            su.execute("REVOKE pg_read_all_stats FROM platform_vault_admin")
+        hidden = [str(s) for s in pgslots.sessions(admin, old["username"])]
+    assert len(hidden) == 2
+    for line in hidden:
+        assert f"from {pgslots.UNKNOWN}, since {pgslots.UNKNOWN}" in line, line
+        assert "None" not in line and "local socket" not in line
