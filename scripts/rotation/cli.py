@@ -2,7 +2,8 @@
 
 The vault token comes only from VAULT_TOKEN (never argv, where `ps` shows it). Exit codes are the
 scheduling contract: 0 rotated (or aborted cleanly), 1 failed, 2 usage, 3 nothing due,
-4 stopped with the old credentials still valid (--resume later), 5 another rotation holds the lock.
+4 stopped with the old credentials still valid (--resume later), 5 another rotation holds the lease,
+6 this run lost its lease (taken over after it expired) and stopped at a safe point.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 SEVERITY = [
     ExitCode.FAILED,
     ExitCode.USAGE,
+    ExitCode.LEASE_LOST,
     ExitCode.LOCKED,
     ExitCode.STOPPED_OLD_VALID,
     ExitCode.ROTATED,
@@ -68,7 +70,12 @@ def _kv(address: str, mount: str, ca_bundle: str | None) -> KvStore:
 @click.option(
     "--all", "all_", is_flag=True, help="Every workload of the environment (and the admin with --master-secret-arn)."
 )
-@click.option("--status", "mode", flag_value="status", help="Show each journal and the lock; change nothing.")
+@click.option(
+    "--status",
+    "mode",
+    flag_value="status",
+    help="Show each journal, the lease (naming a dead holder) and what the KV and database say now.",
+)
 @click.option(
     "--resume", "mode", flag_value="resume", help="Continue an unfinished rotation from where the database really is."
 )
@@ -90,7 +97,19 @@ def _kv(address: str, mount: str, ca_bundle: str | None) -> KvStore:
 )
 @click.option("--rollout-timeout", default="30m", show_default=True, help="Longest wait for one service's deployment.")
 @click.option("--poll", default="5s", show_default=True, help="Interval between ECS/pg_stat_activity checks.")
-@click.option("--lock-ttl", default="2h", show_default=True, help="Lock expiry (renewed at every step).")
+@click.option(
+    "--lock-ttl",
+    default="2m",
+    show_default=True,
+    help="Lease expiry; a heartbeat renews it every third of it while the run lives. A crashed run's "
+    "lease is taken over only after it expired.",
+)
+@click.option(
+    "--wait-lock",
+    default="0",
+    show_default=True,
+    help="Wait this long for a held lease to be released or to expire (e.g. after a crash) before exit 5.",
+)
 @click.option("--db-sslmode", default="prefer", show_default=True, help="libpq sslmode (RDS: verify-full with its CA).")
 def rotate(
     env_name: str,
@@ -105,6 +124,7 @@ def rotate(
     rollout_timeout: str,
     poll: str,
     lock_ttl: str,
+    wait_lock: str,
     db_sslmode: str,
 ) -> None:
     """Rotate database credentials without downtime: two login slots per credential, a journal in
@@ -120,6 +140,10 @@ def rotate(
     address = vault_addr or env.vault.address
     if not address:
         raise click.UsageError("no Vault address: pass --vault-addr or set VAULT_ADDR")
+    if parse_duration(lock_ttl) < 1:
+        raise click.BadParameter(
+            "at least 1s (the heartbeat renews the lease every third of it)", param_hint="--lock-ttl"
+        )
     names = list(workloads) or ([ADMIN_WORKLOAD] if master_secret_arn else []) + workload_names(env)
     codes: list[ExitCode] = []
     try:
@@ -135,11 +159,12 @@ def rotate(
             if mode == "status":
                 click.echo(operations.status(rotator))
                 continue
+            ttl, wait = parse_duration(lock_ttl), parse_duration(wait_lock)
             if mode == "abort":
-                outcome = operations.abort(rotator)
+                outcome = operations.abort(rotator, lock_ttl=ttl, wait_lock=wait)
             else:
                 outcome = operations.rotate(
-                    rotator, resume=mode == "resume", min_age=parse_duration(min_age), lock_ttl=parse_duration(lock_ttl)
+                    rotator, resume=mode == "resume", min_age=parse_duration(min_age), lock_ttl=ttl, wait_lock=wait
                 )
             click.echo(outcome.message)
             codes.append(outcome.code)

@@ -9,6 +9,15 @@ Invariants that make a crash at any point safe:
 - the old slot is retired only after every service that reads the secret completed a deployment.
 On resume, `reconcile` tries the pending and current credentials to learn where the database really
 is rather than trusting the journal's last step. Journal writes use check-and-set (kvstore).
+
+The run holds the environment's lease (journal.EnvLock), renewed by a heartbeat thread. A lost
+lease (another run took it over after it expired) stops the run with `LeaseLost` at the next safe
+point: the start of a step (a synchronous renewal), before each database password change, KV
+publish, deployment start and retirement, and at every poll of the rollout wait and the drain.
+Each of those is a point where the invariants above hold, so stopping there loses nothing: a
+password set without its publish is still in the pending path (resume finds it), and a drain cut
+short has not yet disabled the old slot. Between a check and the write it guards there is no
+wait, and the heartbeat keeps the lease for a whole ttl beyond the check.
 """
 
 from __future__ import annotations
@@ -59,6 +68,7 @@ class Rotator:
 
     # --- helpers ------------------------------------------------------------------------------
     def _advance(self, journal: Journal, lock: EnvLock, step: Step, **details: object) -> None:
+        lock.check()
         journal.step = step
         self.store.record(journal, step.value, **details)
         lock.renew()
@@ -66,16 +76,15 @@ class Rotator:
         crash_point(f"after:{step.value}")
 
     @staticmethod
-    def _renewer(lock: EnvLock, every: float = 60.0) -> Callable[[], None]:
-        """Renews the lock at most every `every` seconds during long waits (rollouts can take an hour)."""
-        last = [time.monotonic()]
+    def _waiting(lock: EnvLock) -> Callable[[float], None]:
+        """`sleep` for the drain: a safe point before and after every pause (the heartbeat renews)."""
 
-        def tick() -> None:
-            if time.monotonic() - last[0] >= every:
-                lock.renew()
-                last[0] = time.monotonic()
+        def sleep(seconds: float) -> None:
+            lock.check()
+            time.sleep(seconds)
+            lock.check()
 
-        return tick
+        return sleep
 
     def _pending(self, login: Login) -> dict[str, object]:
         found = self.internal.read(self.target.pending_path(login))
@@ -151,6 +160,7 @@ class Rotator:
                 pending = self._pending(self.logins[state.kind])
                 if self._logs_in(pending):
                     continue  # already set before a crash: the database is ahead of the journal
+                lock.check()
                 pgslots.set_password(conn, state.new_user, str(pending["password"]))
                 crash_point(f"db:set:{state.kind}")
         self._advance(journal, lock, Step.DATABASE_SET, slots=[s.new_user for s in journal.logins])
@@ -169,6 +179,7 @@ class Rotator:
             if current and all(current.data.get(k) == pending.get(k) for k in ("username", "password")):
                 state.published_version = current.version  # published before a crash
                 continue
+            lock.check()
             state.published_version = self.kv_of(login).write(
                 login.kv_path, {**(current.data if current else {}), **pending}, cas=cas
             )
@@ -186,12 +197,13 @@ class Rotator:
             if deployment is None or (
                 not isinstance(result, str) and result is not None and result.outcome != "completed"
             ):
+                lock.check()
                 deployment = self.restarter.force_new_deployment(cluster, service)
                 crash_point(f"ecs:deploy:{service}")
                 journal.deployments[service] = deployment
                 self.store.record(journal, "deployment_started", service=service, deployment_id=deployment)
             self.progress(f"waiting for {cluster}/{service} deployment {deployment} to replace every task")
-            done = self.restarter.wait_for(cluster, service, deployment, self.progress, self._renewer(lock))
+            done = self.restarter.wait_for(cluster, service, deployment, self.progress, lock.check)
             if done.outcome != "completed":
                 journal.stopped_reason = f"{service}: {done.outcome}: {done.detail}"
                 self.store.record(journal, "stopped", service=service, deployment_id=deployment, outcome=done.outcome)
@@ -213,8 +225,9 @@ class Rotator:
                 login = self.logins[state.kind]
                 others = [r for r in (login.group, *login.slots) if r not in (state.old_user, state.new_user)]
                 for role in [state.old_user, *others]:
+                    lock.check()
                     if pgslots.can_login_attr(conn, role):
-                        gone = pgslots.retire(conn, role, self.grace, progress=self.progress)
+                        gone = pgslots.retire(conn, role, self.grace, sleep=self._waiting(lock), progress=self.progress)
                     elif role == state.old_user:  # disabled before a crash; end what is left
                         gone = pgslots.sessions(conn, role)
                         for session in gone:
@@ -272,6 +285,7 @@ class Rotator:
             Step.ROLLED_OUT: self.retire,
         }
         while journal.step in steps:
+            lock.renew()  # confirmed with the KV: the step starts with a whole ttl ahead
             steps[journal.step](journal, lock)
         if journal.step is Step.RETIRED:
             journal.finished_at = time.time()

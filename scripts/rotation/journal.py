@@ -1,6 +1,6 @@
-"""The rotation journal and the per-environment lock, both in the vault KV with check-and-set.
+"""The rotation journal and the per-environment lease, both in the vault KV with check-and-set.
 
-One journal per environment and workload (`rotation/<env>/<workload>/journal`); one lock per
+One journal per environment and workload (`rotation/<env>/<workload>/journal`); one lease per
 environment (`rotation/<env>/lock`). Each journal write is a new KV version, so the KV history is
 itself a record of every step; the `events` list inside only ever grows (append-only audit trail).
 """
@@ -13,28 +13,25 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from scripts.localtarget.procs import pid_alive
 from scripts.rotation.kvstore import CasConflict, KvStore
 from scripts.rotation.model import Journal
+from scripts.rotation.pgslots import first_line
 
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("scripts.rotation.audit")
 
-DEFAULT_LOCK_TTL = 2 * 3600.0  # seconds; renewed at every journal write
+DEFAULT_LOCK_TTL = 120.0  # seconds; the heartbeat renews the lease every ttl/3
 
 
 def whoami() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
-
-
-class LockHeld(Exception):
-    """Another rotation of the environment runs; the message names it."""
 
 
 @dataclass
@@ -64,75 +61,187 @@ class JournalStore:
         audit_log.info("audit %s", json.dumps({"env": journal.env, "workload": journal.workload, **entry}))
 
 
+class LockHeld(Exception):
+    """Another rotation of the environment holds the lease; the message names it."""
+
+
+class LeaseLost(Exception):
+    """This run no longer holds the environment's lease: it must stop at the next safe point."""
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
 @dataclass
 class EnvLock:
-    """One rotation per environment: owner, workload and expiry stored with check-and-set."""
+    """The environment's rotation lease: one holder, named by a random owner token, until `expires_at`.
+
+    A heartbeat thread renews it every ttl/3 for as long as the process lives (every wait
+    included), each renewal a check-and-set on the lease's own KV version: a write by anyone else
+    in between makes the renewal fail and the lease lost. Another run takes it over only after
+    `expires_at` — never by guessing from host names or pids (a process in another PID namespace
+    or on another host looks dead to such guesses while it still works). `host` and `pid` are
+    recorded for the operator only. The engine calls `check()` at its safe points; a lost lease
+    raises `LeaseLost` there.
+    """
 
     kv: KvStore
     path: str
     workload: str
     ttl: float = DEFAULT_LOCK_TTL
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = time.time  # wall clock: expiry is compared across hosts
+    monotonic: Callable[[], float] = time.monotonic  # local validity, immune to clock steps
     token: str = ""
     version: int = 0
+    acquired_at: float = 0.0
+    lost: str | None = None  # why the lease was lost (None: held or never taken)
+    _valid_until: float = 0.0
+    _mutex: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
 
     def describe(self, doc: dict[str, Any]) -> str:
-        left = max(0, int(doc.get("expires_at", 0) - self.clock()))
+        left = int(doc.get("expires_at", 0) - self.clock())
+        state = f"lease expires in {left}s" if left > 0 else f"lease EXPIRED {-left}s ago"
         return (
-            f"{doc.get('owner')} (pid {doc.get('pid')}) rotating workload {doc.get('workload')!r} since "
-            f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(doc.get('acquired_at', 0)))}, lock expires in {left}s"
+            f"{doc.get('owner')} (pid {doc.get('pid')} on {doc.get('host')}, lease {str(doc.get('token', ''))[:8]}) "
+            f"rotating workload {doc.get('workload')!r} since {_utc(doc.get('acquired_at', 0))}, {state}"
         )
 
-    def _stale(self, doc: dict[str, Any]) -> str | None:
-        """Why a held lock may be taken over (None: it may not)."""
-        if doc.get("expires_at", 0) <= self.clock():
-            return "it expired"
-        if doc.get("host") == socket.gethostname() and not pid_alive(int(doc.get("pid", 0))):
-            return "its process no longer runs on this host"
-        return None
+    def acquire(self, wait: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Take the lease; a held one is waited for up to `wait` seconds (its expiry or release)."""
+        deadline = self.monotonic() + wait
+        told = False
+        while True:
+            try:
+                return self._acquire_once()
+            except LockHeld as exc:
+                if self.monotonic() >= deadline:
+                    raise
+                if not told:
+                    log.info("waiting up to %ds for the lease: %s", int(wait), exc)
+                    told = True
+                sleep(min(1.0, max(0.0, deadline - self.monotonic())))
 
-    def acquire(self) -> None:
+    def _acquire_once(self) -> None:
         found, self.version = self.kv.read_versioned(self.path)
         if found and found.data.get("held"):
-            why = self._stale(found.data)
-            if why is None:
-                raise LockHeld(f"another rotation holds the lock of this environment: {self.describe(found.data)}")
-            log.warning("taking over the rotation lock of %s: %s", found.data.get("owner"), why)
-        self.token = uuid.uuid4().hex
+            if found.data.get("expires_at", 0) > self.clock():
+                raise LockHeld(f"another rotation holds the lease of this environment: {self.describe(found.data)}")
+            log.warning(
+                "taking over the rotation lease of %s: it expired at %s (no heartbeat since)",
+                found.data.get("owner"),
+                _utc(found.data.get("expires_at", 0)),
+            )
+        self.token, self.lost, self.acquired_at = uuid.uuid4().hex, None, self.clock()
         try:
             self._write(held=True)
         except CasConflict:  # another runner took it between our read and our write
             self.token = ""
             won = self.kv.read(self.path)
             raise LockHeld(
-                "another rotation holds the lock of this environment: "
+                "another rotation holds the lease of this environment: "
                 + (self.describe(won.data) if won else "(just taken)")
             ) from None
 
     def _write(self, held: bool) -> None:
-        now = self.clock()
+        started, now = self.monotonic(), self.clock()
         doc = {
             "held": held,
-            "owner": whoami(),
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
             "token": self.token,
+            "owner": whoami(),
+            "host": socket.gethostname(),  # for the operator only: never used to judge liveness
+            "pid": os.getpid(),
             "workload": self.workload,
-            "acquired_at": now,
+            "acquired_at": self.acquired_at,
+            "renewed_at": now,
+            "ttl": self.ttl,
             "expires_at": now + self.ttl if held else now,
         }
         self.version = self.kv.write(self.path, doc, cas=self.version)
+        # Counted from before the request: others see `expires_at` no earlier than this.
+        self._valid_until = started + self.ttl if held else 0.0
+
+    def _lose(self, why: str) -> LeaseLost:
+        if self.lost is None:
+            self.lost = why
+            log.error("rotation lease lost: %s", why)
+        return LeaseLost(self.lost)
 
     def renew(self) -> None:
-        self._write(held=True)
+        """Extend the lease now (check-and-set on its version); raises LeaseLost if someone else wrote it."""
+        with self._mutex:
+            if self.lost is not None:
+                raise LeaseLost(self.lost)
+            if not self.token:
+                raise self._lose("the lease was released")
+            try:
+                self._write(held=True)
+            except CasConflict:
+                found = self.kv.read(self.path)
+                if found and found.data.get("token") == self.token and found.data.get("held"):
+                    self.version = found.version  # our own write whose answer was lost: retry once
+                    self._write(held=True)
+                    return
+                holder = self.describe(found.data) if found else "nobody (deleted)"
+                raise self._lose(f"the lease was taken over by {holder}") from None
 
-    def release(self) -> None:
-        if self.token:
-            self._write(held=False)
-            self.token = ""
+    def check(self) -> None:
+        """At a safe point: raise LeaseLost if the lease is lost or its local validity ran out."""
+        if self.lost is not None:
+            raise LeaseLost(self.lost)
+        if self.token and self.monotonic() >= self._valid_until:
+            raise self._lose(f"the lease was not renewed within its ttl of {self.ttl:g}s (vault unreachable?)")
+
+    def start_heartbeat(self) -> None:
+        """Renew every ttl/3 in a daemon thread until `release` (or the process ends)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._beat, name="rotation-lease-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                self.renew()
+            except LeaseLost:
+                return
+            except Exception as exc:  # vault briefly unreachable: retry until the lease's own expiry
+                log.warning("renewing the rotation lease failed (retrying): %s", first_line(exc))
+                if self.monotonic() >= self._valid_until:
+                    self._lose(f"the lease could not be renewed before it expired: {first_line(exc)}")
+                    return
+
+    def release(self) -> str | None:
+        """Stop the heartbeat and free the lease. Never raises: returns a note when it could not."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        self._thread = None
+        with self._mutex:
+            if not self.token:
+                return None
+            try:
+                if self.lost is not None:
+                    return f"the lease was not released: {self.lost}"
+                self._write(held=False)
+                return None
+            except CasConflict:
+                found = self.kv.read(self.path)
+                holder = self.describe(found.data) if found else "nobody"
+                return f"the lease was not released: it was taken over by {holder}"
+            except Exception as exc:
+                return f"the lease could not be released ({first_line(exc)}); it expires by itself in {self.ttl:g}s"
+            finally:
+                self.token = ""
+
+    def state(self) -> tuple[dict[str, Any], bool] | None:
+        """(the lease document, whether it is live) of a held lease; None when free."""
+        found = self.kv.read(self.path)
+        if not found or not found.data.get("held"):
+            return None
+        return found.data, found.data.get("expires_at", 0) > self.clock()
 
     def holder(self) -> str | None:
-        found = self.kv.read(self.path)
-        if found and found.data.get("held") and found.data.get("expires_at", 0) > self.clock():
-            return self.describe(found.data)
-        return None
+        st = self.state()
+        return self.describe(st[0]) if st and st[1] else None

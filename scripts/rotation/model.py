@@ -38,7 +38,8 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad arguments or configuration; nothing was changed
     NOTHING_DUE = 3
     STOPPED_OLD_VALID = 4  # stopped safely: the credentials tasks use still log in; --resume later
-    LOCKED = 5  # another rotation of this environment holds the lock
+    LOCKED = 5  # another rotation of this environment holds the lease
+    LEASE_LOST = 6  # this run's lease was taken over: it stopped at a safe point; see --status
 
 
 @dataclass(frozen=True)

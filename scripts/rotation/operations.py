@@ -2,18 +2,20 @@
 
 Each returns an `Outcome` (exit code + one operator-facing message). Every failure is turned into
 one of two answers: "stopped, the credentials tasks use still log in" (exit 4, resumable) or
-"failed" (exit 1) when that check itself fails — the one case that needs a human at once.
+"failed" (exit 1) when that check itself fails — the one case that needs a human at once. A run
+whose lease was taken over stops at a safe point with its own answer (exit 6, lease lost).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from scripts.rotation import pgslots
 from scripts.rotation.engine import Rotator, StopSafely
-from scripts.rotation.journal import EnvLock, LockHeld
+from scripts.rotation.journal import EnvLock, LeaseLost, LockHeld
 from scripts.rotation.kvstore import CasConflict
 from scripts.rotation.model import ExitCode, Journal, Step
 from scripts.vault.client import VaultError
@@ -34,6 +36,49 @@ def _lock(r: Rotator, ttl: float | None) -> EnvLock:
     return lock
 
 
+def _holding(r: Rotator, lock: EnvLock, wait: float, run: Callable[[], Outcome]) -> Outcome:
+    """Run under the environment's lease: taken (or refused), renewed by its heartbeat, released.
+
+    A release that fails (the lease was taken over after it expired, the vault is unreachable)
+    never replaces the outcome of what ran: it is added to its message.
+    """
+    t = r.target
+    try:
+        lock.acquire(wait=wait)
+    except LockHeld as exc:
+        return Outcome(ExitCode.LOCKED, f"{t.env}/{t.workload}: refused: {exc}")
+    lock.start_heartbeat()
+    try:
+        outcome = run()
+    finally:
+        note = lock.release()
+    if note:
+        log.warning("%s/%s: %s", t.env, t.workload, note)
+        outcome = Outcome(outcome.code, f"{outcome.message}\n{note}")
+    return outcome
+
+
+def _lease_lost(r: Rotator, journal: Journal | None, why: str) -> Outcome:
+    where = f" after step {journal.step.value}" if journal else ""
+    return Outcome(
+        ExitCode.LEASE_LOST,
+        f"rotation of {r.target.workload} LOST ITS LEASE{where}: {why}\n"
+        "this run stopped at a safe point and changed nothing after that; the run holding the lease "
+        "now continues the rotation (or `--resume` does once that lease expired): see --status",
+    )
+
+
+def _lost_to_another(lock: EnvLock) -> bool:
+    """After a check-and-set conflict: was it our lease that went (another run writes the journal)?"""
+    try:
+        lock.renew()
+    except LeaseLost:
+        return True
+    except Exception:  # the vault itself failed: the ordinary stop answers that
+        return False
+    return False
+
+
 def _current_logs_in(r: Rotator) -> list[str]:
     """The logins whose published credential (what a task starting now reads) does NOT log in."""
     bad = []
@@ -45,8 +90,15 @@ def _current_logs_in(r: Rotator) -> list[str]:
 
 
 def _stopped(r: Rotator, journal: Journal | None, why: str) -> Outcome:
-    bad = _current_logs_in(r)
     where = f" at step {journal.step.value}" if journal else ""
+    try:
+        bad = _current_logs_in(r)
+    except VaultError as exc:
+        return Outcome(
+            ExitCode.FAILED,
+            f"rotation of {r.target.workload} failed{where}: {why}\n"
+            f"the published credentials could not be checked ({exc}); run --status",
+        )
     if bad:
         return Outcome(
             ExitCode.FAILED,
@@ -60,14 +112,16 @@ def _stopped(r: Rotator, journal: Journal | None, why: str) -> Outcome:
     )
 
 
-def rotate(r: Rotator, resume: bool = False, min_age: float = 0.0, lock_ttl: float | None = None) -> Outcome:
+def rotate(
+    r: Rotator, resume: bool = False, min_age: float = 0.0, lock_ttl: float | None = None, wait_lock: float = 0.0
+) -> Outcome:
     """A new rotation (or `resume` of an unfinished one); `min_age` seconds since the last one make it due."""
-    t = r.target
     lock = _lock(r, lock_ttl)
-    try:
-        lock.acquire()
-    except LockHeld as exc:
-        return Outcome(ExitCode.LOCKED, f"{t.env}/{t.workload}: refused: {exc}")
+    return _holding(r, lock, wait_lock, lambda: _rotate(r, lock, resume, min_age))
+
+
+def _rotate(r: Rotator, lock: EnvLock, resume: bool, min_age: float) -> Outcome:
+    t = r.target
     journal: Journal | None = None
     try:
         journal = r.store.load()
@@ -97,30 +151,34 @@ def rotate(r: Rotator, resume: bool = False, min_age: float = 0.0, lock_ttl: flo
         r.run(journal, lock)
         slots = ", ".join(f"{s.kind}: {s.old_user} -> {s.new_user}" for s in journal.logins)
         return Outcome(ExitCode.ROTATED, f"{t.env}/{t.workload}: rotated ({slots}); old slots retired")
+    except LeaseLost as exc:
+        return _lease_lost(r, journal, str(exc))
     except StopSafely as exc:
         return _stopped(r, journal, str(exc))
-    except (pgslots.SlotError, VaultError, CasConflict) as exc:
+    except CasConflict as exc:
+        if _lost_to_another(lock):
+            return _lease_lost(r, journal, f"{lock.lost} ({exc})")
+        return _stopped(r, journal, f"{exc}; fix it, then run --resume")
+    except (pgslots.SlotError, VaultError) as exc:
         return _stopped(r, journal, f"{exc}; fix it, then run --resume")
     except Exception as exc:  # boto errors and the unforeseen: same safety check, no secret in the text
         log.debug("rotation error", exc_info=True)
         return _stopped(r, journal, f"{type(exc).__name__}: {pgslots.first_line(exc)}; fix it, then run --resume")
-    finally:
-        lock.release()
 
 
-def abort(r: Rotator) -> Outcome:
+def abort(r: Rotator, lock_ttl: float | None = None, wait_lock: float = 0.0) -> Outcome:
     """Stop an unfinished rotation and leave working credentials.
 
     Before publishing: the new slot is disabled again and nothing else changed. After publishing:
     the published (new) credential stays; the old slot is left valid if it was not retired yet (tasks
     that were not replaced still use it), and the next rotation refuses to reuse it while it has sessions.
     """
+    lock = _lock(r, lock_ttl)
+    return _holding(r, lock, wait_lock, lambda: _abort(r, lock))
+
+
+def _abort(r: Rotator, lock: EnvLock) -> Outcome:
     t = r.target
-    lock = _lock(r, None)
-    try:
-        lock.acquire()
-    except LockHeld as exc:
-        return Outcome(ExitCode.LOCKED, f"{t.env}/{t.workload}: refused: {exc}")
     try:
         journal = r.store.load()
         if journal is None or journal.finished:
@@ -138,6 +196,7 @@ def abort(r: Rotator) -> Outcome:
                     )
                     notes.append(f"{state.kind}: new slot {state.new_user} already published and kept; {kept}")
                 else:
+                    lock.check()
                     pgslots.disable(conn, state.new_user)
                     notes.append(f"{state.kind}: new slot {state.new_user} disabled; tasks keep using {state.old_user}")
                 r.internal.destroy(t.pending_path(login))  # destroyed: no `undelete` brings it back
@@ -154,22 +213,78 @@ def abort(r: Rotator) -> Outcome:
             ExitCode.ROTATED,
             f"{t.env}/{t.workload}: aborted; published credentials verified by a login\n" + "\n".join(notes),
         )
+    except LeaseLost as exc:
+        return _lease_lost(r, None, str(exc))
     except (pgslots.SlotError, VaultError, CasConflict) as exc:
         return Outcome(ExitCode.FAILED, f"{t.env}/{t.workload}: abort failed: {exc}")
+
+
+def _lease_line(r: Rotator) -> str:
+    st = _lock(r, None).state()
+    if st is None:
+        return "lease: free"
+    doc, live = st
+    line = "lease held by " + _lock(r, None).describe(doc)
+    if not live:  # no heartbeat renewed it: its process died or hangs (never guessed from a pid)
+        line += "; its holder is DEAD or hung (no heartbeat renewed it); the next run or --resume takes it over"
+    return line
+
+
+def _truth(r: Rotator, journal: Journal) -> list[str]:
+    """What the KV and the database say now (the journal is written after each change, so it lags)."""
+    lines: list[str] = []
+    published_new = []
+    try:
+        conn = r.admin_connect()
+    except pgslots.SlotError as exc:
+        conn = None
+        lines.append(f"  database: not readable as the admin ({exc})")
+    try:
+        for s in journal.logins:
+            login = r.logins[s.kind]
+            found = r.kv_of(login).read(login.kv_path)
+            user = str(found.data.get("username")) if found else None
+            works = found is not None and r._logs_in(found.data)
+            published = (
+                f"tasks read {user} (KV v{found.version}, {'logs in' if works else 'DOES NOT LOG IN'})"
+                if found
+                else "tasks read NOTHING (the KV path is empty)"
+            )
+            if user == s.new_user:
+                published_new.append(s.kind)
+            stored = r.internal.read(r.target.pending_path(login))
+            pending = "pending credential stored" if stored else "no pending credential"
+            roles = ""
+            if conn is not None:
+                roles = "; database: " + ", ".join(
+                    f"{role} {'enabled' if pgslots.can_login_attr(conn, role) else 'disabled'}"
+                    for role in (s.old_user, s.new_user)
+                )
+            lines.append(f"  now {s.kind}: {published}; {pending}{roles}")
     finally:
-        lock.release()
+        if conn is not None:
+            conn.close()
+    before_publish = (Step.PLANNED, Step.PENDING_STORED, Step.DATABASE_SET, Step.VERIFIED)
+    if journal.step in before_publish and published_new:
+        lines.append(
+            f"  the KV is ahead of the journal: {', '.join(published_new)} already published "
+            "(the run stopped between the publish and its journal entry); --resume continues from there"
+        )
+    return lines
 
 
 def status(r: Rotator) -> str:
+    """The journal, the lease (naming a dead holder) and what the KV and the database say now."""
     t = r.target
     journal = r.store.load()
-    holder = _lock(r, None).holder()
-    lines = [f"{t.env}/{t.workload}: " + (f"lock held by {holder}" if holder else "not locked")]
+    lines = [f"{t.env}/{t.workload}: {_lease_line(r)}"]
     if journal is None:
         lines.append("  never rotated")
         return "\n".join(lines)
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(journal.started_at))
-    lines.append(f"  rotation {journal.rotation_id} by {journal.started_by} at {when}: step {journal.step.value}")
+    lines.append(
+        f"  rotation {journal.rotation_id} by {journal.started_by} at {when}: journal step {journal.step.value}"
+    )
     for s in journal.logins:
         lines.append(
             f"  {s.kind}: {s.old_user} -> {s.new_user} "
@@ -180,5 +295,6 @@ def status(r: Rotator) -> str:
     if journal.stopped_reason:
         lines.append(f"  stopped: {journal.stopped_reason}")
     if not journal.finished:
+        lines += _truth(r, journal)
         lines.append("  next: --resume to continue, --abort to stop with working credentials")
     return "\n".join(lines)

@@ -90,6 +90,9 @@ def can_login_attr(conn: psycopg.Connection, user: str) -> bool:
     return bool(row and row[0])
 
 
+UNKNOWN = "unknown (the admin lacks pg_read_all_stats)"
+
+
 @dataclass(frozen=True)
 class Session:
     pid: int
@@ -102,13 +105,20 @@ class Session:
 
 
 def sessions(conn: psycopg.Connection, user: str) -> list[Session]:
+    """The sessions of `user`, as far as the connected role may see them.
+
+    Without pg_read_all_stats (or the privileges of `user`) PostgreSQL shows another role's
+    session with client_addr, client_port and backend_start NULL; that is reported as unknown,
+    never as a local socket (client_port -1 is what marks a Unix-socket session).
+    """
     rows = conn.execute(
-        "SELECT pid, coalesce(application_name, ''), coalesce(host(client_addr), 'local socket'),"
-        " to_char(backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM pg_stat_activity"
+        "SELECT pid, coalesce(application_name, ''),"
+        " CASE WHEN client_port = -1 THEN 'local socket' ELSE host(client_addr) END,"
+        " to_char(backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' FROM pg_stat_activity"
         " WHERE usename = %s AND pid <> pg_backend_pid() ORDER BY pid",
         (user,),
     ).fetchall()
-    return [Session(int(r[0]), r[1], r[2], r[3]) for r in rows]
+    return [Session(int(r[0]), r[1], r[2] or UNKNOWN, r[3] or UNKNOWN) for r in rows]
 
 
 def retire(
@@ -204,4 +214,6 @@ def ensure_slots(conn: psycopg.Connection, login: Login, admin_group: str | None
         )
     if login.kind == "admin":
         conn.execute(sql.SQL("GRANT pg_signal_backend TO {}").format(group))
+        # To name the sessions a retirement terminates (client address, start): see `sessions`.
+        conn.execute(sql.SQL("GRANT pg_read_all_stats TO {}").format(group))
     return changes

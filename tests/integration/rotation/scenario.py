@@ -94,12 +94,21 @@ class Scenario:
             "0.1",
             "--rollout-timeout",
             "60s",
+            # A short lease, so a run after a SIGKILLed one waits seconds, not the default 2 min, for
+            # its expiry (a crashed run's lease is never taken over earlier); a test that wants
+            # the refusal (exit 5) passes `--wait-lock 0` (the last value of an option wins).
+            "--lock-ttl",
+            "10s",
+            "--wait-lock",
+            "60s",
             *extra,
         ]
 
     def cli(
         self, *extra: str, crash_at: str | None = None, workload: str = WORKLOAD
     ) -> subprocess.CompletedProcess[str]:
+        if crash_at:  # it dies holding the lease: keep the wait of the next run short
+            extra = ("--lock-ttl", "3s", *extra)
         return subprocess.run(
             self.argv(*extra, workload=workload),
             cwd=ROOT,

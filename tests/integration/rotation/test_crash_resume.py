@@ -39,7 +39,7 @@ def test_resume_after_sigkill(scenario: Scenario, load: LoadGenerator, point: st
     assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
 
     status = scenario.cli("--status")
-    assert status.returncode == 0 and "lock held by" in status.stdout  # the dead runner's lock
+    assert status.returncode == 0 and "lease held by" in status.stdout  # the dead runner's lease
 
     resumed = scenario.cli("--resume")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr

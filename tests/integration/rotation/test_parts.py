@@ -1,4 +1,4 @@
-"""The rotation's parts on their own: the environment lock in the real OpenBao KV, and the rolling
+"""The rotation's parts on their own: the environment lease in the real OpenBao KV, and the rolling
 restart against the out-of-process emulator the local target runs (`platformctl local up`)."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 
 import boto3
 import hvac
@@ -14,7 +15,7 @@ import pytest
 
 from scripts.localtarget.openbao import OpenBaoServer
 from scripts.rotation.ecs import EcsRestarter
-from scripts.rotation.journal import EnvLock, LockHeld
+from scripts.rotation.journal import EnvLock, LeaseLost, LockHeld
 from scripts.rotation.kvstore import CasConflict, KvStore
 from scripts.vault.client import wait_kv_v2_ready
 
@@ -37,23 +38,93 @@ def test_check_and_set_refuses_a_stale_writer(kv: KvStore) -> None:
     assert kv.write("x", {"a": 2}, cas=1) == 2
 
 
-def test_lock_is_refused_while_held_and_taken_over_when_expired_or_its_process_died(kv: KvStore) -> None:
+def _dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+def test_lease_is_taken_over_only_after_expiry_never_by_guessing_from_pids(kv: KvStore) -> None:
     now = [1000.0]
     holder = EnvLock(kv, "rotation/e/lock", "orders", ttl=60, clock=lambda: now[0])
     holder.acquire()
     other = EnvLock(kv, "rotation/e/lock", "billing", ttl=60, clock=lambda: now[0])
-    with pytest.raises(LockHeld, match=rf"pid {os.getpid()}\) rotating workload 'orders'"):
+    with pytest.raises(
+        LockHeld, match=rf"pid {os.getpid()} on \S+, lease {holder.token[:8]}\) rotating workload 'orders'"
+    ):
         other.acquire()
-    now[0] += 61  # expired: taken over
-    other.acquire()
-    assert "billing" in (other.holder() or "")
 
-    # A holder on this host whose process is gone (SIGKILLed runner) is taken over at once.
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    # What a holder in another PID namespace (or on a host of the same name) looks like from here:
+    # this host, a pid that does not run here. It still holds its unexpired lease.
     found = kv.read("rotation/e/lock")
     assert found is not None
-    kv.write("rotation/e/lock", {**found.data, "pid": int(dead.stdout)}, cas=found.version)
-    EnvLock(kv, "rotation/e/lock", "orders", ttl=60, clock=lambda: now[0]).acquire()
+    holder.version = kv.write("rotation/e/lock", {**found.data, "pid": _dead_pid()}, cas=found.version)
+    with pytest.raises(LockHeld, match="rotating workload 'orders'"):
+        other.acquire()
+
+    now[0] += 61  # expired (no heartbeat renewed it): taken over
+    other.acquire()
+    assert "billing" in (other.holder() or "")
+    with pytest.raises(LeaseLost, match=r"taken over by .* rotating workload 'billing'"):
+        holder.renew()
+    with pytest.raises(LeaseLost):
+        holder.check()  # the flag stays: every later safe point stops too
+
+
+def test_release_after_a_takeover_is_a_note_not_a_cas_conflict(kv: KvStore) -> None:
+    now = [1000.0]
+    holder = EnvLock(kv, "rotation/c/lock", "orders", ttl=60, clock=lambda: now[0])
+    holder.acquire()
+    now[0] += 61
+    thief = EnvLock(kv, "rotation/c/lock", "billing", ttl=60, clock=lambda: now[0])
+    thief.acquire()
+    note = holder.release()  # its CAS on the lease's version fails: reported, never raised
+    assert note is not None and "taken over by" in note and "'billing'" in note
+    assert "billing" in (thief.holder() or "")  # and the new holder's lease is untouched
+
+
+def test_heartbeat_renews_beyond_the_ttl_and_notices_a_takeover(kv: KvStore) -> None:
+    holder = EnvLock(kv, "rotation/h/lock", "orders", ttl=1.5)
+    holder.acquire()
+    first = kv.read("rotation/h/lock")
+    assert first is not None
+    first_expiry = first.data["expires_at"]
+    holder.start_heartbeat()
+    try:
+        deadline = time.monotonic() + 60
+        while (doc := kv.read("rotation/h/lock")) is None or doc.data["expires_at"] <= first_expiry + 1:
+            assert time.monotonic() < deadline, "the heartbeat never renewed the lease"
+            time.sleep(0.05)
+        assert doc.data["token"] == holder.token and doc.data["acquired_at"] == first.data["acquired_at"]
+        # When the lease would have expired without the heartbeat, another run is still refused.
+        late = EnvLock(kv, "rotation/h/lock", "billing", clock=lambda: first_expiry + 0.5)
+        with pytest.raises(LockHeld):
+            late.acquire()
+        holder.check()
+
+        # Someone writes the lease (a takeover): the next renewal's check-and-set fails.
+        kv.write("rotation/h/lock", {**doc.data, "token": "other", "workload": "billing"}, cas=doc.version)
+        while holder.lost is None:
+            assert time.monotonic() < deadline, "the heartbeat never noticed the takeover"
+            time.sleep(0.05)
+        with pytest.raises(LeaseLost, match="taken over"):
+            holder.check()
+    finally:
+        note = holder.release()
+    assert note is not None and "not released" in note
+    still = kv.read("rotation/h/lock")
+    assert still is not None and still.data["token"] == "other"
+
+
+def test_a_lease_not_renewed_within_its_ttl_is_lost_locally(kv: KvStore) -> None:
+    """Without a renewal (vault unreachable) the run stops by its own clock: others may take over."""
+    mono = [50.0]
+    holder = EnvLock(kv, "rotation/v/lock", "orders", ttl=30, monotonic=lambda: mono[0])
+    holder.acquire()
+    mono[0] += 29.9
+    holder.check()
+    mono[0] += 0.1
+    with pytest.raises(LeaseLost, match="not renewed within its ttl of 30s"):
+        holder.check()
 
 
 def test_lock_race_between_read_and_write_is_refused_not_overwritten(kv: KvStore) -> None:

@@ -22,13 +22,13 @@ def test_second_rotation_is_refused_naming_the_holder(scenario: Scenario) -> Non
         while (lock := scenario.internal.read(f"rotation/{scenario.env}/lock")) is None or not lock.data.get("held"):
             assert time.monotonic() < deadline and first.poll() is None, "the first rotation never took the lock"
             time.sleep(0.1)
-        second = scenario.cli()
+        second = scenario.cli("--wait-lock", "0")
     finally:
         scenario.rollouts.hold.set()
     out, err = first.communicate(timeout=120)
     assert second.returncode == 5, second.stdout + second.stderr
-    assert "another rotation holds the lock" in second.stdout
-    assert f"(pid {first.pid}) rotating workload 'app'" in second.stdout
+    assert "another rotation holds the lease" in second.stdout
+    assert f"(pid {first.pid} on " in second.stdout and "rotating workload 'app'" in second.stdout
     assert first.returncode == 0, out + err
     assert_rotated(scenario, {"app": "app_app_a", "migration": "app_migrator_a"})
 
