@@ -97,3 +97,15 @@ def test_bad_ci_roles_are_refused_naming_file_and_field(tmp_path: Path, changes:
 def test_ci_roles_are_accepted(tmp_path: Path) -> None:
     write_env(tmp_path, PROD, **{f"ci__{s}_role_arns": r for s, r in ROLES.items()})
     assert load_environment("prod", tmp_path).ci.plan_role_arns == ROLES["plan"]
+
+
+def test_an_environment_without_ci_roles_cannot_sign_and_says_which_fields() -> None:
+    from scripts.ci.context import StageContext
+    from scripts.ci.exitcodes import CiError
+
+    with pytest.raises(CiError, match=r"ci\.plan_role_arns, ci\.policy_role_arns, ci\.apply_role_arns") as err:
+        _ = StageContext(load_environment("prod")).keys
+    assert err.value.exit_code == 1
+    local = StageContext(load_environment("local")).keys
+    assert local.plan == "alias/platform-local-tfstate-ci-plan"
+    assert local.policy == "alias/platform-local-tfstate-ci-policy"

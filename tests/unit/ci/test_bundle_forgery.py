@@ -228,3 +228,11 @@ def test_unsealed_never_writes_outside_its_directory(tmp_path: Path) -> None:
             bundle.unsealed({f"stacks/x/../../../../../../..{escape}": b"x"}):
         pass
     assert err.value.exit_code == STALE and not escape.exists()
+
+
+def test_without_the_plan_key_no_bundle_is_written(kms: Any, keys: bundle.Keys, tmp_path: Path) -> None:
+    """A stage that cannot sign (in AWS: a role the key policy does not name) writes nothing."""
+    unsigned = dataclasses.replace(keys, plan="alias/not-the-plan-key")
+    with pytest.raises(CiError, match="cannot sign the bundle") as err:
+        bundle.write(tmp_path, _manifest(), _files(), kms=kms, keys=unsigned)
+    assert err.value.exit_code == 1 and not (tmp_path / bundle.SEALED).exists()
