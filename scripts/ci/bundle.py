@@ -138,7 +138,8 @@ def write(bundle_dir: Path, manifest: Manifest, files: dict[str, bytes], *, kms:
     try:
         sig = signing.sign(kms, keys.plan, signing.PLAN, statement)
     except signing.SignatureError as exc:
-        raise CiError(ERROR, f"cannot sign the bundle: {exc} (does this run as the plan stage's role?)") from exc
+        raise CiError(ERROR, f"cannot sign the bundle: {exc} (does this run as the plan stage's role, "
+                      "and is the state stack applied?)") from exc
     _seal(bundle_dir, manifest, {**files, PLAN_SIGNATURE: sig.to_json()}, kms, keys)
 
 
@@ -148,7 +149,8 @@ def write_verdict(bundle_dir: Path, opened: Opened, verdict: PolicyVerdict, *, k
     try:
         sig = signing.sign(kms, keys.policy, signing.POLICY, _policy_statement(manifest, opened.plan_digest, verdict))
     except signing.SignatureError as exc:
-        raise CiError(ERROR, f"cannot sign the verdict: {exc} (does this run as the policy stage's role?)") from exc
+        raise CiError(ERROR, f"cannot sign the verdict: {exc} (does this run as the policy stage's role, "
+                      "and is the state stack applied?)") from exc
     members = {**opened.files, PLAN_SIGNATURE: opened.plan_signature.to_json(), POLICY_SIGNATURE: sig.to_json()}
     _seal(bundle_dir, manifest, members, kms, keys)
     return manifest

@@ -19,6 +19,7 @@ from pathlib import Path
 from scripts.awsclients import client
 from scripts.ci import bundle, planjson, remotestate, summary, tfrun
 from scripts.ci.context import StageContext, git_commit, git_dirty_sha256
+from scripts.ci.envelope import EnvelopeError, key_arn
 from scripts.ci.exitcodes import CHANGES, ERROR, OK, CiError
 from scripts.ci.manifest import DEFERRED, PLANNED, PROVISIONAL, Manifest, StackEntry, now_utc
 from scripts.ci.planjson import StackChanges
@@ -50,6 +51,11 @@ def plan(
     if ttl <= timedelta(0):
         raise CiError(ERROR, f"a bundle needs a positive lifetime, got --ttl {ttl}")
     keys = ctx.keys  # before any Terraform runs: no signing key, no bundle
+    try:
+        key_arn(ctx.kms(), keys.plan)
+    except EnvelopeError as exc:
+        raise CiError(ERROR, f"the plan stage's signing key is missing or not visible: {exc}; apply the "
+                      f"{ctx.env.name}-state stack (it creates the key from the [ci] roles)") from exc
     check_record(synth_dir, ctx.env.name)
     stacks = environment_stacks(synth_dir, ctx.env.name, only)
     check_unchanged(synth_dir, stacks)
