@@ -5,6 +5,7 @@ recovery is needed."""
 from __future__ import annotations
 
 from app.schema import EnvironmentConfig
+from stacks.target import EMULATOR_ACCOUNT_ID  # cdktf-free as well
 
 STATE_SUFFIX = ".tfstate"
 
@@ -24,8 +25,6 @@ def lock_table_name(env: EnvironmentConfig) -> str | None:
 
 # The CI stages that sign a plan bundle (docs/adr/0013): each has its own asymmetric KMS key.
 CI_SIGNING_STAGES = ("plan", "policy")
-# moto's default account: the `local` tier's CI roles live there when the file names none.
-EMULATOR_CI_ACCOUNT = "123456789012"
 
 
 def ci_signing_alias(env: EnvironmentConfig, stage: str) -> str:
@@ -42,5 +41,5 @@ def ci_roles(env: EnvironmentConfig) -> dict[str, list[str]] | None:
     if c.plan_role_arns or c.policy_role_arns or c.apply_role_arns:
         return {"plan": list(c.plan_role_arns), "policy": list(c.policy_role_arns), "apply": list(c.apply_role_arns)}
     if env.aws.emulator:
-        return {s: [f"arn:aws:iam::{EMULATOR_CI_ACCOUNT}:role/platform-ci-{s}"] for s in ("plan", "policy", "apply")}
+        return {s: [f"arn:aws:iam::{EMULATOR_ACCOUNT_ID}:role/platform-ci-{s}"] for s in ("plan", "policy", "apply")}
     return None
