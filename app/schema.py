@@ -209,6 +209,15 @@ class VaultConfig(Model):
     """External: IAM role/user ARN(s) the Vault server runs as; only they may assume the AWS auth role (required outside `local`)."""
 
 
+class CiConfig(Model):
+    plan_role_arns: list[str] = Field(default_factory=list)
+    """IAM role ARN(s) `ci plan` runs as: the only principals that may sign plan bundles (all three role lists or none; `local`: the emulator's account)."""
+    policy_role_arns: list[str] = Field(default_factory=list)
+    """IAM role ARN(s) `ci policy` runs as: the only principals that may sign a policy verdict."""
+    apply_role_arns: list[str] = Field(default_factory=list)
+    """IAM role ARN(s) `ci apply` runs as: verify both signatures, never sign."""
+
+
 class EnvironmentConfig(Model):
     name: str
     """Environment name; must match the file name (2-16 lowercase letters/digits)."""
@@ -230,6 +239,8 @@ class EnvironmentConfig(Model):
     """The migration gating the services."""
     vault: VaultConfig = Field(default_factory=VaultConfig)
     """Secrets vault."""
+    ci: CiConfig = Field(default_factory=CiConfig)
+    """Roles of the CI stages; they name who may sign plan bundles and verdicts (docs/adr/0013)."""
     unsafe_overrides: dict[str, str] = Field(default_factory=dict)
     """Production settings deliberately weakened: field path -> written reason."""
     source: SkipJsonSchema[str] = Field(default="", exclude=True)

@@ -57,6 +57,7 @@ def validate(env: EnvironmentConfig, expected_name: str | None = None) -> list[P
         problems += bucket_problems("load_balancer.access_logs_bucket", env.load_balancer.access_logs_bucket)
     problems += _validate_vault(env)
     problems += validate_workloads(env)
+    problems += _validate_ci(env)
     problems += vault_address_problems(env)
     problems += kv_mount_problems(env)
     problems += vault_image_problems(env)
@@ -301,3 +302,27 @@ def _validate_self_hosted_vault(env: EnvironmentConfig) -> Iterable[Problem]:
             yield Problem("vault.lb_access_logs_bucket", "required in production (load balancer access logs)")
     else:
         yield from bucket_problems("vault.lb_access_logs_bucket", bucket)
+
+
+IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+CI_STAGES = ("plan", "policy", "apply")
+
+
+def _validate_ci(env: EnvironmentConfig) -> Iterable[Problem]:
+    """The CI roles name who may sign bundles (docs/adr/0013): all three stages or none, roles only,
+    in this account, and no role in two stages (one role could then produce and pass a bundle)."""
+    lists = {s: getattr(env.ci, f"{s}_role_arns") for s in CI_STAGES}
+    if not any(lists.values()):
+        return
+    for stage, arns in lists.items():
+        fld = f"ci.{stage}_role_arns"
+        if not arns:
+            yield Problem(fld, "required with the other CI role lists: every stage needs its own role")
+        for i, arn in enumerate(arns):
+            if not IAM_ROLE_ARN.match(arn):
+                yield Problem(f"{fld}[{i}]", f"not an IAM role ARN: {shown(arn)}")
+            else:
+                yield from arn_problems(f"{fld}[{i}]", arn, env, same_region=False)
+    for a, b in (("plan", "policy"), ("plan", "apply"), ("policy", "apply")):
+        for arn in sorted(set(lists[a]) & set(lists[b])):
+            yield Problem(f"ci.{b}_role_arns", f"{shown(arn)} is also a {a} role: each stage needs a role of its own")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from app.literals import SynthesisConfig
+from modules import aws
 from modules.cdk import Construct
+from modules.ci_signing_key import CiSigningKey, CiSigningKeyProps
 from modules.state_bucket import StateBucket, StateBucketProps
 from stacks.base import PlatformStack, lock_table_name, state_kms_alias
+from stacks.naming import ci_roles, ci_signing_alias
 
 
 class StateStack(PlatformStack):
@@ -35,3 +38,27 @@ class StateStack(PlatformStack):
         self.output("kms_key_arn", self.state.key.arn, "CMK encrypting the state bucket")
         if self.state.lock_table is not None:
             self.output("lock_table", self.state.lock_table.name, "DynamoDB lock table (TF < 1.10)")
+        self._ci_signing_keys(env)
+
+    def _ci_signing_keys(self, env: SynthesisConfig) -> None:
+        """One signing key per signing CI stage, named in the environment's `[ci]` roles."""
+        roles = ci_roles(env)
+        if roles is None:
+            return  # `ci plan` refuses to run without them
+        partition = aws.data_aws_partition.DataAwsPartition(self, "ci-partition")
+        identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "ci-caller")
+        root = f"arn:{partition.partition}:iam::{identity.account_id}:root"
+        verifiers = {"plan": roles["policy"] + roles["apply"], "policy": roles["apply"]}
+        for stage in ("plan", "policy"):
+            key = CiSigningKey(
+                self,
+                f"ci-{stage}-signing",
+                CiSigningKeyProps(
+                    alias=ci_signing_alias(env, stage),
+                    description=f"Signs the CI {stage} stage's bundles of {env.name}",
+                    signer_arns=roles[stage],
+                    verifier_arns=verifiers[stage],
+                ),
+                root,
+            )
+            self.output(f"ci_{stage}_signing_key_arn", key.key.arn, f"KMS key only the CI {stage} role signs with")

@@ -1,7 +1,9 @@
 """`ci policy` and `ci apply`: judge the sealed plans, then apply exactly them.
 
-`policy` records its verdict inside the sealed bundle (re-sealed under a new data key), so `apply`
-trusts no plaintext file for it. `apply` checks every manifest field against what it observes
+`policy` records its verdict inside the sealed bundle (re-sealed under a new data key), signed with
+the policy stage's key over the verdict and the plan stage's digest, so `apply` trusts no plaintext
+file for it and no runner that can merely decrypt can forge it (scripts/ci/bundle.py). `apply`
+checks every manifest field against what it observes
 (scripts/ci/manifest.verify) for every stack before applying any, then applies the final plans in
 dependency order and stops at the first failure, saying what was and was not applied. A failed
 migration gate inside an apply reports its own verdict (scripts/migrate/report.py, as in
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from scripts.awsclients import client
 from scripts.ci import bundle, planjson, policy, remotestate, summary, tfrun
-from scripts.ci.context import StageContext, git_commit
+from scripts.ci.context import StageContext, git_commit, git_dirty_sha256
 from scripts.ci.exitcodes import CHANGES, ERROR, GATE_CODES, GATE_OFFSET, OK, POLICY, STALE, CiError
 from scripts.ci.manifest import DEFERRED, Manifest, Observed, PolicyVerdict, now_utc, verify
 from scripts.ci.plan import write_summary
@@ -31,11 +33,17 @@ log = logging.getLogger(__name__)
 
 
 def run_policy(
-    ctx: StageContext, bundle_dir: Path, waivers: Path | None, clock: Callable[[], datetime] = now_utc
+    ctx: StageContext, synth_dir: Path, bundle_dir: Path, waivers: Path | None,
+    clock: Callable[[], datetime] = now_utc,
 ) -> tuple[policy.PolicyResult, int]:
     kms = ctx.kms()
-    manifest, files = bundle.read(bundle_dir, kms=kms, environment=ctx.env.name)
-    names = [s.name for s in manifest.stacks if s.status != DEFERRED]
+    keys = ctx.keys
+    # Stack names are checked against the synth before any path is built from them.
+    known = [s.name for s in environment_stacks(synth_dir, ctx.env.name)]
+    opened = bundle.read(bundle_dir, kms=kms, environment=ctx.env.name, keys=keys, stack_names=known,
+                         verify_policy=False)
+    files = opened.files
+    names = [s.name for s in opened.manifest.stacks if s.status != DEFERRED]
     changes = [planjson.parse_bytes(n, files[bundle.plan_json_member(n)]) for n in names]
     with bundle.unsealed({bundle.plan_json_member(n): files[bundle.plan_json_member(n)] for n in names}) as root:
         result = policy.run_checkov([root / bundle.plan_json_member(n) for n in names], cwd=root, waivers=waivers)
@@ -43,8 +51,7 @@ def run_policy(
         passed=result.ok, checks_passed=result.passed, checks_failed=len(result.failed),
         checkov_version=result.version, checked_at=clock().isoformat(timespec="seconds"),
     )
-    sealed = manifest.with_policy(verdict)
-    bundle.write(bundle_dir, sealed, files, kms=kms, key_id=ctx.kms_key_id)
+    sealed = bundle.write_verdict(bundle_dir, opened, verdict, kms=kms, keys=keys)
     write_summary(bundle_dir, sealed, changes)
     md = render_policy(ctx.env.name, result, changes)
     summary.publish(bundle_dir, md, json.dumps(_policy_json(result, changes), indent=1, sort_keys=True), stem="policy")
@@ -80,7 +87,8 @@ def observe(ctx: StageContext, synth_dir: Path, manifest: Manifest, files: dict[
             clock: Callable[[], datetime]) -> Observed:
     names = [s.name for s in manifest.stacks if s.status != DEFERRED]
     stacks = environment_stacks(synth_dir, ctx.env.name, names) if names else []
-    seen = Observed(environment=ctx.env.name, git_commit=git_commit(), terraform_version=tfrun.version(), now=clock())
+    seen = Observed(environment=ctx.env.name, git_commit=git_commit(), terraform_version=tfrun.version(), now=clock(),
+                    git_dirty_sha256=git_dirty_sha256())
     s3 = client("s3", ctx.env)
     for st in stacks:
         seen.synth_sha256[st.name] = sha256_file(st.synth_file)
@@ -95,7 +103,9 @@ def observe(ctx: StageContext, synth_dir: Path, manifest: Manifest, files: dict[
 
 def apply(ctx: StageContext, synth_dir: Path, bundle_dir: Path, lock_timeout: str = "0s",
           clock: Callable[[], datetime] = now_utc) -> tuple[Manifest, int]:
-    manifest, files = bundle.read(bundle_dir, kms=ctx.kms(), environment=ctx.env.name)
+    known = [s.name for s in environment_stacks(synth_dir, ctx.env.name)]
+    opened = bundle.read(bundle_dir, kms=ctx.kms(), environment=ctx.env.name, keys=ctx.keys, stack_names=known)
+    manifest, files = opened.manifest, opened.files
     marker = bundle_dir / bundle.APPLIED
     if marker.exists():
         raise CiError(STALE, f"refused: bundle {manifest.bundle_id} was already applied ({marker}); plan again")

@@ -47,6 +47,8 @@ def _ttl(value: str) -> timedelta:
     if not match:
         raise click.BadParameter(f"{value!r}: use minutes, hours or days, e.g. 45m, 8h, 2d")
     n, unit = int(match.group(1)), match.group(2)
+    if n == 0:
+        raise click.BadParameter(f"{value!r}: a bundle needs a positive lifetime")
     return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n)}[unit]
 
 
@@ -86,12 +88,14 @@ def ci() -> None:
 @ci.command("synth")
 @env_opt
 @synth_opt
+@click.option("--allow-dirty", is_flag=True,
+              help="Synthesize a working tree with uncommitted changes; their sha256 is recorded and checked later.")
 @_stage
-def synth_cmd(env_name: str, synth_dir: Path) -> int:
+def synth_cmd(env_name: str, synth_dir: Path, allow_dirty: bool) -> int:
     """Synthesize ENV once (with provider lock files) into --synth-dir for the later stages."""
     from scripts.ci.synth import synth
 
-    stacks = synth(env_name, synth_dir)
+    stacks = synth(env_name, synth_dir, allow_dirty)
     click.echo(f"synthesized {len(stacks)} stack(s) of {env_name}: {', '.join(s.name for s in stacks)}")
     return exitcodes.OK
 
@@ -121,13 +125,15 @@ def plan_cmd(env_name: str, synth_dir: Path, bundle_dir: Path | None, stacks: tu
 
 @ci.command("policy")
 @env_opt
+@synth_opt
 @bundle_opt
 @click.option("--waivers", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Extra justified skips (default .checkov.<tier>.yaml when it exists).")
 @click.option("--no-waivers", is_flag=True, help="Only .checkov.yaml, even where the tier has a waiver file.")
 @_stage
-def policy_cmd(env_name: str, bundle_dir: Path | None, waivers: Path | None, no_waivers: bool) -> int:
-    """Checkov on the bundle's plan JSON with .checkov.yaml; fail closed (exit 3); verdict sealed in the bundle."""
+def policy_cmd(env_name: str, synth_dir: Path, bundle_dir: Path | None, waivers: Path | None,
+               no_waivers: bool) -> int:
+    """Checkov on the bundle's plan JSON with .checkov.yaml; fail closed (exit 3); verdict signed into the bundle."""
     from scripts.ci.apply import run_policy
     from scripts.ci.context import StageContext
     from scripts.ci.policy import default_waivers
@@ -135,7 +141,7 @@ def policy_cmd(env_name: str, bundle_dir: Path | None, waivers: Path | None, no_
     ctx = StageContext.load(env_name)
     target = _bundle_default(env_name, bundle_dir)
     chosen = None if no_waivers else waivers or default_waivers(ctx.env.tier)
-    result, code = run_policy(ctx, target, chosen)
+    result, code = run_policy(ctx, synth_dir, target, chosen)
     click.echo(f"policy: {result.passed} passed, {len(result.failed)} failed, {result.skipped} skipped")
     for problem in result.problems:
         click.echo(f"  {problem}", err=True)

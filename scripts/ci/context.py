@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from dataclasses import dataclass
@@ -9,9 +10,10 @@ from typing import Any
 
 from app.config import ConfigError, load_environment
 from app.schema import EnvironmentConfig
+from scripts.ci.bundle import Keys
 from scripts.ci.exitcodes import ERROR, CiError
 from scripts.workspace import PROJECT_ROOT
-from stacks.naming import state_kms_alias
+from stacks.naming import ci_roles, ci_signing_alias, state_kms_alias
 from stacks.target import LOCAL_ENDPOINT_ENV
 
 COMMIT_ENVS = ("GITHUB_SHA", "CI_COMMIT_SHA")
@@ -36,6 +38,16 @@ class StageContext:
         """The environment's state key (created by the state stack) seals its plan bundles."""
         return state_kms_alias(self.env)
 
+    @property
+    def keys(self) -> Keys:
+        """The state key seals; the plan and policy keys sign (docs/adr/0013). Refused when the
+        environment has no CI roles, since then the state stack made no signing keys."""
+        if ci_roles(self.env) is None:
+            raise CiError(ERROR, f"{self.env.source or self.env.name}: no [ci] roles (ci.plan_role_arns, "
+                          "ci.policy_role_arns, ci.apply_role_arns): without them the state stack creates no "
+                          "signing keys and no stage can sign a bundle; add them and apply the state stack")
+        return Keys(self.kms_key_id, ci_signing_alias(self.env, "plan"), ci_signing_alias(self.env, "policy"))
+
     def kms(self) -> Any:
         from scripts.awsclients import client
 
@@ -54,6 +66,29 @@ def _use_local_target(env: EnvironmentConfig) -> None:
     elif LOCAL_ENDPOINT_ENV not in os.environ:
         raise CiError(ERROR, "the local target is not running; start it with `platformctl local up` "
                              f"(or export {LOCAL_ENDPOINT_ENV} for an emulator of your own)")
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, check=False)
+
+
+def git_dirty_sha256() -> str | None:
+    """sha256 over the uncommitted changes (tracked diff against HEAD plus untracked, not ignored
+    files); None for a clean tree, or where there is no git checkout to ask."""
+    diff = _git("diff", "HEAD", "--binary", "--no-ext-diff", "--no-color")
+    untracked = _git("ls-files", "--others", "--exclude-standard", "-z")
+    if diff.returncode != 0 or untracked.returncode != 0:
+        return None
+    names = sorted(n for n in untracked.stdout.decode(errors="surrogateescape").split("\0") if n)
+    if not diff.stdout and not names:
+        return None
+    digest = hashlib.sha256(diff.stdout)
+    for name in names:
+        path = PROJECT_ROOT / name
+        digest.update(b"\0untracked\0" + name.encode(errors="surrogateescape") + b"\0")
+        if path.is_file() and not path.is_symlink():
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def git_commit() -> str:

@@ -15,7 +15,7 @@ OK = 0  # no changes / policy passed / applied everything, nothing left
 ERROR = 1  # an error (configuration, Terraform, AWS); the message says what and what next
 CHANGES = 2  # changes present (plan), drift found (drift), more waves to apply (apply)
 POLICY = 3  # policy violation, zero checks evaluated, an unjustified skip, or no policy verdict
-STALE = 4  # stale, tampered, expired, foreign or already-applied bundle: nothing was applied
+STALE = 4  # stale, tampered, forged, expired, foreign or already-applied bundle: nothing was applied
 LOCKED = 5  # another writer holds the environment's state lock (one writer per environment)
 GATE_OFFSET = 10  # 10 + the migration gate's exit code: 11 failed, 12 usage, 13 timeout, 14 running
 
@@ -31,7 +31,8 @@ CONTRACT: list[tuple[int, str]] = [
     (ERROR, "error (configuration, Terraform, AWS, missing bundle)"),
     (CHANGES, "changes present (plan) · drift found (drift) · later waves still to plan and apply (apply)"),
     (POLICY, "policy violation, zero checks evaluated, unjustified skip, bundle not policy-checked"),
-    (STALE, "stale, tampered, expired, foreign or already-applied bundle (nothing applied)"),
+    (STALE, "stale, tampered, forged (bad or missing stage signature), expired, foreign or already-applied bundle "
+            "(nothing applied)"),
     (LOCKED, "the environment's state lock is held by another writer"),
     *[(GATE_OFFSET + code, f"migration gate: {what}") for code, what in GATE_CODES.items()],
 ]

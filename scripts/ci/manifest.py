@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-FORMAT = "platform-ci-bundle/1"
+FORMAT = "platform-ci-bundle/2"
 PLANNED = "planned"  # final: applied by `apply` when it has changes
 PROVISIONAL = "provisional"  # planned against outputs an upstream stack of this bundle will change
 DEFERRED = "deferred"  # not planned: an upstream stack has no state yet or its plan failed
@@ -62,6 +62,8 @@ class Manifest:
     terraform_version: str
     stacks: list[StackEntry]
     policy: PolicyVerdict | None = None
+    # sha256 of the uncommitted changes planned with `ci synth --allow-dirty` (None: a clean tree)
+    git_dirty_sha256: str | None = None
     format: str = FORMAT
 
     def to_json(self) -> str:
@@ -103,6 +105,7 @@ class Observed:
     git_commit: str
     terraform_version: str
     now: datetime
+    git_dirty_sha256: str | None = None
     synth_sha256: dict[str, str | None] = field(default_factory=dict)
     lock_sha256: dict[str, str | None] = field(default_factory=dict)
     state: dict[str, StateRef] = field(default_factory=dict)
@@ -126,10 +129,15 @@ def verify(m: Manifest, seen: Observed) -> list[str]:
             problems.append(f"bundle expired at {m.expires_at} (now {seen.now.isoformat(timespec='seconds')})")
         if parse_time(m.created_at) > seen.now:
             problems.append(f"bundle claims to be created in the future ({m.created_at})")
+        if expires <= parse_time(m.created_at):
+            problems.append(f"bundle has no lifetime (created {m.created_at}, expires {m.expires_at})")
     except ValueError:
         problems.append(f"unreadable bundle times created_at={m.created_at!r} expires_at={m.expires_at!r}")
     if m.git_commit != seen.git_commit:
         problems.append(f"planned at commit {m.git_commit}, this checkout is {seen.git_commit}")
+    if m.git_dirty_sha256 != seen.git_dirty_sha256:
+        problems.append(f"planned with uncommitted changes {m.git_dirty_sha256 or 'none'}, "
+                        f"this checkout has {seen.git_dirty_sha256 or 'none'}")
     if m.terraform_version != seen.terraform_version:
         problems.append(f"planned with Terraform {m.terraform_version}, this runner has {seen.terraform_version}")
     for s in m.stacks:

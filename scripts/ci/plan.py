@@ -18,7 +18,8 @@ from pathlib import Path
 
 from scripts.awsclients import client
 from scripts.ci import bundle, planjson, remotestate, summary, tfrun
-from scripts.ci.context import StageContext, git_commit
+from scripts.ci.context import StageContext, git_commit, git_dirty_sha256
+from scripts.ci.envelope import EnvelopeError, key_arn
 from scripts.ci.exitcodes import CHANGES, ERROR, OK, CiError
 from scripts.ci.manifest import DEFERRED, PLANNED, PROVISIONAL, Manifest, StackEntry, now_utc
 from scripts.ci.planjson import StackChanges
@@ -47,6 +48,14 @@ def plan(
     lock_timeout: str = "0s",
     clock: Callable[[], datetime] = now_utc,
 ) -> tuple[Manifest, int]:
+    if ttl <= timedelta(0):
+        raise CiError(ERROR, f"a bundle needs a positive lifetime, got --ttl {ttl}")
+    keys = ctx.keys  # before any Terraform runs: no signing key, no bundle
+    try:
+        key_arn(ctx.kms(), keys.plan)
+    except EnvelopeError as exc:
+        raise CiError(ERROR, f"the plan stage's signing key is missing or not visible: {exc}; apply the "
+                      f"{ctx.env.name}-state stack (it creates the key from the [ci] roles)") from exc
     check_record(synth_dir, ctx.env.name)
     stacks = environment_stacks(synth_dir, ctx.env.name, only)
     check_unchanged(synth_dir, stacks)
@@ -99,10 +108,11 @@ def plan(
         created_at=created.isoformat(timespec="seconds"),
         expires_at=(created + ttl).isoformat(timespec="seconds"),
         git_commit=git_commit(),
+        git_dirty_sha256=git_dirty_sha256(),
         terraform_version=tf_version,
         stacks=list(entries.values()),
     )
-    bundle.write(bundle_dir, manifest, files, kms=ctx.kms(), key_id=ctx.kms_key_id)
+    bundle.write(bundle_dir, manifest, files, kms=ctx.kms(), keys=keys)
     write_summary(bundle_dir, manifest, changes)
     return manifest, CHANGES if manifest.has_changes() else OK
 

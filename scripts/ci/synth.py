@@ -1,7 +1,9 @@
 """`ci synth`: synthesize one environment once, with provider lock files, and record what was made.
 
 Later stages read this directory and never synthesize again; `ci-synth.json` names the commit it
-was made from so a plan on another checkout is refused.
+was made from so a plan on another checkout is refused. A working tree with uncommitted changes
+is refused (the commit would not say what was synthesized) unless `--allow-dirty`, which records
+the sha256 of those changes; `plan` and `apply` then insist on exactly them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts.ci.context import git_commit
+from scripts.ci.context import git_commit, git_dirty_sha256
 from scripts.ci.exitcodes import ERROR, CiError
 from scripts.ci.stacks import Stack, environment_stacks, sha256_file
 from scripts.tfmirror import find_mirror
@@ -23,7 +25,11 @@ log = logging.getLogger(__name__)
 RECORD = "ci-synth.json"
 
 
-def synth(env_name: str, outdir: Path) -> list[Stack]:
+def synth(env_name: str, outdir: Path, allow_dirty: bool = False) -> list[Stack]:
+    dirty = git_dirty_sha256()
+    if dirty is not None and not allow_dirty:
+        raise CiError(ERROR, "the working tree has uncommitted changes, so the commit would not say what was "
+                      "synthesized: commit them, or pass --allow-dirty to record their hash")
     env = {**os.environ, "PLATFORM_ENVIRONMENTS": env_name, "CDKTF_OUTDIR": str(outdir)}
     env.pop("PLATFORM_STATE_BOOTSTRAP", None)  # CI plans the real backend, never the bootstrap one
     log.info("==> synth %s into %s", env_name, outdir)
@@ -42,6 +48,7 @@ def synth(env_name: str, outdir: Path) -> list[Stack]:
     record = {
         "environment": env_name,
         "git_commit": git_commit(),
+        "git_dirty_sha256": dirty,
         "stacks": {s.name: {"synth_sha256": sha256_file(s.synth_file), "dependencies": list(s.dependencies)}
                    for s in stacks},
     }
@@ -61,6 +68,9 @@ def check_record(outdir: Path, env_name: str) -> None:
     if record.get("git_commit") != commit:
         raise CiError(ERROR, f"{outdir} was synthesized at commit {record.get('git_commit')}, checkout is {commit}: "
                       "synth again")
+    if record.get("git_dirty_sha256") != git_dirty_sha256():
+        raise CiError(ERROR, f"{outdir} was synthesized from other uncommitted changes than this working tree's "
+                      f"(recorded {record.get('git_dirty_sha256') or 'none'}): synth again")
 
 
 def check_unchanged(outdir: Path, stacks: list[Stack]) -> None:

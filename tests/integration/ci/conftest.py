@@ -110,7 +110,9 @@ def pipeline(
         boot = CliRunner().invoke(cli, ["state", "bootstrap", "--env", ENV])
         assert boot.exit_code == 0, boot.output
         p = Pipeline(root=root, env=dict(os.environ), canary=canary)
-        synth = p.ci("synth", "--env", ENV, "--synth-dir", str(p.synth_dir))
+        # --allow-dirty: the suite also runs from working trees with uncommitted changes; the hash it
+        # records is checked by plan and apply like the commit (tests/unit/ci/test_synth_record.py).
+        synth = p.ci("synth", "--env", ENV, "--synth-dir", str(p.synth_dir), "--allow-dirty")
         assert synth.returncode == 0, synth.stderr
         plant_canary(p.synth_dir, f"{ENV}-network")
     finally:

@@ -82,7 +82,7 @@ class LocalPipeline:
         common = ["--env", ENV, "--bundle", str(bundle)]
         plan = self.run("ci", "plan", *common, "--synth-dir", str(self.synth_dir))
         assert plan.returncode in (0, 2), plan.stdout + plan.stderr
-        policy = self.run("ci", "policy", *common)
+        policy = self.run("ci", "policy", *common, "--synth-dir", str(self.synth_dir))
         applied = self.run("ci", "apply", *common, "--synth-dir", str(self.synth_dir)) if apply else None
         manifest = json.loads((bundle / "manifest.json").read_text())
         return Round(plan, policy, applied, manifest)
@@ -130,7 +130,8 @@ def local_pipeline() -> Iterator[LocalPipeline]:
             # What `make local` does before its deploy: the local migration gate reads its login
             # from the vault, and the state bucket must exist before any stack can plan.
             for step in (["vault", "bootstrap", "--env", ENV], ["state", "bootstrap", "--env", ENV],
-                         ["ci", "synth", "--env", ENV, "--synth-dir", str(p.synth_dir)]):
+                         # --allow-dirty: the suite also runs from working trees with uncommitted changes
+                         ["ci", "synth", "--env", ENV, "--synth-dir", str(p.synth_dir), "--allow-dirty"]):
                 proc = p.run(*step)
                 assert proc.returncode == 0, proc.stdout + proc.stderr
             for n in range(1, MAX_ROUNDS + 1):

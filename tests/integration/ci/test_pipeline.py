@@ -20,9 +20,11 @@ from click.testing import CliRunner
 from scripts.ci import bundle
 from scripts.ci.manifest import Manifest, StateRef
 from tests.integration.ci.conftest import BUCKET, ENV, Pipeline
+from tests.unit.ci.forger import DecryptOnly, forge
+from tests.unit.ci.kmskeys import make_keys
 
 pytestmark = pytest.mark.integration
-KEY = f"alias/{BUCKET}"
+KEYS = bundle.Keys(f"alias/{BUCKET}", f"alias/{BUCKET}-ci-plan", f"alias/{BUCKET}-ci-policy")
 WAVE_ONE = ["--stack", f"{ENV}-state", "--stack", f"{ENV}-network"]
 
 
@@ -62,12 +64,14 @@ def test_apply_refuses_until_the_policy_gate_passed(pipeline: Pipeline) -> None:
     common = ["--env", ENV, "--synth-dir", str(pipeline.synth_dir), "--bundle", str(b1)]
     r = pipeline.ci("apply", *common)
     assert r.returncode == 3 and "no policy verdict" in r.stderr
-    r = pipeline.ci("policy", "--env", ENV, "--bundle", str(b1), "--no-waivers")
+    r = pipeline.ci("policy", "--env", ENV, "--synth-dir", str(pipeline.synth_dir), "--bundle", str(b1),
+                    "--no-waivers")
     assert r.returncode == 3, r.stdout + r.stderr
     assert "CKV2_AWS_11" in (b1 / "policy.md").read_text()  # local turns VPC flow logs off
+    shutil.copytree(b1, pipeline.bundle("failed-verdict"))  # for the verdict forgery below
     r = pipeline.ci("apply", *common)
     assert r.returncode == 3 and "policy gate failed" in r.stderr
-    r = pipeline.ci("policy", "--env", ENV, "--bundle", str(b1))
+    r = pipeline.ci("policy", "--env", ENV, "--synth-dir", str(pipeline.synth_dir), "--bundle", str(b1))
     assert r.returncode == 0, r.stdout + r.stderr
     report = json.loads((b1 / "policy.json").read_text())
     assert report["passed"] > 0 and report["failed"] == [] and report["known_after_apply"]
@@ -107,17 +111,28 @@ def test_replan_after_apply_reports_no_changes(pipeline: Pipeline, tmp_path: Pat
     assert r.returncode == 0, r.stderr
     assert not any(s["has_changes"] for s in _manifest(again)["stacks"])
     assert step_summary.read_text().startswith(f"## Plan: {ENV}")
-    assert pipeline.ci("policy", "--env", ENV, "--bundle", str(again)).returncode == 0
+    assert pipeline.ci("policy", "--env", ENV, "--synth-dir", str(pipeline.synth_dir), "--bundle",
+                       str(again)).returncode == 0
     shutil.copytree(again, pipeline.bundle("baseline"))  # pristine copies for the tamper tests
     shutil.copytree(again, pipeline.bundle("stale"))
     r = pipeline.ci("apply", "--env", ENV, "--synth-dir", str(pipeline.synth_dir), "--bundle", str(again))
     assert r.returncode == 0 and "nothing to apply" in r.stdout, r.stderr
 
 
-def _reseal(path: Path, pipeline: Pipeline, change: Callable[[Manifest, dict[str, bytes]], Manifest]) -> None:
+def _resign(path: Path, pipeline: Pipeline, manifest: Manifest, files: dict[str, bytes]) -> None:
+    """Sign as the plan and policy stages would (the emulator lets the test use both keys): these
+    bundles are authentic, so what refuses them is `apply`'s check of every field."""
     kms = pipeline.client("kms")
-    manifest, files = bundle.read(path, kms=kms, environment=ENV)
-    bundle.write(path, change(manifest, files), files, kms=kms, key_id=KEY)
+    bundle.write(path, dataclasses.replace(manifest, policy=None), files, kms=kms, keys=KEYS)
+    if manifest.policy is not None:
+        opened = bundle.read(path, kms=kms, environment=manifest.environment, keys=KEYS, verify_policy=False)
+        bundle.write_verdict(path, opened, manifest.policy, kms=kms, keys=KEYS)
+
+
+def _reseal(path: Path, pipeline: Pipeline, change: Callable[[Manifest, dict[str, bytes]], Manifest]) -> None:
+    opened = bundle.read(path, kms=pipeline.client("kms"), environment=ENV, keys=KEYS)
+    files = dict(opened.files)
+    _resign(path, pipeline, change(opened.manifest, files), files)
 
 
 def _stack_field(**fields: Any) -> Callable[[Manifest, dict[str, bytes]], Manifest]:
@@ -155,8 +170,9 @@ def _flip_byte(path: Path, pipeline: Pipeline) -> None:
 
 def _other_env(path: Path, pipeline: Pipeline) -> None:
     kms = pipeline.client("kms")
-    manifest, files = bundle.read(path, kms=kms, environment=ENV)
-    bundle.write(path, dataclasses.replace(manifest, environment="prod"), files, kms=kms, key_id=KEY)
+    opened = bundle.read(path, kms=kms, environment=ENV, keys=KEYS)
+    moved = dataclasses.replace(opened.manifest, environment="prod", policy=None)
+    bundle.write(path, moved, dict(opened.files), kms=kms, keys=KEYS)
 
 
 def _sealed(change: Callable[[Manifest, dict[str, bytes]], Manifest]) -> Callable[[Path, Pipeline], None]:
@@ -203,6 +219,98 @@ def test_tampering_with_any_field_is_refused_with_exit_4(pipeline: Pipeline, nam
     assert _network_serial(pipeline) == serial
 
 
+# Issue 18: forgeries by a runner that holds only kms:Decrypt on the state key (every Terraform
+# runner does). The forger (tests/unit/ci/forger.py) re-seals under the data key it decrypted and
+# fixes every sha256 field; it never signs with the stage keys. In AWS the key policies keep it
+# from calling kms:Sign at all; the emulator enforces no key policy (docs/adr/0013), so here the
+# forger simply does not call it. Each must exit 4 with nothing applied.
+def _forge_swap_plan(path: Path, p: Pipeline) -> None:
+    forge(path, DecryptOnly(p.client("kms")), lambda m, f: f.update(
+        {bundle.plan_member(f"{ENV}-network"): f[bundle.plan_member(f"{ENV}-state")]}))
+
+
+def _forge_verdict(path: Path, p: Pipeline) -> None:
+    shutil.rmtree(path)
+    shutil.copytree(p.bundle("failed-verdict"), path)
+    forge(path, DecryptOnly(p.client("kms")), lambda m, f: m["policy"].update(passed=True, checks_failed=0))
+
+
+def _forge_foreign_keys(path: Path, p: Pipeline) -> None:
+    """Sealed and signed under keys of the forger's own, on which it has every right."""
+    kms = p.client("kms")
+    opened = bundle.read(path, kms=kms, environment=ENV, keys=KEYS)
+    bundle.write(path, dataclasses.replace(opened.manifest, policy=None), dict(opened.files), kms=kms,
+                 keys=make_keys(kms))
+
+
+def _forge_member(path: Path, p: Pipeline) -> None:
+    forge(path, DecryptOnly(p.client("kms")), lambda m, f: f.update({"stacks/extra/run.sh": b"echo pwned"}))
+
+
+def _forge_unsynthesized_stack(path: Path, p: Pipeline) -> None:
+    def rename(m: dict[str, Any], f: dict[str, bytes]) -> None:
+        (net,) = [s for s in m["stacks"] if s["name"] == f"{ENV}-network"]
+        net["name"] = f"{ENV}-extra"
+        for member in (bundle.plan_member, bundle.plan_json_member):
+            f[member(f"{ENV}-extra")] = f.pop(member(f"{ENV}-network"))
+
+    forge(path, DecryptOnly(p.client("kms")), rename)
+
+
+FORGERIES: dict[str, tuple[Callable[[Path, Pipeline], None], str]] = {
+    "swapped_plan_hashes_fixed": (_forge_swap_plan, "not as the plan stage signed it"),
+    "failed_verdict_marked_passed": (_forge_verdict, "policy verdict is not as the policy stage signed it"),
+    "foreign_keys": (_forge_foreign_keys, "not the environment's key"),
+    "unknown_member": (_forge_member, "unknown member(s): 'stacks/extra/run.sh'"),
+    "unsynthesized_stack": (_forge_unsynthesized_stack, f"synthesized {ENV} does not have: {ENV}-extra"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORGERIES))
+def test_a_decrypt_only_forgery_is_refused_with_exit_4(pipeline: Pipeline, name: str, tmp_path: Path) -> None:
+    from scripts.platformctl import cli
+
+    target = tmp_path / "bundle"
+    shutil.copytree(pipeline.bundle("baseline"), target)
+    forgery, why = FORGERIES[name]
+    forgery(target, pipeline)
+    serial = _network_serial(pipeline)
+    result = CliRunner().invoke(
+        cli, ["ci", "apply", "--env", ENV, "--synth-dir", str(pipeline.synth_dir), "--bundle", str(target)]
+    )
+    pipeline.outputs.append(result.output)
+    assert result.exit_code == 4, result.output
+    assert why in result.output and "refused" in result.output
+    assert _network_serial(pipeline) == serial
+
+
+def test_policy_refuses_a_stack_name_that_would_leave_its_directory(pipeline: Pipeline, tmp_path: Path) -> None:
+    """Issue 18: a `../` name wrote plan.json outside the policy stage's temp dir and reported passed."""
+    from scripts.platformctl import cli
+
+    target = tmp_path / "bundle"
+    shutil.copytree(pipeline.bundle("baseline"), target)
+    escape = f"{ENV}-network/../../../../../../..{tmp_path}/escaped"
+
+    def rename(m: dict[str, Any], f: dict[str, bytes]) -> None:
+        m["policy"] = None
+        f.pop(bundle.POLICY_SIGNATURE, None)
+        (net,) = [s for s in m["stacks"] if s["name"] == f"{ENV}-network"]
+        net["name"] = escape
+        for member in (bundle.plan_member, bundle.plan_json_member):
+            f[member(escape)] = f.pop(member(f"{ENV}-network"))
+
+    forge(target, DecryptOnly(pipeline.client("kms")), rename)
+    before = (target / "policy.md").read_text()
+    result = CliRunner().invoke(cli, ["ci", "policy", "--env", ENV, "--synth-dir", str(pipeline.synth_dir),
+                                      "--bundle", str(target)])
+    pipeline.outputs.append(result.output)
+    assert result.exit_code == 4, result.output
+    assert "no environment 'cipipe' can have" in result.output
+    assert not list(tmp_path.rglob("plan.json")) and not (tmp_path / "escaped").exists()
+    assert (target / "policy.md").read_text() == before  # no new verdict, let alone "passed"
+
+
 def test_the_untampered_copy_still_applies(pipeline: Pipeline, tmp_path: Path) -> None:
     from scripts.platformctl import cli
 
@@ -233,7 +341,7 @@ def test_drift_behind_terraforms_back_is_reported_and_a_bundle_older_than_the_fi
     fix = pipeline.bundle("fix")
     common = ["--env", ENV, "--synth-dir", str(pipeline.synth_dir)]
     assert pipeline.ci("plan", *common, "--bundle", str(fix), *net).returncode == 2
-    assert pipeline.ci("policy", "--env", ENV, "--bundle", str(fix)).returncode == 0
+    assert pipeline.ci("policy", *common, "--bundle", str(fix)).returncode == 0
     r = pipeline.ci("apply", *common, "--bundle", str(fix))
     assert r.returncode == 0, r.stderr
 
@@ -255,8 +363,7 @@ def test_a_second_writer_fails_cleanly_on_the_state_lock(pipeline: Pipeline) -> 
 
 
 def test_the_canary_secret_is_in_no_log_summary_or_unencrypted_file(pipeline: Pipeline) -> None:
-    kms = pipeline.client("kms")
-    _, files = bundle.read(pipeline.bundle("replan"), kms=kms, environment=ENV)
+    files = bundle.read(pipeline.bundle("replan"), kms=pipeline.client("kms"), environment=ENV, keys=KEYS).files
     # Positive control: the secret really went through Terraform into the (sealed) plan.
     assert pipeline.canary.encode() in files[bundle.plan_json_member(f"{ENV}-network")]
     assert len(pipeline.outputs) > 20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from scripts.platformctl import _register, cli
@@ -21,6 +22,12 @@ def test_usage_errors_exit_1_because_2_means_changes_present() -> None:
     assert result.exit_code == 1 and "45m, 8h, 2d" in result.output
     result = CliRunner().invoke(cli, ["ci", "apply"])
     assert result.exit_code == 1 and "--env" in result.output
+
+
+@pytest.mark.parametrize("ttl", ["0m", "0h", "00d"])
+def test_a_bundle_without_lifetime_is_a_usage_error(ttl: str) -> None:
+    result = CliRunner().invoke(cli, ["ci", "plan", "--env", "dev", "--ttl", ttl])
+    assert result.exit_code == 1 and "positive lifetime" in result.output
 
 
 def test_an_unknown_environment_is_an_error_before_anything_runs(tmp_path: object) -> None:

@@ -51,7 +51,7 @@ def test_github_example_has_one_writer_an_approval_gate_and_a_schedule() -> None
     triggers = doc[True]  # YAML 1.1 reads the key `on` as a boolean
     assert {"pull_request", "push", "schedule"} <= set(triggers)
     assert doc["concurrency"]["cancel-in-progress"] is False
-    assert doc["jobs"]["apply"]["environment"] and doc["jobs"]["apply"]["needs"] == "plan"
+    assert doc["jobs"]["apply"]["environment"] and doc["jobs"]["apply"]["needs"] == ["plan", "policy"]
     assert "schedule" in doc["jobs"]["drift"]["if"]
     setups = [s for job in doc["jobs"].values() for s in job["steps"] if "setup-terraform" in s.get("uses", "")]
     assert setups and all(s["with"]["terraform_wrapper"] is False for s in setups)  # real exit codes
@@ -62,3 +62,35 @@ def test_gitlab_example_has_one_writer_an_approval_gate_and_a_schedule() -> None
     assert doc["plan"]["resource_group"] == doc["apply"]["resource_group"]
     assert any(r.get("when") == "manual" for r in doc["apply"]["rules"])
     assert doc["drift"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+
+
+SIGNING = {"plan": "PLAN", "policy": "POLICY", "apply": "APPLY"}
+
+
+def _stages(text: str) -> set[str]:
+    return {c[0] for c in _ci_calls(text)} & set(SIGNING)
+
+
+def test_github_runs_plan_policy_and_apply_as_three_roles_in_three_jobs() -> None:
+    """Only the plan role may sign bundles and only the policy role verdicts (docs/adr/0013): no
+    job may hold two of the roles, and each stage runs under its own."""
+    doc = yaml.safe_load(GITHUB.read_text())
+    for job in doc["jobs"].values():
+        text = "\n".join(str(s.get("run", "")) for s in job["steps"])
+        stages = _stages(text)
+        roles = [s["with"]["role-to-assume"] for s in job["steps"] if "configure-aws-credentials" in s.get("uses", "")]
+        assert len(stages) <= 1 and len(roles) <= 1, job
+        for stage in stages:
+            assert roles == [f"${{{{ vars.PLATFORM_{SIGNING[stage]}_ROLE_ARN }}}}"], (stage, roles)
+        for call in _ci_calls(text):
+            if "--bundle" in call:  # git-ignored: a downloaded bundle must not make the tree dirty
+                assert call[call.index("--bundle") + 1].startswith("ci-bundle/"), call
+
+
+def test_gitlab_runs_plan_policy_and_apply_as_three_roles_in_three_jobs() -> None:
+    doc = yaml.safe_load(GITLAB.read_text())
+    for name in SIGNING:
+        job = doc[name]
+        assert _stages("\n".join(job["script"])) == {name}
+        assert job["variables"]["AWS_ROLE_ARN"] == f"$PLATFORM_{SIGNING[name]}_ROLE_ARN"
+        assert job["id_tokens"]["AWS_ID_TOKEN"]["aud"] == "sts.amazonaws.com"

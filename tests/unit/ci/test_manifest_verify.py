@@ -60,6 +60,7 @@ def test_a_matching_bundle_may_be_applied() -> None:
         ({"state": {"dev-network": StateRef(True, 7, "lin-2")}}, "state changed since the plan"),
         ({"state": {"dev-network": StateRef(False)}}, "state changed since the plan"),
         ({"state": {}}, "state of the stack unknown"),
+        ({"git_dirty_sha256": "e" * 64}, "planned with uncommitted changes none, this checkout has eeee"),
     ],
 )
 def test_each_field_that_no_longer_matches_is_named(observed: dict[str, object], why: str) -> None:
@@ -93,5 +94,19 @@ def test_manifest_round_trips_through_json() -> None:
 
 
 def test_a_foreign_document_is_not_a_manifest() -> None:
-    with pytest.raises(ValueError, match="not a platform-ci-bundle/1 manifest"):
+    with pytest.raises(ValueError, match="not a platform-ci-bundle/2 manifest"):
         Manifest.from_json('{"format": "something-else"}')
+
+
+def test_a_bundle_without_lifetime_is_refused() -> None:
+    """`--ttl 0m` is refused by the CLI; a manifest that says so anyway is refused by apply."""
+    m = dataclasses.replace(_manifest(), expires_at=_manifest().created_at)
+    problems = verify(m, _observed(now=NOW - timedelta(hours=2)))
+    assert any("no lifetime" in p for p in problems), problems
+
+
+def test_uncommitted_changes_must_be_the_ones_planned() -> None:
+    m = dataclasses.replace(_manifest(), git_dirty_sha256="a" * 64)
+    assert verify(m, _observed(git_dirty_sha256="a" * 64)) == []
+    (problem,) = verify(m, _observed(git_dirty_sha256=None))
+    assert "uncommitted changes aaaa" in problem
