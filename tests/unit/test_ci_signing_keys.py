@@ -64,18 +64,27 @@ def test_the_state_stack_with_signing_keys_passes_checkov(prod_state_dir: Path) 
     assert passed >= 15
 
 
-def test_local_uses_the_emulator_account_and_prod_without_roles_has_no_signing_keys(synthesized: Synth) -> None:
-    local = _keys(synthesized.stack("local-state"))
-    signers = {_statements(k)["SignCiBundles"]["Principal"]["AWS"][0] for k in local.values()}
-    assert signers == {"arn:aws:iam::123456789012:role/platform-ci-plan",
-                       "arn:aws:iam::123456789012:role/platform-ci-policy"}
-    assert _keys(synthesized.stack("prod-state")) == {}
+def _signers(stack: dict[str, Any]) -> set[str]:
+    return {p for k in _keys(stack).values() for p in _statements(k)["SignCiBundles"]["Principal"]["AWS"]}
+
+
+def test_local_uses_the_emulator_account_and_the_shipped_files_their_own_roles(synthesized: Synth) -> None:
+    assert _signers(synthesized.stack("local-state")) == {"arn:aws:iam::123456789012:role/platform-ci-plan",
+                                                          "arn:aws:iam::123456789012:role/platform-ci-policy"}
+    assert _signers(synthesized.stack("prod-state")) == {f"arn:aws:iam::{ACCOUNT}:role/platform-ci-plan",
+                                                         f"arn:aws:iam::{ACCOUNT}:role/platform-ci-policy"}
+
+
+def test_an_environment_without_roles_has_no_signing_keys(tmp_path: Path) -> None:
+    env = load_environment("prod").model_copy(update={"ci": CiConfig()})
+    build_app([env], str(tmp_path)).synth()
+    assert _keys(json.loads((tmp_path / "stacks" / "prod-state" / "cdk.tf.json").read_text())) == {}
 
 
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"plan_role_arns": ROLES["plan"]},
+        ({"plan_role_arns": ROLES["plan"], "policy_role_arns": [], "apply_role_arns": []},
          ["ci.policy_role_arns: required with the other", "ci.apply_role_arns: required with the other"]),
         ({**{f"{s}_role_arns": r for s, r in ROLES.items()}, "apply_role_arns": [f"arn:aws:iam::{ACCOUNT}:user/bob"]},
          ["ci.apply_role_arns[0]: not an IAM role ARN"]),
@@ -104,7 +113,7 @@ def test_an_environment_without_ci_roles_cannot_sign_and_says_which_fields() -> 
     from scripts.ci.exitcodes import CiError
 
     with pytest.raises(CiError, match=r"ci\.plan_role_arns, ci\.policy_role_arns, ci\.apply_role_arns") as err:
-        _ = StageContext(load_environment("prod")).keys
+        _ = StageContext(load_environment("prod").model_copy(update={"ci": CiConfig()})).keys
     assert err.value.exit_code == 1
     local = StageContext(load_environment("local")).keys
     assert local.plan == "alias/platform-local-tfstate-ci-plan"

@@ -64,7 +64,8 @@ def test_only_local_points_at_the_emulator(synthesized: Synth) -> None:
 
 def test_prod_state_bucket_is_locked_down(synthesized: Synth) -> None:
     name = "prod-state"
-    key = synthesized.one(name, "aws_kms_key")
+    # The state key; the CI signing keys (SIGN_VERIFY) beside it are tests/unit/test_ci_signing_keys.py's.
+    (key,) = [k for k in synthesized.resources(name, "aws_kms_key").values() if k.get("key_usage") != "SIGN_VERIFY"]
     assert key["enable_key_rotation"] is True and key["lifecycle"]["prevent_destroy"] is True
     bucket = synthesized.one(name, "aws_s3_bucket")
     assert bucket["bucket"] == "acme-platform-prod-tfstate" and bucket["lifecycle"]["prevent_destroy"] is True
