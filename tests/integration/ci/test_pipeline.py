@@ -201,14 +201,13 @@ TAMPERS: dict[str, tuple[Callable[[Path, Pipeline], None], str]] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(TAMPERS))
-def test_tampering_with_any_field_is_refused_with_exit_4(pipeline: Pipeline, name: str, tmp_path: Path) -> None:
+def _apply_is_refused(pipeline: Pipeline, change: Callable[[Path, Pipeline], None], why: str, tmp_path: Path) -> None:
+    """`ci apply` of the baseline bundle after CHANGE exits 4 naming WHY, and applies nothing."""
     from scripts.platformctl import cli
 
     target = tmp_path / "bundle"
     shutil.copytree(pipeline.bundle("baseline"), target)
-    tamper, why = TAMPERS[name]
-    tamper(target, pipeline)
+    change(target, pipeline)
     serial = _network_serial(pipeline)
     result = CliRunner().invoke(
         cli, ["ci", "apply", "--env", ENV, "--synth-dir", str(pipeline.synth_dir), "--bundle", str(target)]
@@ -217,6 +216,11 @@ def test_tampering_with_any_field_is_refused_with_exit_4(pipeline: Pipeline, nam
     assert result.exit_code == 4, result.output
     assert why in result.output and "refused" in result.output
     assert _network_serial(pipeline) == serial
+
+
+@pytest.mark.parametrize("name", sorted(TAMPERS))
+def test_tampering_with_any_field_is_refused_with_exit_4(pipeline: Pipeline, name: str, tmp_path: Path) -> None:
+    _apply_is_refused(pipeline, *TAMPERS[name], tmp_path)
 
 
 # Issue 18: forgeries by a runner that holds only kms:Decrypt on the state key (every Terraform
@@ -268,20 +272,7 @@ FORGERIES: dict[str, tuple[Callable[[Path, Pipeline], None], str]] = {
 
 @pytest.mark.parametrize("name", sorted(FORGERIES))
 def test_a_decrypt_only_forgery_is_refused_with_exit_4(pipeline: Pipeline, name: str, tmp_path: Path) -> None:
-    from scripts.platformctl import cli
-
-    target = tmp_path / "bundle"
-    shutil.copytree(pipeline.bundle("baseline"), target)
-    forgery, why = FORGERIES[name]
-    forgery(target, pipeline)
-    serial = _network_serial(pipeline)
-    result = CliRunner().invoke(
-        cli, ["ci", "apply", "--env", ENV, "--synth-dir", str(pipeline.synth_dir), "--bundle", str(target)]
-    )
-    pipeline.outputs.append(result.output)
-    assert result.exit_code == 4, result.output
-    assert why in result.output and "refused" in result.output
-    assert _network_serial(pipeline) == serial
+    _apply_is_refused(pipeline, *FORGERIES[name], tmp_path)
 
 
 def test_policy_refuses_a_stack_name_that_would_leave_its_directory(pipeline: Pipeline, tmp_path: Path) -> None:
