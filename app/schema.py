@@ -45,7 +45,7 @@ class AwsConfig(Model):
 
 class StateConfig(Model):
     bucket: str
-    """S3 bucket holding every stack's Terraform state (created by `platformctl bootstrap`)."""
+    """S3 bucket holding every stack's Terraform state (created by `platformctl state bootstrap`)."""
     noncurrent_version_expiration_days: int = 90
     """Old state versions are expired after this many days (the current one never is)."""
     dynamodb_lock_table: bool = False
