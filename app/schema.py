@@ -1,7 +1,7 @@
 """Typed environment configuration, bound with pydantic v2 (docs/adr/0011).
 
 Every model is frozen and forbids unknown fields; each field's docstring is its documentation
-(the JSON Schema in `app/environment.schema.json` and the README's configuration reference are
+(the JSON Schema in `app/environment.schema.json` and the configuration reference in `docs/configuration.md` are
 generated from it). Every default here is the *safe* one (production-grade); non-production files
 relax what they need explicitly, so a forgotten field never weakens prod. Tier-dependent defaults
 are `None` here and resolved in `app.config` (`resolve_tier_defaults`), once.
