@@ -1,8 +1,9 @@
-"""JSON Schema of the environment files and the README's configuration table, from `app.schema`.
+"""JSON Schema of the environment files and the configuration reference table, from `app.schema`.
 
 `python -m app.reference` rewrites `app/environment.schema.json` (point a TOML language server at
 it, e.g. `#:schema ./environment.schema.json` or taplo's `schema.path`) and the table between the
-markers in README.md; tests/unit/test_config_reference.py fails when either is stale.
+markers in docs/configuration.md (the configuration reference the README links to);
+tests/unit/test_config_reference.py fails when either is stale.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from app.schema import EnvironmentConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "app" / "environment.schema.json"
-README = ROOT / "README.md"
+REFERENCE_DOC = ROOT / "docs" / "configuration.md"
 BEGIN = "<!-- BEGIN GENERATED CONFIGURATION REFERENCE (python -m app.reference) -->"
 END = "<!-- END GENERATED CONFIGURATION REFERENCE -->"
 # Where a tier resolves a `None` default (app/config.py resolve_tier_defaults) or a rule applies.
@@ -89,15 +90,15 @@ def markdown_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def readme_with_table(text: str) -> str:
+def document_with_table(text: str) -> str:
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     return text[:start] + "\n" + markdown_table() + text[end:]
 
 
 def main() -> int:
     SCHEMA_FILE.write_text(schema_text())
-    README.write_text(readme_with_table(README.read_text()))
-    print(f"wrote {SCHEMA_FILE.relative_to(ROOT)} and the table in {README.name}")  # CLI output
+    REFERENCE_DOC.write_text(document_with_table(REFERENCE_DOC.read_text()))
+    print(f"wrote {SCHEMA_FILE.relative_to(ROOT)} and the table in {REFERENCE_DOC.relative_to(ROOT)}")  # CLI output
     return 0
 
 

@@ -1,7 +1,7 @@
 """Typed environment configuration, bound with pydantic v2 (docs/adr/0011).
 
 Every model is frozen and forbids unknown fields; each field's docstring is its documentation
-(the JSON Schema in `app/environment.schema.json` and the README's configuration reference are
+(the JSON Schema in `app/environment.schema.json` and the configuration reference in `docs/configuration.md` are
 generated from it). Every default here is the *safe* one (production-grade); non-production files
 relax what they need explicitly, so a forgotten field never weakens prod. Tier-dependent defaults
 are `None` here and resolved in `app.config` (`resolve_tier_defaults`), once.
@@ -45,7 +45,7 @@ class AwsConfig(Model):
 
 class StateConfig(Model):
     bucket: str
-    """S3 bucket holding every stack's Terraform state (created by `platformctl bootstrap`)."""
+    """S3 bucket holding every stack's Terraform state (created by `platformctl state bootstrap`)."""
     noncurrent_version_expiration_days: int = 90
     """Old state versions are expired after this many days (the current one never is)."""
     dynamodb_lock_table: bool = False

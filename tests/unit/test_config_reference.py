@@ -1,4 +1,4 @@
-"""The generated JSON Schema and README configuration table match `app/schema.py`."""
+"""The generated JSON Schema and the configuration table of docs/configuration.md match `app/schema.py`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,16 @@ def test_json_schema_file_is_current() -> None:
     assert reference.SCHEMA_FILE.read_text() == reference.schema_text(), "run `python -m app.reference`"
 
 
-def test_readme_configuration_table_is_current() -> None:
-    text = reference.README.read_text()
-    assert reference.readme_with_table(text) == text, "run `python -m app.reference`"
+def test_configuration_reference_table_is_current() -> None:
+    text = reference.REFERENCE_DOC.read_text()
+    assert reference.document_with_table(text) == text, "run `python -m app.reference`"
+
+
+def test_the_table_lives_only_in_the_configuration_guide() -> None:
+    """One generated copy: docs/configuration.md, linked from the README (not a second table)."""
+    assert reference.REFERENCE_DOC == reference.ROOT / "docs" / "configuration.md"
+    readme = (reference.ROOT / "README.md").read_text()
+    assert reference.BEGIN not in readme and "docs/configuration.md" in readme
 
 
 def test_schema_describes_services_and_forbids_unknown_fields() -> None:
