@@ -34,7 +34,8 @@ from typing import Any, Literal, Protocol
 
 from modules import aws
 from modules.cdk import Construct, Fn, TerraformResourceLifecycle
-from modules.policies import logs_key_policy, service_trust
+from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
+from modules.policies import service_trust
 
 NatMode = Literal["none", "single", "per_az"]
 
@@ -253,23 +254,16 @@ class Network(Construct):
         region = aws.data_aws_region.DataAwsRegion(self, "region")
         log_group_name = f"/vpc/{props.name}/flow-logs"
         log_group_arn = f"arn:{partition.partition}:logs:{region.name}:{identity.account_id}:log-group:{log_group_name}"
-        self.flow_log_key = aws.kms_key.KmsKey(
+        self.flow_log_key = KmsKey(
             self,
             "flow-log-key",
-            description=f"VPC flow logs of {props.name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=props.kms_deletion_window_days,
-            policy=logs_key_policy(
-                f"arn:{partition.partition}:iam::{identity.account_id}:root",
-                f"logs.{region.name}.amazonaws.com",
-                [log_group_arn],
+            KmsKeyProps(
+                description=f"VPC flow logs of {props.name}",
+                alias=f"alias/{props.name}-vpc-flow-logs",
+                account_root_arn=f"arn:{partition.partition}:iam::{identity.account_id}:root",
+                logs=LogsUser(f"logs.{region.name}.amazonaws.com", [log_group_arn]),
+                deletion_window_days=props.kms_deletion_window_days,
             ),
-        )
-        aws.kms_alias.KmsAlias(
-            self,
-            "flow-log-key-alias",
-            name=f"alias/{props.name}-vpc-flow-logs",
-            target_key_id=self.flow_log_key.key_id,
         )
         log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self,

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
-from modules.policies import logs_key_policy, service_trust
+from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
+from modules.policies import service_trust
 from modules.settings import PostgresSettings
 
 EXPORTED_LOGS = ("postgresql", "upgrade")
@@ -86,20 +87,18 @@ class Postgres(Construct):
         # One CMK for everything at rest that belongs to this database. RDS, Secrets Manager and
         # Performance Insights use it through grants of the calling principal (allowed by the
         # account statement); CloudWatch Logs gets a statement limited to this DB's log groups.
-        self.key = aws.kms_key.KmsKey(
+        self.key = KmsKey(
             self,
             "key",
-            description=f"RDS PostgreSQL {name}: storage, master secret, Performance Insights, logs",
-            enable_key_rotation=True,
-            deletion_window_in_days=props.kms_deletion_window_days,
-            policy=logs_key_policy(
-                f"arn:{partition.partition}:iam::{identity.account_id}:root",
-                f"logs.{region.name}.amazonaws.com",
-                log_group_arns,
+            KmsKeyProps(
+                description=f"RDS PostgreSQL {name}: storage, master secret, Performance Insights, logs",
+                alias=f"alias/{name}",
+                account_root_arn=f"arn:{partition.partition}:iam::{identity.account_id}:root",
+                logs=LogsUser(f"logs.{region.name}.amazonaws.com", log_group_arns),
+                deletion_window_days=props.kms_deletion_window_days,
+                tags=props.tags,
             ),
-            tags=dict(props.tags) or None,
         )
-        aws.kms_alias.KmsAlias(self, "key-alias", name=f"alias/{name}", target_key_id=self.key.key_id)
 
         self.subnet_group = aws.db_subnet_group.DbSubnetGroup(
             self,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from modules import aws
 from modules.cdk import Construct
-from modules.policies import account_administers_key, document
+from modules.kms_key import KmsKey, KmsKeyProps
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,17 @@ class StateBucket(Construct):
         partition = aws.data_aws_partition.DataAwsPartition(self, "partition")
         account_root = f"arn:{partition.partition}:iam::{identity.account_id}:root"
 
-        self.key = aws.kms_key.KmsKey(
+        self.key = KmsKey(
             self,
             "key",
-            description=f"Terraform state in s3://{props.bucket_name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=document(account_administers_key(account_root)),
-            lifecycle=lifecycle,
+            KmsKeyProps(
+                description=f"Terraform state in s3://{props.bucket_name}",
+                alias=props.kms_alias,
+                account_root_arn=account_root,
+                prevent_destroy=props.prevent_destroy,
+            ),
+            alias_id="alias",
         )
-        aws.kms_alias.KmsAlias(self, "alias", name=props.kms_alias, target_key_id=self.key.key_id)
 
         self.bucket = aws.s3_bucket.S3Bucket(self, "bucket", bucket=props.bucket_name, lifecycle=lifecycle)
         bucket_id = self.bucket.id

@@ -31,7 +31,7 @@ from modules.account import AccountContext
 from modules.cdk import Construct, Token
 from modules.ecs_cluster import EcsCluster
 from modules.fargate_service import FargateService, FargateServiceProps, LbAttachment
-from modules.policies import KEY_ADMINISTRATION_ACTIONS, account_administers_key, logs_may_use_key
+from modules.kms_key import KeyUser, KmsKey, KmsKeyProps, LogsUser
 from modules.settings import Autoscaling
 from modules.sg_rules import allow_tcp
 from modules.task_definition import FargateTaskDefinition
@@ -69,8 +69,15 @@ DYNAMODB_ACTIONS = (
     "dynamodb:BatchWriteItem",
 )
 UNSEAL_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:DescribeKey")
-# Administration without use: the account can manage the unseal key but not decrypt with it.
-KEY_ADMIN_ACTIONS = KEY_ADMINISTRATION_ACTIONS
+# What DynamoDB needs of the data key on the task role's behalf (the key policy allows it via DynamoDB only).
+DATA_KEY_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+)
 
 
 @dataclass(frozen=True)
@@ -138,74 +145,39 @@ class SelfHostedVault(Construct):
         )
 
         # --- keys ----------------------------------------------------------------------------
-        self.unseal_key = aws.kms_key.KmsKey(
+        self.unseal_key = KmsKey(
             self,
             "unseal-key",
-            description=f"Vault auto-unseal ({name})",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "AccountAdministersKey",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": account_root},
-                            "Action": list(KEY_ADMIN_ACTIONS),
-                            "Resource": "*",
-                        },
-                        {
-                            "Sid": "OnlyVaultTaskRoleUsesKey",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": self.task_role.arn},
-                            "Action": list(UNSEAL_KEY_ACTIONS),
-                            "Resource": "*",
-                        },
-                    ],
-                }
+            KmsKeyProps(
+                description=f"Vault auto-unseal ({name})",
+                alias=f"alias/{name}-unseal",
+                account_root_arn=account_root,
+                account_may_use=False,  # administers, cannot decrypt: only the named users may
+                users=[KeyUser("OnlyVaultTaskRoleUsesKey", self.task_role.arn, UNSEAL_KEY_ACTIONS)],
             ),
         )
-        aws.kms_alias.KmsAlias(
-            self, "unseal-key-alias", name=f"alias/{name}-unseal", target_key_id=self.unseal_key.key_id
-        )
-
-        self.data_key = aws.kms_key.KmsKey(
+        self.data_key = KmsKey(
             self,
             "data-key",
-            description=f"Vault HA table and logs ({name})",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        account_administers_key(account_root),
-                        logs_may_use_key(
-                            f"logs.{region}.amazonaws.com",
-                            f"arn:{partition}:logs:{region}:{account_id}:log-group:/ecs/{name}",
-                            sid="CloudWatchLogsEncryptsVaultLogs",
-                        ),
-                        {
-                            "Sid": "VaultTaskRoleThroughDynamoDbOnly",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": self.task_role.arn},
-                            "Action": [
-                                "kms:Encrypt",
-                                "kms:Decrypt",
-                                "kms:ReEncrypt*",
-                                "kms:GenerateDataKey*",
-                                "kms:DescribeKey",
-                                "kms:CreateGrant",
-                            ],
-                            "Resource": "*",
-                            "Condition": {"StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
-                        },
-                    ],
-                }
+            KmsKeyProps(
+                description=f"Vault HA table and logs ({name})",
+                alias=f"alias/{name}-data",
+                account_root_arn=account_root,
+                logs=LogsUser(
+                    f"logs.{region}.amazonaws.com",
+                    f"arn:{partition}:logs:{region}:{account_id}:log-group:/ecs/{name}",
+                    sid="CloudWatchLogsEncryptsVaultLogs",
+                ),
+                users=[
+                    KeyUser(
+                        "VaultTaskRoleThroughDynamoDbOnly",
+                        self.task_role.arn,
+                        DATA_KEY_ACTIONS,
+                        via_service=f"dynamodb.{region}.amazonaws.com",
+                    )
+                ],
             ),
         )
-        aws.kms_alias.KmsAlias(self, "data-key-alias", name=f"alias/{name}-data", target_key_id=self.data_key.key_id)
         log_key_arn = props.log_kms_key_arn or self.data_key.arn
 
         # --- storage -------------------------------------------------------------------------
