@@ -1,7 +1,7 @@
 """SelfHostedVault: a highly available Vault server on ECS Fargate behind an internal TLS load balancer.
 
-(Over ~300 lines because the two KMS key policies are spelled out statement by statement, where a
-reviewer reads them; the task and the load balancer live in vault_task.py / vault_lb.py.)
+(The task and the load balancer live in vault_task.py / vault_lb.py, the keys' policies are built
+by modules/kms_key.py from the statements named below.)
 
 Composes the shared constructs the services use (`EcsCluster`, `FargateTaskDefinition`,
 `FargateService`: the same rolling-deploy settings, 100 % minimum healthy) and adds what is
@@ -22,9 +22,9 @@ Vault's own; nothing here re-implements a service. Everything comes from `SelfHo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from modules import aws
 from modules.account import AccountContext
@@ -32,6 +32,7 @@ from modules.cdk import Construct, Token
 from modules.ecs_cluster import EcsCluster
 from modules.fargate_service import FargateService, FargateServiceProps, LbAttachment
 from modules.kms_key import KeyUser, KmsKey, KmsKeyProps, LogsUser
+from modules.policies import document
 from modules.settings import Autoscaling
 from modules.sg_rules import allow_tcp
 from modules.task_definition import FargateTaskDefinition
@@ -132,8 +133,6 @@ class SelfHostedVault(Construct):
         self.props = props
         name = props.name
         account = AccountContext(self, "account")
-        partition, region, account_id = account.partition, account.region, account.account_id
-        account_root = f"arn:{partition}:iam::{account_id}:root"
 
         # --- identities (created first: the key policies name the task role) -------------------
         self.task_role = aws.iam_role.IamRole(
@@ -144,7 +143,17 @@ class SelfHostedVault(Construct):
             assume_role_policy=account.ecs_tasks_trust(),
         )
 
-        # --- keys ----------------------------------------------------------------------------
+        self._keys(account)
+        self.table = self._ha_table()
+        aws.iam_role_policy.IamRolePolicy(
+            self, "task-policy", name="vault-server", role=self.task_role.id, policy=self._task_policy()
+        )
+        self._compute(account, props.log_kms_key_arn or self.data_key.arn)
+
+    def _keys(self, account: AccountContext) -> None:
+        """The unseal key (only the task role uses it) and the data key (table and logs)."""
+        name, partition, region, account_id = self.props.name, account.partition, account.region, account.account_id
+        account_root = f"arn:{partition}:iam::{account_id}:root"
         self.unseal_key = KmsKey(
             self,
             "unseal-key",
@@ -178,14 +187,13 @@ class SelfHostedVault(Construct):
                 ],
             ),
         )
-        log_key_arn = props.log_kms_key_arn or self.data_key.arn
 
-        # --- storage -------------------------------------------------------------------------
+    def _ha_table(self) -> Any:
         ddb = aws.dynamodb_table
-        self.table = ddb.DynamodbTable(
+        return ddb.DynamodbTable(
             self,
             "ha-table",
-            name=name,
+            name=self.props.name,
             billing_mode="PAY_PER_REQUEST",
             # The schema Vault's dynamodb backend expects.
             hash_key="Path",
@@ -196,36 +204,20 @@ class SelfHostedVault(Construct):
             ],
             point_in_time_recovery=ddb.DynamodbTablePointInTimeRecovery(enabled=True),
             server_side_encryption=ddb.DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=self.data_key.arn),
-            deletion_protection_enabled=props.deletion_protection,
+            deletion_protection_enabled=self.props.deletion_protection,
         )
 
-        # --- role policies -------------------------------------------------------------------
-        aws.iam_role_policy.IamRolePolicy(
-            self,
-            "task-policy",
-            name="vault-server",
-            role=self.task_role.id,
-            policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "AutoUnseal",
-                            "Effect": "Allow",
-                            "Action": list(UNSEAL_KEY_ACTIONS),
-                            "Resource": self.unseal_key.arn,
-                        },
-                        {
-                            "Sid": "HaStorage",
-                            "Effect": "Allow",
-                            "Action": list(DYNAMODB_ACTIONS),
-                            "Resource": self.table.arn,
-                        },
-                    ],
-                }
-            ),
+    def _task_policy(self) -> str:
+        """The task role's own permissions: this unseal key and this table, nothing else."""
+        return document(
+            {
+                "Sid": "AutoUnseal",
+                "Effect": "Allow",
+                "Action": list(UNSEAL_KEY_ACTIONS),
+                "Resource": self.unseal_key.arn,
+            },
+            {"Sid": "HaStorage", "Effect": "Allow", "Action": list(DYNAMODB_ACTIONS), "Resource": self.table.arn},
         )
-        self._compute(account, log_key_arn)
 
     def _compute(self, account: AccountContext, log_key_arn: str) -> None:
         props, name, region = self.props, self.props.name, account.region
