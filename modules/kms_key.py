@@ -89,6 +89,12 @@ class KmsKeyProps:
     prevent_destroy: bool | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if (self.key_spec is None) != (self.key_usage is None):
+            raise ValueError("key_spec and key_usage go together (an asymmetric key); neither for a symmetric one")
+        if not self.account_may_use and not self.users:
+            raise ValueError(f"{self.alias}: account_may_use=False and no users - nobody could use the key")
+
     def policy(self) -> str:
         admin = account_administers_key(
             self.account_root_arn, "kms:*" if self.account_may_use else KEY_ADMINISTRATION_ACTIONS
