@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from modules import aws
 from modules.cdk import Construct
-from modules.policies import KEY_ADMINISTRATION_ACTIONS, account_administers_key, document
+from modules.kms_key import KeyUser, KmsKey, KmsKeyProps
 
 
 @dataclass(frozen=True)
@@ -30,31 +29,26 @@ class CiSigningKeyProps:
 class CiSigningKey(Construct):
     def __init__(self, scope: Construct, id_: str, props: CiSigningKeyProps, account_root_arn: str):
         super().__init__(scope, id_)
-        policy = document(
-            account_administers_key(account_root_arn, KEY_ADMINISTRATION_ACTIONS),
-            {
-                "Sid": "SignCiBundles",
-                "Effect": "Allow",
-                "Principal": {"AWS": sorted(set(props.signer_arns))},
-                "Action": ["kms:Sign", "kms:DescribeKey"],
-                "Resource": "*",
-            },
-            {
-                "Sid": "VerifyCiBundles",
-                "Effect": "Allow",
-                "Principal": {"AWS": sorted(set(props.verifier_arns))},
-                "Action": ["kms:Verify", "kms:GetPublicKey", "kms:DescribeKey"],
-                "Resource": "*",
-            },
-        )
-        self.key = aws.kms_key.KmsKey(
+        self.key = KmsKey(
             self,
             "key",
-            description=props.description,
-            customer_master_key_spec="ECC_NIST_P256",
-            key_usage="SIGN_VERIFY",
-            deletion_window_in_days=30,
-            policy=policy,
-            lifecycle={"prevent_destroy": props.prevent_destroy},
+            KmsKeyProps(
+                description=props.description,
+                alias=props.alias,
+                account_root_arn=account_root_arn,
+                account_may_use=False,  # administers, cannot decrypt: only the named users may
+                users=[
+                    # Lists (even of one ARN) are deduplicated and sorted by KeyUser.
+                    KeyUser("SignCiBundles", list(props.signer_arns), ["kms:Sign", "kms:DescribeKey"]),
+                    KeyUser(
+                        "VerifyCiBundles",
+                        list(props.verifier_arns),
+                        ["kms:Verify", "kms:GetPublicKey", "kms:DescribeKey"],
+                    ),
+                ],
+                key_spec="ECC_NIST_P256",
+                key_usage="SIGN_VERIFY",
+                prevent_destroy=props.prevent_destroy,
+            ),
+            alias_id="alias",
         )
-        aws.kms_alias.KmsAlias(self, "alias", name=props.alias, target_key_id=self.key.key_id)

@@ -34,7 +34,8 @@ from typing import Any, Literal, Protocol
 
 from modules import aws
 from modules.cdk import Construct, Fn, TerraformResourceLifecycle
-from modules.policies import logs_key_policy, service_trust
+from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
+from modules.policies import service_trust
 
 NatMode = Literal["none", "single", "per_az"]
 
@@ -112,20 +113,7 @@ class Network(Construct):
         vpc_id = self.vpc.id
         azs = self._availability_zones(props)
 
-        # Nothing may use the default security group: adopt it and remove all of its rules.
-        aws.default_security_group.DefaultSecurityGroup(
-            self, "default-sg", vpc_id=vpc_id, tags={"Name": f"{name}-default-do-not-use"}
-        )
-        # Subnets without an explicit association would fall back to the main route table: keep
-        # it route-less so a forgotten association never means internet access.
-        aws.default_route_table.DefaultRouteTable(
-            self,
-            "default-rt",
-            default_route_table_id=self.vpc.default_route_table_id,
-            route=[],
-            tags={"Name": f"{name}-default-no-routes"},
-        )
-
+        self._empty_defaults()
         self.public_subnets = [
             self._subnet("public", i, props.public_subnet_cidrs[i], azs[i], {"tier": "public"}) for i in range(n)
         ]
@@ -135,55 +123,9 @@ class Network(Construct):
         self.isolated_subnets = [
             self._subnet("isolated", i, props.isolated_subnet_cidrs[i], azs[i], {"tier": "isolated"}) for i in range(n)
         ]
-
-        # Public: one route table, default route to the internet gateway.
-        self.internet_gateway = aws.internet_gateway.InternetGateway(
-            self, "igw", vpc_id=vpc_id, tags={"Name": f"{name}-igw"}
-        )
-        public_rt = aws.route_table.RouteTable(self, "public-rt", vpc_id=vpc_id, tags={"Name": f"{name}-public"})
-        aws.route.Route(
-            self,
-            "public-default-route",
-            route_table_id=public_rt.id,
-            destination_cidr_block="0.0.0.0/0",
-            gateway_id=self.internet_gateway.id,
-        )
-        for i, subnet in enumerate(self.public_subnets):
-            aws.route_table_association.RouteTableAssociation(
-                self, f"public-rta-{i}", subnet_id=subnet.id, route_table_id=public_rt.id
-            )
-
-        # Private: one route table per AZ; default route through that AZ's (or the single) NAT.
-        nat_count = {"none": 0, "single": 1, "per_az": n}[props.nat]
-        self.nat_gateways = []
-        for i in range(nat_count):
-            eip = aws.eip.Eip(self, f"nat-eip-{i}", domain="vpc", tags={"Name": f"{name}-nat-{i}"})
-            self.nat_gateways.append(
-                aws.nat_gateway.NatGateway(
-                    self,
-                    f"nat-{i}",
-                    allocation_id=eip.allocation_id,
-                    subnet_id=self.public_subnets[i].id,
-                    tags={"Name": f"{name}-nat-{i}"},
-                    depends_on=[self.internet_gateway],
-                )
-            )
-        for i, subnet in enumerate(self.private_subnets):
-            rt = aws.route_table.RouteTable(
-                self, f"private-rt-{i}", vpc_id=vpc_id, tags={"Name": f"{name}-private-{i}"}
-            )
-            if self.nat_gateways:
-                aws.route.Route(
-                    self,
-                    f"private-default-route-{i}",
-                    route_table_id=rt.id,
-                    destination_cidr_block="0.0.0.0/0",
-                    nat_gateway_id=self.nat_gateways[i % len(self.nat_gateways)].id,
-                )
-            aws.route_table_association.RouteTableAssociation(
-                self, f"private-rta-{i}", subnet_id=subnet.id, route_table_id=rt.id
-            )
-
+        self._public_routing()
+        self.nat_gateways = self._nat_gateways()
+        self._private_routing()
         # Isolated: a route table with no routes at all (only the implicit local route).
         isolated_rt = aws.route_table.RouteTable(self, "isolated-rt", vpc_id=vpc_id, tags={"Name": f"{name}-isolated"})
         for i, subnet in enumerate(self.isolated_subnets):
@@ -214,6 +156,78 @@ class Network(Construct):
         return [s.id for s in self.isolated_subnets]
 
     # --- parts ---------------------------------------------------------------------------------------
+
+    def _empty_defaults(self) -> None:
+        name = self.props.name
+        # Nothing may use the default security group: adopt it and remove all of its rules.
+        aws.default_security_group.DefaultSecurityGroup(
+            self, "default-sg", vpc_id=self.vpc.id, tags={"Name": f"{name}-default-do-not-use"}
+        )
+        # Subnets without an explicit association would fall back to the main route table: keep
+        # it route-less so a forgotten association never means internet access.
+        aws.default_route_table.DefaultRouteTable(
+            self,
+            "default-rt",
+            default_route_table_id=self.vpc.default_route_table_id,
+            route=[],
+            tags={"Name": f"{name}-default-no-routes"},
+        )
+
+    def _public_routing(self) -> None:
+        """One route table, default route to the internet gateway."""
+        name, vpc_id = self.props.name, self.vpc.id
+        self.internet_gateway = aws.internet_gateway.InternetGateway(
+            self, "igw", vpc_id=vpc_id, tags={"Name": f"{name}-igw"}
+        )
+        public_rt = aws.route_table.RouteTable(self, "public-rt", vpc_id=vpc_id, tags={"Name": f"{name}-public"})
+        aws.route.Route(
+            self,
+            "public-default-route",
+            route_table_id=public_rt.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=self.internet_gateway.id,
+        )
+        for i, subnet in enumerate(self.public_subnets):
+            aws.route_table_association.RouteTableAssociation(
+                self, f"public-rta-{i}", subnet_id=subnet.id, route_table_id=public_rt.id
+            )
+
+    def _nat_gateways(self) -> list[Any]:
+        """None, one (in the first public subnet) or one per AZ, as `nat` says."""
+        name = self.props.name
+        nat_count = {"none": 0, "single": 1, "per_az": self.props.az_count}[self.props.nat]
+        gateways = []
+        for i in range(nat_count):
+            eip = aws.eip.Eip(self, f"nat-eip-{i}", domain="vpc", tags={"Name": f"{name}-nat-{i}"})
+            gateways.append(
+                aws.nat_gateway.NatGateway(
+                    self,
+                    f"nat-{i}",
+                    allocation_id=eip.allocation_id,
+                    subnet_id=self.public_subnets[i].id,
+                    tags={"Name": f"{name}-nat-{i}"},
+                    depends_on=[self.internet_gateway],
+                )
+            )
+        return gateways
+
+    def _private_routing(self) -> None:
+        """One route table per AZ; default route through that AZ's (or the single) NAT, if any."""
+        for i, subnet in enumerate(self.private_subnets):
+            rt = aws.route_table.RouteTable(
+                self, f"private-rt-{i}", vpc_id=self.vpc.id, tags={"Name": f"{self.props.name}-private-{i}"}
+            )
+            if self.nat_gateways:
+                aws.route.Route(
+                    self,
+                    f"private-default-route-{i}",
+                    route_table_id=rt.id,
+                    destination_cidr_block="0.0.0.0/0",
+                    nat_gateway_id=self.nat_gateways[i % len(self.nat_gateways)].id,
+                )
+            aws.route_table_association.RouteTableAssociation(
+                self, f"private-rta-{i}", subnet_id=subnet.id, route_table_id=rt.id
+            )
 
     def _availability_zones(self, props: NetworkProps) -> list[str]:
         if props.availability_zones is not None:
@@ -253,23 +267,16 @@ class Network(Construct):
         region = aws.data_aws_region.DataAwsRegion(self, "region")
         log_group_name = f"/vpc/{props.name}/flow-logs"
         log_group_arn = f"arn:{partition.partition}:logs:{region.name}:{identity.account_id}:log-group:{log_group_name}"
-        self.flow_log_key = aws.kms_key.KmsKey(
+        self.flow_log_key = KmsKey(
             self,
             "flow-log-key",
-            description=f"VPC flow logs of {props.name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=props.kms_deletion_window_days,
-            policy=logs_key_policy(
-                f"arn:{partition.partition}:iam::{identity.account_id}:root",
-                f"logs.{region.name}.amazonaws.com",
-                [log_group_arn],
+            KmsKeyProps(
+                description=f"VPC flow logs of {props.name}",
+                alias=f"alias/{props.name}-vpc-flow-logs",
+                account_root_arn=f"arn:{partition.partition}:iam::{identity.account_id}:root",
+                logs=LogsUser(f"logs.{region.name}.amazonaws.com", [log_group_arn]),
+                deletion_window_days=props.kms_deletion_window_days,
             ),
-        )
-        aws.kms_alias.KmsAlias(
-            self,
-            "flow-log-key-alias",
-            name=f"alias/{props.name}-vpc-flow-logs",
-            target_key_id=self.flow_log_key.key_id,
         )
         log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self,

@@ -96,9 +96,3 @@ def logs_may_use_key(
         "Resource": "*",
         "Condition": {operator: {"kms:EncryptionContext:aws:logs:arn": arns}},
     }
-
-
-def logs_key_policy(account_root_arn: str, logs_principal: str, log_group_arns: Sequence[str]) -> str:
-    """Key policy of a CMK that encrypts CloudWatch log groups: the account administers it (through
-    IAM), and CloudWatch Logs may use it only for the named log groups."""
-    return document(account_administers_key(account_root_arn), logs_may_use_key(logs_principal, log_group_arns))

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
-from modules.policies import logs_key_policy, service_trust
+from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
+from modules.policies import service_trust
 from modules.settings import PostgresSettings
 
 EXPORTED_LOGS = ("postgresql", "upgrade")
@@ -73,44 +75,66 @@ class PostgresProps:
 
 
 class Postgres(Construct):
+    """The parts, each built by one method below (in this order, which the synthesized JSON
+    follows): key, subnet group, security group and its ingress rules, parameter group, log
+    groups, monitoring role, instance."""
+
     def __init__(self, scope: Construct, id_: str, props: PostgresProps):
         super().__init__(scope, id_)
         self.props = props
-        name = props.identifier
         identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "caller")
         partition = aws.data_aws_partition.DataAwsPartition(self, "partition")
         region = aws.data_aws_region.DataAwsRegion(self, "region")
-        logs_arn_prefix = f"arn:{partition.partition}:logs:{region.name}:{identity.account_id}:log-group:"
-        log_group_arns = [logs_arn_prefix + _log_group_name(name, log) for log in EXPORTED_LOGS]
-
-        # One CMK for everything at rest that belongs to this database. RDS, Secrets Manager and
-        # Performance Insights use it through grants of the calling principal (allowed by the
-        # account statement); CloudWatch Logs gets a statement limited to this DB's log groups.
-        self.key = aws.kms_key.KmsKey(
-            self,
-            "key",
-            description=f"RDS PostgreSQL {name}: storage, master secret, Performance Insights, logs",
-            enable_key_rotation=True,
-            deletion_window_in_days=props.kms_deletion_window_days,
-            policy=logs_key_policy(
-                f"arn:{partition.partition}:iam::{identity.account_id}:root",
-                f"logs.{region.name}.amazonaws.com",
-                log_group_arns,
-            ),
-            tags=dict(props.tags) or None,
-        )
-        aws.kms_alias.KmsAlias(self, "key-alias", name=f"alias/{name}", target_key_id=self.key.key_id)
-
+        self.key = self._key(identity.account_id, partition.partition, region.name)
         self.subnet_group = aws.db_subnet_group.DbSubnetGroup(
             self,
             "subnet-group",
-            name=name,
-            description=f"Isolated subnets of {name}",
+            name=props.identifier,
+            description=f"Isolated subnets of {props.identifier}",
             subnet_ids=list(props.subnet_ids),
             tags=dict(props.tags) or None,
         )
+        self.security_group = self._security_group()
+        self.parameter_group = self._parameter_group()
+        self.log_groups = [
+            aws.cloudwatch_log_group.CloudwatchLogGroup(
+                self,
+                f"log-{log}",
+                name=_log_group_name(props.identifier, log),
+                retention_in_days=props.log_retention_days,
+                kms_key_id=self.key.arn,
+                tags=dict(props.tags) or None,
+            )
+            for log in EXPORTED_LOGS
+        ]
+        self.monitoring_role = self._monitoring_role(identity.account_id, partition.partition)
+        self.instance = self._instance()
 
-        self.security_group = aws.security_group.SecurityGroup(
+    def _key(self, account_id: str, partition: str, region: str) -> KmsKey:
+        # One CMK for everything at rest that belongs to this database. RDS, Secrets Manager and
+        # Performance Insights use it through grants of the calling principal (allowed by the
+        # account statement); CloudWatch Logs gets a statement limited to this DB's log groups.
+        name = self.props.identifier
+        logs_arn_prefix = f"arn:{partition}:logs:{region}:{account_id}:log-group:"
+        return KmsKey(
+            self,
+            "key",
+            KmsKeyProps(
+                description=f"RDS PostgreSQL {name}: storage, master secret, Performance Insights, logs",
+                alias=f"alias/{name}",
+                account_root_arn=f"arn:{partition}:iam::{account_id}:root",
+                logs=LogsUser(
+                    f"logs.{region}.amazonaws.com",
+                    [logs_arn_prefix + _log_group_name(name, log) for log in EXPORTED_LOGS],
+                ),
+                deletion_window_days=self.props.kms_deletion_window_days,
+                tags=self.props.tags,
+            ),
+        )
+
+    def _security_group(self) -> Any:
+        props, name = self.props, self.props.identifier
+        security_group = aws.security_group.SecurityGroup(
             self,
             "sg",
             name=f"{name}-db",
@@ -124,7 +148,7 @@ class Postgres(Construct):
             aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
                 self,
                 f"ingress-from-{source_name}",
-                security_group_id=self.security_group.id,
+                security_group_id=security_group.id,
                 referenced_security_group_id=source_sg_id,
                 ip_protocol="tcp",
                 from_port=props.port,
@@ -133,8 +157,10 @@ class Postgres(Construct):
                 lifecycle=_lifecycle(props, "ingress_rule"),
                 tags={"Name": f"{name}-from-{source_name}", **props.tags},
             )
+        return security_group
 
-        pg = aws.db_parameter_group
+    def _parameter_group(self) -> Any:
+        props, pg = self.props, aws.db_parameter_group
         parameters = {
             **props.extra_parameters,
             "log_min_duration_statement": str(props.log_min_duration_statement_ms),
@@ -144,12 +170,12 @@ class Postgres(Construct):
             "log_lock_waits": "1",
             "rds.force_ssl": "1",  # last: TLS cannot be turned off through extra_parameters
         }
-        self.parameter_group = pg.DbParameterGroup(
+        return pg.DbParameterGroup(
             self,
             "params",
-            name_prefix=f"{name}-pg{props.major_version}-",
+            name_prefix=f"{props.identifier}-pg{props.major_version}-",
             family=f"postgres{props.major_version}",
-            description=f"{name}: TLS forced, statement and connection logging",
+            description=f"{props.identifier}: TLS forced, statement and connection logging",
             parameter=[
                 pg.DbParameterGroupParameter(
                     name=k, value=v, apply_method="pending-reboot" if k.startswith("rds.") else "immediate"
@@ -161,48 +187,42 @@ class Postgres(Construct):
             tags=dict(props.tags) or None,
         )
 
-        self.log_groups = [
-            aws.cloudwatch_log_group.CloudwatchLogGroup(
-                self,
-                f"log-{log}",
-                name=_log_group_name(name, log),
-                retention_in_days=props.log_retention_days,
-                kms_key_id=self.key.arn,
-                tags=dict(props.tags) or None,
-            )
-            for log in EXPORTED_LOGS
-        ]
+    def _monitoring_role(self, account_id: str, partition: str) -> Any:
+        """Enhanced monitoring's role, or None when monitoring is off."""
+        props = self.props
+        if props.settings.monitoring_interval <= 0:
+            return None
+        role = aws.iam_role.IamRole(
+            self,
+            "monitoring-role",
+            name_prefix=f"{props.identifier}-rds-monitoring-"[:38],
+            assume_role_policy=service_trust("monitoring.rds.amazonaws.com", account_id),
+            tags=dict(props.tags) or None,
+        )
+        aws.iam_role_policy_attachment.IamRolePolicyAttachment(
+            self,
+            "monitoring-policy",
+            role=role.name,
+            policy_arn=f"arn:{partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+        )
+        return role
 
-        self.monitoring_role = None
-        if props.settings.monitoring_interval > 0:
-            self.monitoring_role = aws.iam_role.IamRole(
-                self,
-                "monitoring-role",
-                name_prefix=f"{name}-rds-monitoring-"[:38],
-                assume_role_policy=service_trust("monitoring.rds.amazonaws.com", identity.account_id),
-                tags=dict(props.tags) or None,
-            )
-            aws.iam_role_policy_attachment.IamRolePolicyAttachment(
-                self,
-                "monitoring-policy",
-                role=self.monitoring_role.name,
-                policy_arn=f"arn:{partition.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
-            )
-
-        self.instance = aws.db_instance.DbInstance(
+    def _instance(self) -> Any:
+        props, settings, name = self.props, self.props.settings, self.props.identifier
+        return aws.db_instance.DbInstance(
             self,
             "instance",
             identifier=name,
             engine="postgres",
-            engine_version=props.settings.engine_version,
-            instance_class=props.settings.instance_class,
-            allocated_storage=props.settings.allocated_storage,
-            max_allocated_storage=props.settings.max_allocated_storage,
+            engine_version=settings.engine_version,
+            instance_class=settings.instance_class,
+            allocated_storage=settings.allocated_storage,
+            max_allocated_storage=settings.max_allocated_storage,
             storage_type=props.storage_type,
             storage_encrypted=True,
             kms_key_id=self.key.arn,
-            db_name=props.settings.database_name,
-            username=props.settings.master_username,
+            db_name=settings.database_name,
+            username=settings.master_username,
             # RDS generates and rotates the password in Secrets Manager under our CMK: Terraform
             # never sees it, so it is in neither the synthesized JSON nor the state.
             manage_master_user_password=True,
@@ -213,26 +233,26 @@ class Postgres(Construct):
             db_subnet_group_name=self.subnet_group.name,
             vpc_security_group_ids=[self.security_group.id],
             publicly_accessible=False,
-            multi_az=props.settings.multi_az,
+            multi_az=settings.multi_az,
             parameter_group_name=self.parameter_group.name,
-            backup_retention_period=props.settings.backup_retention_days,
+            backup_retention_period=settings.backup_retention_days,
             backup_window=props.backup_window,
             maintenance_window=props.maintenance_window,
             copy_tags_to_snapshot=True,
             delete_automated_backups=not props.final_snapshot,
-            deletion_protection=props.settings.deletion_protection,
+            deletion_protection=settings.deletion_protection,
             skip_final_snapshot=not props.final_snapshot,
             final_snapshot_identifier=f"{name}-final" if props.final_snapshot else None,
             auto_minor_version_upgrade=True,
             allow_major_version_upgrade=False,
             apply_immediately=props.apply_immediately,
             enabled_cloudwatch_logs_exports=list(EXPORTED_LOGS),
-            performance_insights_enabled=props.settings.performance_insights,
-            performance_insights_kms_key_id=self.key.arn if props.settings.performance_insights else None,
+            performance_insights_enabled=settings.performance_insights,
+            performance_insights_kms_key_id=self.key.arn if settings.performance_insights else None,
             performance_insights_retention_period=(
-                props.performance_insights_retention_days if props.settings.performance_insights else None
+                props.performance_insights_retention_days if settings.performance_insights else None
             ),
-            monitoring_interval=props.settings.monitoring_interval,
+            monitoring_interval=settings.monitoring_interval,
             monitoring_role_arn=self.monitoring_role.arn if self.monitoring_role else None,
             # The log groups exist first, so RDS does not create unencrypted, never-expiring ones.
             depends_on=list(self.log_groups),

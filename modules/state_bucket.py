@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from modules import aws
 from modules.cdk import Construct
-from modules.policies import account_administers_key, document
+from modules.kms_key import KmsKey, KmsKeyProps
 
 
 @dataclass(frozen=True)
@@ -35,28 +36,51 @@ class StateBucketProps:
 
 
 class StateBucket(Construct):
+    """The key, the bucket and its settings, the bucket policy, access logging, the lock table,
+    each built by one method below (in that order, which the synthesized JSON follows)."""
+
     def __init__(self, scope: Construct, id_: str, props: StateBucketProps):
         super().__init__(scope, id_)
-        sse = aws.s3_bucket_server_side_encryption_configuration
-        lc = aws.s3_bucket_lifecycle_configuration
-        lifecycle = {"prevent_destroy": props.prevent_destroy}
+        self.props = props
         identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "caller")
         partition = aws.data_aws_partition.DataAwsPartition(self, "partition")
-        account_root = f"arn:{partition.partition}:iam::{identity.account_id}:root"
-
-        self.key = aws.kms_key.KmsKey(
+        self.key = KmsKey(
             self,
             "key",
-            description=f"Terraform state in s3://{props.bucket_name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=document(account_administers_key(account_root)),
-            lifecycle=lifecycle,
+            KmsKeyProps(
+                description=f"Terraform state in s3://{props.bucket_name}",
+                alias=props.kms_alias,
+                account_root_arn=f"arn:{partition.partition}:iam::{identity.account_id}:root",
+                prevent_destroy=props.prevent_destroy,
+            ),
+            alias_id="alias",
         )
-        aws.kms_alias.KmsAlias(self, "alias", name=props.kms_alias, target_key_id=self.key.key_id)
+        self.bucket = aws.s3_bucket.S3Bucket(
+            self, "bucket", bucket=props.bucket_name, lifecycle={"prevent_destroy": props.prevent_destroy}
+        )
+        self._bucket_settings()
+        self._lifecycle_rules()
+        aws.s3_bucket_policy.S3BucketPolicy(
+            self,
+            "policy",
+            bucket=self.bucket.id,
+            policy=self._policy(props.enforce_tls_and_kms),
+            # A policy before the public access block can be rejected as "public" by S3.
+            depends_on=[self.public_access_block],
+        )
+        if props.access_log_bucket:
+            aws.s3_bucket_logging.S3BucketLoggingA(
+                self,
+                "access-logging",
+                bucket=self.bucket.id,
+                target_bucket=props.access_log_bucket,
+                target_prefix=f"s3/{props.bucket_name}/",
+            )
+        self.lock_table = self._lock_table() if props.lock_table_name else None
 
-        self.bucket = aws.s3_bucket.S3Bucket(self, "bucket", bucket=props.bucket_name, lifecycle=lifecycle)
-        bucket_id = self.bucket.id
+    def _bucket_settings(self) -> None:
+        """Versioning, SSE-KMS under the key, every public-access block, ACLs disabled."""
+        sse, bucket_id = aws.s3_bucket_server_side_encryption_configuration, self.bucket.id
         aws.s3_bucket_versioning.S3BucketVersioningA(
             self, "versioning", bucket=bucket_id, versioning_configuration={"status": "Enabled"}
         )
@@ -85,10 +109,13 @@ class StateBucket(Construct):
         aws.s3_bucket_ownership_controls.S3BucketOwnershipControls(
             self, "ownership", bucket=bucket_id, rule={"object_ownership": "BucketOwnerEnforced"}
         )
+
+    def _lifecycle_rules(self) -> None:
+        props, lc = self.props, aws.s3_bucket_lifecycle_configuration
         lc.S3BucketLifecycleConfiguration(
             self,
             "lifecycle",
-            bucket=bucket_id,
+            bucket=self.bucket.id,
             rule=[
                 lc.S3BucketLifecycleConfigurationRule(
                     id="expire-noncurrent-state-versions",
@@ -111,37 +138,20 @@ class StateBucket(Construct):
             ],
             depends_on=[self.bucket],
         )
-        aws.s3_bucket_policy.S3BucketPolicy(
-            self,
-            "policy",
-            bucket=bucket_id,
-            policy=self._policy(props.enforce_tls_and_kms),
-            # A policy before the public access block can be rejected as "public" by S3.
-            depends_on=[self.public_access_block],
-        )
-        if props.access_log_bucket:
-            aws.s3_bucket_logging.S3BucketLoggingA(
-                self,
-                "access-logging",
-                bucket=bucket_id,
-                target_bucket=props.access_log_bucket,
-                target_prefix=f"s3/{props.bucket_name}/",
-            )
 
-        self.lock_table = None
-        if props.lock_table_name:
-            self.lock_table = aws.dynamodb_table.DynamodbTable(
-                self,
-                "lock-table",
-                name=props.lock_table_name,
-                billing_mode="PAY_PER_REQUEST",
-                hash_key="LockID",
-                attribute=[aws.dynamodb_table.DynamodbTableAttribute(name="LockID", type="S")],
-                point_in_time_recovery={"enabled": True},
-                server_side_encryption={"enabled": True, "kms_key_arn": self.key.arn},
-                deletion_protection_enabled=True,
-                lifecycle=lifecycle,
-            )
+    def _lock_table(self) -> Any:
+        return aws.dynamodb_table.DynamodbTable(
+            self,
+            "lock-table",
+            name=self.props.lock_table_name,
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="LockID",
+            attribute=[aws.dynamodb_table.DynamodbTableAttribute(name="LockID", type="S")],
+            point_in_time_recovery={"enabled": True},
+            server_side_encryption={"enabled": True, "kms_key_arn": self.key.arn},
+            deletion_protection_enabled=True,
+            lifecycle={"prevent_destroy": self.props.prevent_destroy},
+        )
 
     def _policy(self, enforce_tls_and_kms: bool) -> str:
         bucket_arn = self.bucket.arn

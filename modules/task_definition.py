@@ -19,7 +19,7 @@ from typing import Any
 from modules import aws
 from modules.account import AccountContext
 from modules.cdk import Construct, TerraformResourceLifecycle
-from modules.policies import account_administers_key, document, logs_may_use_key
+from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
 from scripts.contracts import ENV_VAULT_ADDR, ENV_VAULT_READ_PATHS, looks_secret
 
 _ECR_IMAGE = re.compile(
@@ -189,30 +189,24 @@ class FargateTaskDefinition(Construct):
         self.arn = self.task_definition.arn
         self.task_role_arn = task_role_arn
 
-    def _log_key(self) -> Any:
-        key = aws.kms_key.KmsKey(
-            self,
-            "log-key",
-            description=f"CloudWatch Logs of ECS service {self.props.name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=self._log_key_policy(),
-        )
-        self.log_key_alias = aws.kms_alias.KmsAlias(
-            self, "log-key-alias", name=f"alias/ecs-logs-{self.props.name}", target_key_id=key.key_id
-        )
-        return key
-
-    def _log_key_policy(self) -> str:
+    def _log_key(self) -> KmsKey:
         a = self.account
         log_group_arn = f"arn:{a.partition}:logs:{a.region}:{a.account_id}:log-group:{self.log_group_name}"
-        return document(
-            account_administers_key(f"arn:{a.partition}:iam::{a.account_id}:root"),
-            # CloudWatch Logs may use the key for this log group only.
-            logs_may_use_key(
-                f"logs.{a.region}.amazonaws.com", log_group_arn, sid="CloudWatchLogsUsesKey", operator="ArnEquals"
+        key = KmsKey(
+            self,
+            "log-key",
+            KmsKeyProps(
+                description=f"CloudWatch Logs of ECS service {self.props.name}",
+                alias=f"alias/ecs-logs-{self.props.name}",
+                account_root_arn=f"arn:{a.partition}:iam::{a.account_id}:root",
+                # CloudWatch Logs may use the key for this log group only.
+                logs=LogsUser(
+                    f"logs.{a.region}.amazonaws.com", log_group_arn, sid="CloudWatchLogsUsesKey", operator="ArnEquals"
+                ),
             ),
         )
+        self.log_key_alias = key.alias
+        return key
 
     def _execution_policy(self) -> str:
         statements: list[dict[str, Any]] = [

@@ -1,7 +1,7 @@
 """SelfHostedVault: a highly available Vault server on ECS Fargate behind an internal TLS load balancer.
 
-(Over ~300 lines because the two KMS key policies are spelled out statement by statement, where a
-reviewer reads them; the task and the load balancer live in vault_task.py / vault_lb.py.)
+(The task and the load balancer live in vault_task.py / vault_lb.py, the keys' policies are built
+by modules/kms_key.py from the statements named below.)
 
 Composes the shared constructs the services use (`EcsCluster`, `FargateTaskDefinition`,
 `FargateService`: the same rolling-deploy settings, 100 % minimum healthy) and adds what is
@@ -22,16 +22,17 @@ Vault's own; nothing here re-implements a service. Everything comes from `SelfHo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from modules import aws
 from modules.account import AccountContext
 from modules.cdk import Construct, Token
 from modules.ecs_cluster import EcsCluster
 from modules.fargate_service import FargateService, FargateServiceProps, LbAttachment
-from modules.policies import KEY_ADMINISTRATION_ACTIONS, account_administers_key, logs_may_use_key
+from modules.kms_key import KeyUser, KmsKey, KmsKeyProps, LogsUser
+from modules.policies import document
 from modules.settings import Autoscaling
 from modules.sg_rules import allow_tcp
 from modules.task_definition import FargateTaskDefinition
@@ -69,8 +70,15 @@ DYNAMODB_ACTIONS = (
     "dynamodb:BatchWriteItem",
 )
 UNSEAL_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:DescribeKey")
-# Administration without use: the account can manage the unseal key but not decrypt with it.
-KEY_ADMIN_ACTIONS = KEY_ADMINISTRATION_ACTIONS
+# What DynamoDB needs of the data key on the task role's behalf (the key policy allows it via DynamoDB only).
+DATA_KEY_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+)
 
 
 @dataclass(frozen=True)
@@ -125,8 +133,6 @@ class SelfHostedVault(Construct):
         self.props = props
         name = props.name
         account = AccountContext(self, "account")
-        partition, region, account_id = account.partition, account.region, account.account_id
-        account_root = f"arn:{partition}:iam::{account_id}:root"
 
         # --- identities (created first: the key policies name the task role) -------------------
         self.task_role = aws.iam_role.IamRole(
@@ -137,83 +143,57 @@ class SelfHostedVault(Construct):
             assume_role_policy=account.ecs_tasks_trust(),
         )
 
-        # --- keys ----------------------------------------------------------------------------
-        self.unseal_key = aws.kms_key.KmsKey(
+        self._keys(account)
+        self.table = self._ha_table()
+        aws.iam_role_policy.IamRolePolicy(
+            self, "task-policy", name="vault-server", role=self.task_role.id, policy=self._task_policy()
+        )
+        self._compute(account, props.log_kms_key_arn or self.data_key.arn)
+
+    def _keys(self, account: AccountContext) -> None:
+        """The unseal key (only the task role uses it) and the data key (table and logs)."""
+        name, partition, region, account_id = self.props.name, account.partition, account.region, account.account_id
+        account_root = f"arn:{partition}:iam::{account_id}:root"
+        self.unseal_key = KmsKey(
             self,
             "unseal-key",
-            description=f"Vault auto-unseal ({name})",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "AccountAdministersKey",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": account_root},
-                            "Action": list(KEY_ADMIN_ACTIONS),
-                            "Resource": "*",
-                        },
-                        {
-                            "Sid": "OnlyVaultTaskRoleUsesKey",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": self.task_role.arn},
-                            "Action": list(UNSEAL_KEY_ACTIONS),
-                            "Resource": "*",
-                        },
-                    ],
-                }
+            KmsKeyProps(
+                description=f"Vault auto-unseal ({name})",
+                alias=f"alias/{name}-unseal",
+                account_root_arn=account_root,
+                account_may_use=False,  # administers, cannot decrypt: only the named users may
+                users=[KeyUser("OnlyVaultTaskRoleUsesKey", self.task_role.arn, UNSEAL_KEY_ACTIONS)],
             ),
         )
-        aws.kms_alias.KmsAlias(
-            self, "unseal-key-alias", name=f"alias/{name}-unseal", target_key_id=self.unseal_key.key_id
-        )
-
-        self.data_key = aws.kms_key.KmsKey(
+        self.data_key = KmsKey(
             self,
             "data-key",
-            description=f"Vault HA table and logs ({name})",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        account_administers_key(account_root),
-                        logs_may_use_key(
-                            f"logs.{region}.amazonaws.com",
-                            f"arn:{partition}:logs:{region}:{account_id}:log-group:/ecs/{name}",
-                            sid="CloudWatchLogsEncryptsVaultLogs",
-                        ),
-                        {
-                            "Sid": "VaultTaskRoleThroughDynamoDbOnly",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": self.task_role.arn},
-                            "Action": [
-                                "kms:Encrypt",
-                                "kms:Decrypt",
-                                "kms:ReEncrypt*",
-                                "kms:GenerateDataKey*",
-                                "kms:DescribeKey",
-                                "kms:CreateGrant",
-                            ],
-                            "Resource": "*",
-                            "Condition": {"StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
-                        },
-                    ],
-                }
+            KmsKeyProps(
+                description=f"Vault HA table and logs ({name})",
+                alias=f"alias/{name}-data",
+                account_root_arn=account_root,
+                logs=LogsUser(
+                    f"logs.{region}.amazonaws.com",
+                    f"arn:{partition}:logs:{region}:{account_id}:log-group:/ecs/{name}",
+                    sid="CloudWatchLogsEncryptsVaultLogs",
+                ),
+                users=[
+                    KeyUser(
+                        "VaultTaskRoleThroughDynamoDbOnly",
+                        self.task_role.arn,
+                        DATA_KEY_ACTIONS,
+                        via_service=f"dynamodb.{region}.amazonaws.com",
+                    )
+                ],
             ),
         )
-        aws.kms_alias.KmsAlias(self, "data-key-alias", name=f"alias/{name}-data", target_key_id=self.data_key.key_id)
-        log_key_arn = props.log_kms_key_arn or self.data_key.arn
 
-        # --- storage -------------------------------------------------------------------------
+    def _ha_table(self) -> Any:
         ddb = aws.dynamodb_table
-        self.table = ddb.DynamodbTable(
+        return ddb.DynamodbTable(
             self,
             "ha-table",
-            name=name,
+            name=self.props.name,
             billing_mode="PAY_PER_REQUEST",
             # The schema Vault's dynamodb backend expects.
             hash_key="Path",
@@ -224,36 +204,20 @@ class SelfHostedVault(Construct):
             ],
             point_in_time_recovery=ddb.DynamodbTablePointInTimeRecovery(enabled=True),
             server_side_encryption=ddb.DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=self.data_key.arn),
-            deletion_protection_enabled=props.deletion_protection,
+            deletion_protection_enabled=self.props.deletion_protection,
         )
 
-        # --- role policies -------------------------------------------------------------------
-        aws.iam_role_policy.IamRolePolicy(
-            self,
-            "task-policy",
-            name="vault-server",
-            role=self.task_role.id,
-            policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "AutoUnseal",
-                            "Effect": "Allow",
-                            "Action": list(UNSEAL_KEY_ACTIONS),
-                            "Resource": self.unseal_key.arn,
-                        },
-                        {
-                            "Sid": "HaStorage",
-                            "Effect": "Allow",
-                            "Action": list(DYNAMODB_ACTIONS),
-                            "Resource": self.table.arn,
-                        },
-                    ],
-                }
-            ),
+    def _task_policy(self) -> str:
+        """The task role's own permissions: this unseal key and this table, nothing else."""
+        return document(
+            {
+                "Sid": "AutoUnseal",
+                "Effect": "Allow",
+                "Action": list(UNSEAL_KEY_ACTIONS),
+                "Resource": self.unseal_key.arn,
+            },
+            {"Sid": "HaStorage", "Effect": "Allow", "Action": list(DYNAMODB_ACTIONS), "Resource": self.table.arn},
         )
-        self._compute(account, log_key_arn)
 
     def _compute(self, account: AccountContext, log_key_arn: str) -> None:
         props, name, region = self.props, self.props.name, account.region
