@@ -18,6 +18,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 def main() -> int:
     from app.config import ConfigError
+    from scripts import exitcodes
 
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     from app.main import synth
@@ -26,7 +27,7 @@ def main() -> int:
         synth()
     except ConfigError as exc:
         print(f"configuration error (nothing was synthesized):\n{exc}", file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
     return 0
 
 

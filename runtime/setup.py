@@ -9,7 +9,8 @@ from setuptools import setup
 HERE = Path(__file__).resolve().parent
 STAGE = HERE / "_src"
 # The closure of scripts/runtime.py's imports (tests/unit/test_runtime_package.py checks it).
-MODULES = ["scripts/__init__.py", "scripts/contracts.py", "scripts/runtime.py",
+MODULES = ["scripts/__init__.py", "scripts/contracts.py", "scripts/exitcodes.py", "scripts/cliexit.py",
+           "scripts/runtime.py",
            "scripts/vault/__init__.py", "scripts/vault/client.py", "scripts/vault/secrets_exec.py",
            "scripts/vault/exec_cli.py", "scripts/vault/approle.py"]  # fmt: skip
 

@@ -22,7 +22,7 @@ KEEP_MIGRATION_REPORTS = 10  # per environment, in .platform/migrations/
 
 class DeployError(RuntimeError):
     """A failed deploy; `exit_code` is what `platformctl deploy` exits with (a failed migration
-    gate passes its own code through: 3 timeout, 4 another migration running ...)."""
+    gate passes its own code through: 7 timeout, 5 another migration running ...)."""
 
     def __init__(self, message: str, exit_code: int = 1):
         super().__init__(message)

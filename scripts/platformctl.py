@@ -8,12 +8,15 @@ import sys
 
 import click
 
+from scripts import exitcodes
+from scripts.cliexit import UsageExitGroup
+
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 OWN_LOGGERS = ("app", "stacks", "modules", "scripts", "__main__")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=UsageExitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def cli(verbose: bool) -> None:
     """Provision and operate the platform: local target, state, deploys, migrations, Vault."""
@@ -23,6 +26,15 @@ def cli(verbose: bool) -> None:
         # whole request/response bodies at DEBUG (a GetSecretValue answer is a password).
         for name in OWN_LOGGERS:
             logging.getLogger(name).setLevel(logging.DEBUG)
+
+
+@cli.command("exit-codes")
+@click.option("--json", "as_json", is_flag=True, help="The table as JSON (code, name, meaning, commands).")
+@click.option("--markdown", is_flag=True, help="The table as docs/exit-codes.md (which is generated from it).")
+def exit_codes(as_json: bool, markdown: bool) -> None:
+    """Print the one exit-code table: each code has one meaning across every command."""
+    click.echo(exitcodes.render_json() if as_json else exitcodes.render_markdown() if markdown
+               else exitcodes.render_text(), nl=False)
 
 
 def _register() -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import click
 
+from scripts.cliexit import UsageExitGroup
 from scripts.vault.exec_cli import exec_cmd
 
 
-@click.group("platformctl")
+@click.group("platformctl", cls=UsageExitGroup)
 def cli() -> None:
     """Platform runtime: read the workload's secrets from Vault and exec the application."""
 

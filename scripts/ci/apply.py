@@ -22,7 +22,7 @@ from pathlib import Path
 from scripts.awsclients import client
 from scripts.ci import bundle, planjson, policy, remotestate, summary, tfrun
 from scripts.ci.context import StageContext, git_commit, git_dirty_sha256
-from scripts.ci.exitcodes import CHANGES, ERROR, GATE_CODES, GATE_OFFSET, OK, POLICY, STALE, CiError
+from scripts.ci.exitcodes import CHANGES, ERROR, GATE_CODES, OK, POLICY, STALE, CiError
 from scripts.ci.manifest import DEFERRED, Manifest, Observed, PolicyVerdict, now_utc, verify
 from scripts.ci.plan import write_summary
 from scripts.ci.stacks import environment_stacks, sha256_bytes, sha256_file
@@ -150,7 +150,7 @@ def gate_error(reports: Path) -> CiError | None:
     code = failed[0].exit_code
     text = "\n\n".join(r.render() for r in failed)
     return CiError(
-        GATE_OFFSET + code if code in GATE_CODES else ERROR,
+        code if code in GATE_CODES else ERROR,
         "the migration gate stopped the apply; the services it gates were not updated and the "
         f"previous version keeps serving.\n{text}",
     )

@@ -1,4 +1,4 @@
-"""`platformctl ci …`: the pipeline stages. Each exits with the shared contract (`ci exit-codes`)."""
+"""`platformctl ci …`: the pipeline stages. Each exits with the one exit-code table (`ci exit-codes`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from typing import Any, TypeVar
 
 import click
 
+from scripts import exitcodes as table
 from scripts.ci import exitcodes
 from scripts.ci.exitcodes import CiError
+from scripts.cliexit import UsageExitGroup
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_SYNTH = Path("cdktf.out")
@@ -66,21 +68,7 @@ lock_opt = click.option("--lock-timeout", default="0s", show_default=True,
 stack_opt = click.option("--stack", "stacks", multiple=True, help="Only these stacks (default: every ENV-* stack).")
 
 
-class _UsageError(click.UsageError):
-    exit_code = exitcodes.ERROR
-
-
-class _CiGroup(click.Group):
-    """Usage errors exit 1, not click's 2: in this contract 2 means "changes present"."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            raise _UsageError(exc.format_message(), exc.ctx) from exc
-
-
-@click.group("ci", cls=_CiGroup)
+@click.group("ci", cls=UsageExitGroup)
 def ci() -> None:
     """CI stages: synth → plan → policy → apply, and drift. Never prompts; see `ci exit-codes`."""
 
@@ -196,6 +184,7 @@ def drift_cmd(env_name: str, synth_dir: Path, stacks: tuple[str, ...], out_dir: 
 
 @ci.command("exit-codes")
 def exit_codes_cmd() -> None:
-    """Print the exit-code contract shared by every stage."""
+    """Print the rows of the one exit-code table a stage exits with (all: `platformctl exit-codes`)."""
+    names = {c.code: c.name for c in table.TABLE}
     for code, meaning in exitcodes.CONTRACT:
-        click.echo(f"{code:>3}  {meaning}")
+        click.echo(f"{code:>4}  {names[code]:<13} {meaning}")

@@ -11,7 +11,7 @@ from typing import Any
 from app.config import ConfigError, load_environment
 from app.schema import EnvironmentConfig
 from scripts.ci.bundle import Keys
-from scripts.ci.exitcodes import ERROR, CiError
+from scripts.ci.exitcodes import ERROR, USAGE, CiError
 from scripts.workspace import PROJECT_ROOT
 from stacks.naming import ci_roles, ci_signing_alias, state_kms_alias
 from stacks.target import LOCAL_ENDPOINT_ENV
@@ -28,7 +28,7 @@ class StageContext:
         try:
             env = load_environment(env_name)
         except ConfigError as exc:
-            raise CiError(ERROR, f"configuration error (nothing was changed):\n{exc}") from exc
+            raise CiError(USAGE, f"configuration error (nothing was changed):\n{exc}") from exc
         if env.aws.emulator:
             _use_local_target(env)
         return cls(env)

@@ -1,7 +1,7 @@
-"""The exit-code contract shared by every `platformctl ci` stage (documented in the README).
+"""The CI stages' part of the one exit-code table (scripts/exitcodes.py, docs/exit-codes.md).
 
-The migration gate's own codes (scripts/migrate/outcome.py) are passed through offset by 10, so a
-pipeline can tell "the migration timed out" (13) from "the plan was stale" (4) without parsing logs.
+The migration gate's codes pass through unchanged: they mean the same in every command, so a
+pipeline can tell "the migration timed out" (7) from "the plan was stale" (4) without parsing logs.
 """
 
 from __future__ import annotations
@@ -9,16 +9,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from scripts import exitcodes as table
 from scripts.migrate import outcome
 
-OK = 0  # no changes / policy passed / applied everything, nothing left
-ERROR = 1  # an error (configuration, Terraform, AWS); the message says what and what next
-CHANGES = 2  # changes present (plan), drift found (drift), more waves to apply (apply)
-POLICY = 3  # policy violation, zero checks evaluated, an unjustified skip, or no policy verdict
-STALE = 4  # stale, tampered, forged, expired, foreign or already-applied bundle: nothing was applied
-LOCKED = 5  # another writer holds the environment's state lock (one writer per environment)
-GATE_OFFSET = 10  # 10 + the migration gate's exit code: 11 failed, 12 usage, 13 timeout, 14 running
+OK = table.OK  # no changes / policy passed / applied everything, nothing left
+ERROR = table.FAILED  # an error (Terraform, AWS, missing bundle); the message says what and what next
+CHANGES = table.CHANGES  # changes present (plan), drift found (drift), more waves to apply (apply)
+POLICY = table.POLICY  # policy violation, zero checks evaluated, an unjustified skip, or no policy verdict
+STALE = table.STALE  # stale, tampered, forged, expired, foreign or already-applied bundle: nothing was applied
+LOCKED = table.LOCKED  # another writer holds the environment's state lock (one writer per environment)
+USAGE = table.USAGE  # bad arguments or environment file (click's usage errors too): nothing started
 
+# The gate's codes a stage passes through as they are (its signal codes become ERROR).
 GATE_CODES = {
     outcome.EXIT_FAILED: "the migration failed",
     outcome.EXIT_USAGE: "the migration gate could not start (usage/configuration)",
@@ -26,15 +28,10 @@ GATE_CODES = {
     outcome.EXIT_ALREADY_RUNNING: "another migration of the service is running",
 }
 
+# `ci exit-codes`: the rows of the one table that a `ci` stage exits with.
 CONTRACT: list[tuple[int, str]] = [
-    (OK, "no changes; policy passed; apply finished with nothing left to do"),
-    (ERROR, "error (configuration, Terraform, AWS, missing bundle)"),
-    (CHANGES, "changes present (plan) · drift found (drift) · later waves still to plan and apply (apply)"),
-    (POLICY, "policy violation, zero checks evaluated, unjustified skip, bundle not policy-checked"),
-    (STALE, "stale, tampered, forged (bad or missing stage signature), expired, foreign or already-applied bundle "
-            "(nothing applied)"),
-    (LOCKED, "the environment's state lock is held by another writer"),
-    *[(GATE_OFFSET + code, f"migration gate: {what}") for code, what in GATE_CODES.items()],
+    (c.code, c.meaning) for c in table.TABLE if c.commands == ("every command",) or any(
+        x.startswith("ci ") for x in c.commands)
 ]
 
 
@@ -58,7 +55,7 @@ def classify_failure(tail: Iterable[str]) -> int:
     if _GATE_RE.search(text):
         match = _STATUS_RE.search(text[_GATE_RE.search(text).start():])  # type: ignore[union-attr]
         if match and int(match.group(1)) in GATE_CODES:
-            return GATE_OFFSET + int(match.group(1))
+            return int(match.group(1))
     if _LOCK_RE.search(text):
         return LOCKED
     return ERROR

@@ -9,10 +9,12 @@ import click
 
 from app.config import ConfigError, load_all, load_environment
 from app.schema import EnvironmentConfig
+from scripts import exitcodes
+from scripts.cliexit import UsageExitGroup
 from scripts.contracts import DEFAULT_LOCAL_VAULT_PORT, LOCAL_VAULT_PORT_ENV
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_FAILED = exitcodes.FAILED
+EXIT_USAGE = exitcodes.USAGE
 
 
 def load_env_or_exit(name: str) -> EnvironmentConfig:
@@ -53,7 +55,7 @@ def validate() -> None:
     click.echo("valid: " + ", ".join(e.name for e in envs))
 
 
-@click.group()
+@click.group(cls=UsageExitGroup)
 def local() -> None:
     """The local target: AWS emulator (moto), throwaway PostgreSQL and OpenBao on loopback."""
 
@@ -201,7 +203,7 @@ def deploy(env_name: str, stacks: tuple[str, ...], skip_bootstrap: bool, outdir:
             click.echo(bootstrap(env).summary())
         out = cdktf_deploy(env, list(stacks) or None, outdir)
     except DeployError as exc:
-        # A failed migration gate keeps its own exit code (3 timeout, 4 already running ...).
+        # A failed migration gate keeps its own exit code (7 timeout, 5 already running ...).
         click.echo(f"deploy stopped: {exc}", err=True)
         sys.exit(exc.exit_code)
     except (BootstrapRefused, TerraformError) as exc:

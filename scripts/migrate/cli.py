@@ -3,10 +3,10 @@
 (Over ~300 lines: mostly click options and their help text, which is the gate's user interface;
 the runners, verdicts and reports live in their own modules.)
 
-Exit codes (the contract with the Terraform gate and CI stages; defined in `outcome`):
-  0 success (or already migrated: a rollback) · 1 migration (or rollout) failed · 2 usage/config
-  error · 3 timeout · 4 another migration of the service is running · 128+N stopped by signal N
-  (130 SIGINT, 143 SIGTERM, 129 SIGHUP), the migration was stopped too.
+Exit codes (the contract with the Terraform gate and CI stages; the one table, docs/exit-codes.md):
+  0 success (or already migrated: a rollback) · 1 migration (or rollout) failed · 5 another
+  migration of the service is running · 7 timeout · 64 usage/config error · 128+N stopped by
+  signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP), the migration was stopped too.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
+from scripts.cliexit import UsageExitGroup
 from scripts.contracts import MAX_MIGRATION_TIMEOUT_S
 from scripts.migrate.outcome import (
     EXIT_ALREADY_RUNNING,
@@ -79,7 +80,7 @@ def _fail(err: MigrationError, service: str, runner: str, gate_log: GateLog | No
 
 
 def _aws_error(exc: Exception) -> MigrationError:
-    """AWS setup problems are usage errors (exit 2); an API refusal mid-run is a failure (exit 1)."""
+    """AWS setup problems are usage errors (exit 64); an API refusal mid-run is a failure (exit 1)."""
     if isinstance(exc, NoRegionError | NoCredentialsError):
         return MigrationConfigError(f"AWS is not configured: {exc}")
     return MigrationFailed(
@@ -113,7 +114,7 @@ def _boto_client(name: str, region: str | None) -> Any:
     return boto3.client(name, region_name=region) if region else boto3.client(name)
 
 
-@click.group("migrate")
+@click.group("migrate", cls=UsageExitGroup)
 def migrate() -> None:
     """Database migration gate (runs before the service update) and rollout verification."""
 
@@ -195,8 +196,8 @@ def run(
     In ECS mode a COMMAND after `--` overrides the container's command; with --environment, a
     migration whose image and command already succeeded is skipped (a rollback; see
     --always-migrate). SIGINT, SIGTERM and SIGHUP stop the migration before the runner exits.
-    Exit codes: 0 success (or skipped), 1 failed, 2 usage/config error, 3 timeout (the migration
-    was stopped), 4 another migration of this service is running (nothing was started),
+    Exit codes: 0 success (or skipped), 1 failed, 5 another migration of this service is running
+    (nothing was started), 7 timeout (the migration was stopped), 64 usage/config error,
     128+N interrupted by signal N (130, 143, 129; the migration was stopped).
     """
     runner = "local" if local else "ecs"
@@ -362,7 +363,7 @@ def verify_rollout_cmd(cluster: str, service: str, task_definition: str, timeout
     """After apply: fail unless the PRIMARY deployment runs TASK_DEFINITION and completed.
 
     Terraform's wait_for_steady_state also succeeds after a circuit-breaker rollback; this does
-    not. Exit codes: 0 rolled out, 1 rolled back or FAILED, 2 usage, 3 still in progress at timeout.
+    not. Exit codes: 0 rolled out, 1 rolled back or FAILED, 64 usage, 7 still in progress at timeout.
     """
     from scripts.migrate.rollout import RolloutError, verify_rollout
 

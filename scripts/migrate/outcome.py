@@ -2,7 +2,7 @@
 
 Both runners map every outcome onto one small vocabulary so the CLI (and a Terraform gate that
 only sees an exit code) can tell "the migration failed" from "it never ran" from "try again
-later". The exit codes are part of the CLI contract; see docs/migrations.md.
+later". The exit codes are part of the CLI contract; see docs/exit-codes.md.
 """
 
 from __future__ import annotations
@@ -12,16 +12,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-# CLI exit codes (stable contract with the Terraform gate, `platformctl deploy` and CI stages;
-# the one definition — import these, do not repeat the numbers). See docs/migrations.md.
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_TIMEOUT = 3
-EXIT_ALREADY_RUNNING = 4
+from scripts import exitcodes
+
+# The gate's exit codes, read by Terraform, `platformctl deploy` and the CI stages: names for
+# this runner's entries of the one table (scripts/exitcodes.py, docs/exit-codes.md).
+EXIT_OK = exitcodes.OK
+EXIT_FAILED = exitcodes.FAILED
+EXIT_USAGE = exitcodes.USAGE
+EXIT_TIMEOUT = exitcodes.TIMEOUT
+# Another migration of the service is running: the lock is held by another writer.
+EXIT_ALREADY_RUNNING = exitcodes.LOCKED
 # The runner was stopped by a signal (SIGINT/SIGTERM/SIGHUP) and stopped the migration:
 # 128 + signal number, as a shell reports it (130, 143, 129).
-EXIT_SIGNAL_BASE = 128
+EXIT_SIGNAL_BASE = exitcodes.SIGNAL_BASE
 
 EXIT_MEANINGS = {
     EXIT_OK: "migration succeeded (or was already done for this image)",
@@ -118,7 +121,7 @@ class MigrationTimeout(MigrationError):
     headline = "migration timed out"
 
 
-class MigrationAlreadyRunning(MigrationError):
+class MigrationAlreadyRunning(MigrationError, exitcodes.LockHeld):
     exit_code = EXIT_ALREADY_RUNNING
     headline = "another migration is running"
 

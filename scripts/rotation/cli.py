@@ -87,7 +87,7 @@ def _kv(address: str, mount: str, ca_bundle: str | None) -> KvStore:
     "--min-age",
     default="0",
     show_default=True,
-    help="Rotate only if the last rotation is older (e.g. 30d); else exit 3.",
+    help="Rotate only if the last rotation is older (e.g. 30d); else exit 8.",
 )
 @click.option(
     "--grace",

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# Another rotation holds the lease: the one LockHeld of the exit-code table (exit LOCKED).
+from scripts.exitcodes import LockHeld
 from scripts.rotation.kvstore import CasConflict, KvStore
 from scripts.rotation.model import Journal
 from scripts.rotation.pgslots import first_line
@@ -59,10 +61,6 @@ class JournalStore:
         journal.events.append(entry)
         self.save(journal)
         audit_log.info("audit %s", json.dumps({"env": journal.env, "workload": journal.workload, **entry}))
-
-
-class LockHeld(Exception):
-    """Another rotation of the environment holds the lease; the message names it."""
 
 
 class LeaseLost(Exception):

@@ -10,7 +10,7 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from scripts import contracts
+from scripts import contracts, exitcodes
 
 
 class Step(enum.StrEnum):
@@ -31,15 +31,15 @@ FINISHED = (Step.DONE, Step.ABORTED)
 
 
 class ExitCode(enum.IntEnum):
-    """The scheduling contract (README "Secrets rotation")."""
+    """The scheduling contract: rotation's entries of the one table (docs/exit-codes.md)."""
 
-    ROTATED = 0
-    FAILED = 1  # unexpected; run --status before anything else
-    USAGE = 2  # bad arguments or configuration; nothing was changed
-    NOTHING_DUE = 3
-    STOPPED_OLD_VALID = 4  # stopped safely: the credentials tasks use still log in; --resume later
-    LOCKED = 5  # another rotation of this environment holds the lease
-    LEASE_LOST = 6  # this run's lease was taken over: it stopped at a safe point; see --status
+    ROTATED = exitcodes.OK
+    FAILED = exitcodes.FAILED  # unexpected; run --status before anything else
+    USAGE = exitcodes.USAGE  # bad arguments or configuration; nothing was changed
+    NOTHING_DUE = exitcodes.NOTHING_DUE
+    STOPPED_OLD_VALID = exitcodes.STOPPED_SAFE  # the credentials tasks use still log in; --resume later
+    LOCKED = exitcodes.LOCKED  # another rotation of this environment holds the lease
+    LEASE_LOST = exitcodes.LEASE_LOST  # this run's lease was taken over: it stopped at a safe point
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """What `platformctl secrets rotate` does for one workload: rotate / resume / abort / status.
 
 Each returns an `Outcome` (exit code + one operator-facing message). Every failure is turned into
-one of two answers: "stopped, the credentials tasks use still log in" (exit 4, resumable) or
+one of two answers: "stopped, the credentials tasks use still log in" (exit 9, resumable) or
 "failed" (exit 1) when that check itself fails — the one case that needs a human at once. A run
 whose lease was taken over stops at a safe point with its own answer (exit 6, lease lost).
 """

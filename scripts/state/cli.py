@@ -15,9 +15,11 @@ from typing import Any, TypeVar
 
 import click
 
+from scripts.cliexit import UsageExitGroup
+from scripts.exitcodes import exit_code_for
 from scripts.state import diff as state_diff
 from scripts.state import restore as state_restore
-from scripts.state.errors import FAILURE_EXIT, RestoreRefused, StateToolError
+from scripts.state.errors import FAILURE_EXIT, LockHeld, RestoreRefused, StateToolError
 from scripts.state.sensitive import mask_state
 from scripts.state.store import (
     StateLocation,
@@ -38,9 +40,9 @@ def _reports_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except StateToolError as exc:
+        except (StateToolError, LockHeld) as exc:
             click.echo(f"error: {exc}", err=True)
-            raise SystemExit(exc.exit_code) from exc
+            raise SystemExit(exit_code_for(exc)) from exc
 
     return wrapper  # type: ignore[return-value]
 
@@ -72,7 +74,7 @@ env_option = click.option(
 )
 
 
-@click.group("state")
+@click.group("state", cls=UsageExitGroup)
 def state_group() -> None:
     """Inspect and recover Terraform state kept in the versioned S3 state bucket.
 

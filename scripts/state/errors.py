@@ -1,15 +1,18 @@
 """Typed errors of the state tools, each carrying the CLI exit code it maps to.
 
 Kept apart from the modules that raise them so the CLI can translate every failure into one
-clear message and a stable exit code without knowing which module failed:
-2 = the request itself is wrong (config, unknown stack or version), 1 = the operation was
-attempted and refused or failed.
+clear message and a stable exit code without knowing which module failed (docs/exit-codes.md):
+USAGE = the request itself is wrong (config, unknown stack or version), LOCKED = the state lock
+is held (the one `LockHeld`), FAILED = the operation was attempted and refused or failed.
 """
 
 from __future__ import annotations
 
-USAGE_EXIT = 2
-FAILURE_EXIT = 1
+from scripts import exitcodes
+from scripts.exitcodes import LockHeld as LockHeld  # re-exported: restore.py raises the table's one
+
+USAGE_EXIT = exitcodes.USAGE
+FAILURE_EXIT = exitcodes.FAILED
 
 
 class StateToolError(Exception):
@@ -51,6 +54,3 @@ class AwsError(StateToolError):
 class RestoreRefused(StateToolError):
     """Restoring would be unsafe right now (lock held, lineage differs, versioning off...)."""
 
-
-class LockHeld(RestoreRefused):
-    """Terraform (or another restore) holds the stack's state lock."""

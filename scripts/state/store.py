@@ -86,7 +86,7 @@ class TerraformState:
 
 
 def resolve_environment(env_name: str) -> EnvironmentConfig:
-    """Load the env config, turning config problems into a usage error (exit 2)."""
+    """Load the env config, turning config problems into a usage error (exit 64)."""
     try:
         return load_environment(env_name)
     except ConfigError as exc:

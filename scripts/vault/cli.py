@@ -1,7 +1,7 @@
 """platformctl command group `vault` (init, bootstrap); `secrets` (exec) lives in secrets_cli.py.
 
-Exit codes: 0 ok, 1 drift or failure, 2 usage/configuration error. Secret values are never echoed,
-except the init material with the explicit `vault init --show-once`.
+Exit codes (docs/exit-codes.md): 0 ok, 1 failure, 2 drift (`--check`), 64 usage/configuration
+error. Secret values are never echoed, except the init material with the explicit `vault init --show-once`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import click
 
 from app.config import load_environment
 from app.schema import EnvironmentConfig
-from scripts import awsclients
+from scripts import awsclients, exitcodes
+from scripts.cliexit import UsageExitGroup
 from scripts.vault import bootstrap as bootstrap_mod
 from scripts.vault import init as init_mod
 from scripts.vault import local as local_mod
@@ -54,7 +55,7 @@ def _address(env: EnvironmentConfig, given: str | None) -> str:
     return address
 
 
-@click.group("vault")
+@click.group("vault", cls=UsageExitGroup)
 def vault() -> None:
     """Set up and check HashiCorp Vault for an environment."""
 
@@ -228,7 +229,7 @@ def bootstrap(
     if report.root_token_revoked:
         click.echo("root token revoked")
     if check:
-        sys.exit(1)
+        sys.exit(exitcodes.CHANGES)  # drift is "changes present", as in `ci drift`
 
 
 def _token(argv_value: str | None, from_stdin: bool) -> str | None:

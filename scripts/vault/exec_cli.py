@@ -3,8 +3,8 @@
 Imports only click, hvac/boto3 (through secrets_exec) and scripts.contracts: no pydantic
 environment model, no cdktf, no provider bindings, so it installs into an application image
 through the `platform-runtime` package (runtime/pyproject.toml) as well as with the full project.
-Exit codes: 0 never returned (the command replaces this process), 1 a Vault or login failure,
-2 usage errors (click). Secret values are never echoed.
+Exit codes (docs/exit-codes.md): 0 never returned (the command replaces this process), 1 a Vault
+or login failure, 64 usage errors. Secret values are never echoed.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
+from scripts import exitcodes
 from scripts.contracts import ENV_SECRETS_PREFIX, ENV_VAULT_KV_MOUNT, ENV_VAULT_READ_PATHS, ENV_VAULT_ROLE
 from scripts.vault import secrets_exec
 from scripts.vault.client import VaultError
@@ -31,7 +32,7 @@ def _vault_errors_exit_1(func: F) -> F:
             return func(*args, **kwargs)
         except VaultError as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+            sys.exit(exitcodes.FAILED)
 
     return wrapper  # type: ignore[return-value]
 

@@ -1,6 +1,6 @@
 """platformctl command group `secrets` (exec: exec_cli.py; rotate joins later) and the exit codes.
 
-Exit codes: 0 ok, 1 drift or failure, 2 usage/configuration error. Secret values are never echoed.
+Exit codes (docs/exit-codes.md): 0 ok, 1 failure, 64 usage/configuration error. Secret values are never echoed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 import click
 
 from app.config import ConfigError
+from scripts import exitcodes
+from scripts.cliexit import UsageExitGroup
 from scripts.vault import outputs as outputs_mod
 from scripts.vault.client import VaultError
 from scripts.vault.database import DatabaseError
@@ -33,14 +35,14 @@ def errors_to_exit_codes(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except (ConfigError, SpecError, outputs_mod.OutputsError) as exc:
-            _fail(str(exc), 2)
+            _fail(str(exc), exitcodes.USAGE)
         except (VaultError, DatabaseError) as exc:
-            _fail(str(exc), 1)
+            _fail(str(exc), exitcodes.FAILED)
 
     return wrapper  # type: ignore[return-value]
 
 
-@click.group("secrets")
+@click.group("secrets", cls=UsageExitGroup)
 def secrets() -> None:
     """Read secrets from Vault for a workload."""
 

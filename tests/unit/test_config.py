@@ -201,7 +201,7 @@ def test_invalid_toml_is_reported_with_the_file(tmp_path: Path) -> None:
 
 
 def test_synth_refuses_invalid_configuration_before_terraform(tmp_path: Path) -> None:
-    """`python -m app` (what cdktf runs) exits 2 with the problems and writes no stack."""
+    """`python -m app` (what cdktf runs) exits 64 (usage) with the problems and writes no stack."""
     import os
     import subprocess
     import sys
@@ -210,6 +210,6 @@ def test_synth_refuses_invalid_configuration_before_terraform(tmp_path: Path) ->
     out = tmp_path / "out"
     env = {**os.environ, "PLATFORM_CONFIG_DIR": str(tmp_path), "CDKTF_OUTDIR": str(out)}
     proc = subprocess.run([sys.executable, "-m", "app"], env=env, capture_output=True, text=True, check=False)
-    assert proc.returncode == 2
+    assert proc.returncode == 64
     assert "dev.toml: network.cidr: VPC CIDR must be between /16 and /24" in proc.stderr
     assert not out.exists()

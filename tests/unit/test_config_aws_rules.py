@@ -145,7 +145,7 @@ def test_no_environment_files_is_an_error_not_valid(tmp_path: Path, kind: str) -
     elif kind == "a-file":
         directory.write_text("")
     result = _validate_cli(directory)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 64, result.output
     assert "valid:" not in result.output and "<directory>" in result.output
     assert str(directory) in result.output
 
@@ -154,14 +154,14 @@ def test_invalid_utf8_exits_2_naming_the_file(tmp_path: Path) -> None:
     write_env(tmp_path, DEV)
     (tmp_path / "qa.toml").write_bytes(b'name = "qa\xff"\n')
     result = _validate_cli(tmp_path)
-    assert result.exit_code == 2 and "qa.toml: <file>: not UTF-8 text" in result.output, result.output
+    assert result.exit_code == 64 and "qa.toml: <file>: not UTF-8 text" in result.output, result.output
 
 
 def test_a_file_name_that_is_not_utf8_is_reported_not_a_traceback(tmp_path: Path) -> None:
     write_env(tmp_path, DEV)
     os.close(os.open(os.fsencode(tmp_path) + b"/q\xffa.toml", os.O_CREAT | os.O_WRONLY, 0o600))
     result = _validate_cli(tmp_path)
-    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 64 and isinstance(result.exception, SystemExit), result.exception
     assert "q\ufffda.toml" in result.output, result.output
 
 

@@ -168,6 +168,6 @@ def test_synth_entry_point_refuses_bad_database_config(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 64
     assert "database.allocated_storage: minimum is 20 GiB, got 5" in proc.stderr
     assert not outdir.exists()

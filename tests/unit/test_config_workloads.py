@@ -136,6 +136,6 @@ def test_platformctl_validate_names_the_file_and_field_for_prod(tmp_path: Path) 
     env = {**os.environ, "PLATFORM_CONFIG_DIR": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-m", "scripts.platformctl", "validate"], env=env, capture_output=True,
                           text=True, check=False, timeout=120)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.returncode == 64, proc.stdout + proc.stderr
     assert f"prod.toml: services.{service}.read_paths[0]:" in proc.stderr
     assert "vault.workloads[0].read_paths[0]:" in proc.stderr

@@ -50,7 +50,7 @@ def test_diff_synthesizes_only_the_environment_and_diffs_its_stacks_in_deploy_or
 
 def test_diff_of_an_unknown_stack_names_the_environments_stacks(recorded_cli: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["diff", "--env", "dev", "--stack", "dev-nope", "--output", str(tmp_path)])
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert "no stack dev-nope in dev (its stacks: dev-state, dev-network, dev-database, dev-vault, dev-service)" in (
         result.output
     )

@@ -4,7 +4,7 @@ The chain is the real one below cdktf: `platformctl deploy` -> (a stand-in for t
 runs) real `terraform apply` -> the gate's local-exec step -> `platformctl migrate run --local`.
 Only cdktf's synth is left out: the gate is a hand-written `terraform_data` with the same kind of
 local-exec step the service stack synthesizes. Terraform exits 1 whatever the step returned
-and repeats the step's output in its error; the deploy must still exit 3, 4 or 1 as the
+and repeats the step's output in its error; the deploy must still exit 7, 5 or 1 as the
 migration did, and show the failing migration's last lines exactly once.
 """
 

@@ -162,7 +162,7 @@ def test_interrupted_task_with_exit_0_is_not_success(fake_ecs: FakeEcs, ecs_serv
 def test_timeout_stops_the_task_and_exits_3(fake_ecs: FakeEcs, ecs_service: ServiceFixture) -> None:
     fake_ecs.next_task(ContainerScript(run_for=None, log_lines=["waiting for lock on table notes"]))
     result = gate(ecs_service, timeout=1)
-    assert result.exit_code == 3
+    assert result.exit_code == 7
     assert "migration timed out" in result.stderr and "the task was stopped" in result.stderr
     assert "migration | waiting for lock on table notes" in result.stdout
     assert "waiting for lock" not in result.stderr  # shown once, as it came
@@ -199,7 +199,7 @@ def test_second_migration_of_the_same_service_is_refused(
         time.sleep(0.05)
     running_arn = fake_ecs.played[0].arn
     result = gate(ecs_service)
-    assert result.exit_code == 4
+    assert result.exit_code == 5
     assert (
         f"migration task {running_arn} of service {ecs_service.service!r} is still running" in result.stderr
     )
@@ -270,7 +270,7 @@ def test_unknown_container_is_a_usage_error(ecs_service: ServiceFixture) -> None
             "5",
         ],
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert "has no container 'web' (containers: app)" in result.stderr
 
 
@@ -289,12 +289,12 @@ def test_unknown_service_is_a_usage_error(ecs_service: ServiceFixture) -> None:
             "app",
         ],
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert "service 'nope' not found" in result.stderr
 
 
 def test_error_types_carry_their_exit_codes() -> None:
-    assert MigrationAlreadyRunning("x").exit_code == 4
+    assert MigrationAlreadyRunning("x").exit_code == 5
     assert MigrationError("x").exit_code == 1
 
 
@@ -311,7 +311,7 @@ def test_first_deploy_with_explicit_network_needs_no_service(fake_ecs: FakeEcs, 
     ecs.delete_service(cluster=ecs_service.cluster, service=ecs_service.service)
 
     without = gate(ecs_service)
-    assert without.exit_code == 2
+    assert without.exit_code == 64
     assert "--subnets and --security-groups" in without.stderr
 
     result = gate(ecs_service, "--subnets", subnet, "--security-groups", migration_sg)
@@ -324,5 +324,5 @@ def test_first_deploy_with_explicit_network_needs_no_service(fake_ecs: FakeEcs, 
 def test_explicit_network_on_a_missing_cluster_is_a_usage_error(fake_ecs: FakeEcs) -> None:
     svc = ServiceFixture(cluster="no-such-cluster", service="web", task_definition="web-migrate:1")
     result = gate(svc, "--subnets", "subnet-1", "--security-groups", "sg-1")
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert "cluster 'no-such-cluster' does not exist" in result.stderr

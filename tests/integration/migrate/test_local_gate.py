@@ -128,7 +128,7 @@ def test_timeout_kills_the_process_group_and_exits_3(tmp_path: Path, database_ur
         "print('migrating...', flush=True); time.sleep(60)"
     )
     result = gate(tmp_path, tmp_path / "locks", command=[sys.executable, "-c", script], timeout=1)
-    assert result.exit_code == 3
+    assert result.exit_code == 7
     assert "migration timed out" in result.stderr and "migration | migrating..." in result.stdout
     wait_until(lambda: not pid_alive(int(pid_file.read_text())), 5, "the grandchild to die")
 
@@ -147,7 +147,7 @@ def test_second_local_run_is_refused_while_one_runs(webapp: Path, database_url: 
         )
         holder = json.loads(lock_path(lock_dir, "web").read_text())
         result = gate(webapp, lock_dir)
-        assert result.exit_code == 4
+        assert result.exit_code == 5
         assert f"already running (pid {holder['pid']} (migration process {holder['child_pid']})" in result.stderr
         assert "Nothing was started" in result.stderr
         out, _ = first.communicate(timeout=60)
@@ -213,7 +213,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(
 def test_missing_database_url_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MY_DB_URL", raising=False)
     result = gate(tmp_path, tmp_path / "locks", "--database-url-env", "MY_DB_URL")
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert "$MY_DB_URL is not set" in result.stderr
 
 

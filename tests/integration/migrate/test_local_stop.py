@@ -131,7 +131,7 @@ def test_a_wrong_working_directory_says_so(tmp_path: Path, monkeypatch: pytest.M
     args = ["run", "--local", "--service", "web", "--cwd", "examples/no-such-app", "--lock-dir",
             str(tmp_path / "l"), "--", "alembic", "upgrade", "head"]  # fmt: skip
     result = CliRunner().invoke(migrate, args)
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert f"the migration working directory {PROJECT_ROOT / 'examples/no-such-app'} does not exist" in result.stderr
     assert "repository root" in result.stderr and "Nothing was started" in result.stderr
     assert "image" not in result.stderr and "previous version" not in result.stderr
@@ -142,5 +142,5 @@ def test_a_missing_migration_command_says_so(tmp_path: Path, monkeypatch: pytest
     args = ["run", "--local", "--service", "web", "--cwd", str(tmp_path), "--lock-dir", str(tmp_path / "l"),
             "--", "no-such-migration-tool", "upgrade"]  # fmt: skip
     result = CliRunner().invoke(migrate, args)
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert "'no-such-migration-tool' was not found" in result.stderr and str(tmp_path) in result.stderr

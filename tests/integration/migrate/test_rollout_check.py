@@ -134,5 +134,5 @@ def test_still_in_progress_at_timeout_exits_3(fake_ecs: FakeEcs, ecs_service: Se
         {"status": "PRIMARY", "taskDefinition": new, "rolloutState": "IN_PROGRESS", "runningCount": 0},
     )
     result = verify(ecs_service, new, timeout=1)
-    assert result.exit_code == 3
+    assert result.exit_code == 7
     assert "still IN_PROGRESS after 1s (0/1 running)" in result.stderr

@@ -36,14 +36,14 @@ def test_two_rotations_alternate_slots_and_retire_the_old_login(scenario: Scenar
 def test_min_age_makes_a_recent_rotation_nothing_due(scenario: Scenario) -> None:
     assert scenario.cli().returncode == 0
     again = scenario.cli("--min-age", "30d")
-    assert again.returncode == 3, again.stdout + again.stderr
+    assert again.returncode == 8, again.stdout + again.stderr
     assert "nothing due" in again.stdout
 
 
 def test_all_workloads_and_the_nothing_to_do_answers(scenario: Scenario) -> None:
     nothing = scenario.cli("--resume")
-    assert nothing.returncode == 3 and "nothing to resume" in nothing.stdout
-    assert scenario.cli("--abort").returncode == 3
+    assert nothing.returncode == 8 and "nothing to resume" in nothing.stdout
+    assert scenario.cli("--abort").returncode == 8
     status = scenario.cli("--status")
     assert status.returncode == 0 and "never rotated" in status.stdout
     every = scenario.cli(workload="--all")
@@ -59,7 +59,7 @@ def test_all_workloads_and_the_nothing_to_do_answers(scenario: Scenario) -> None
 
 def test_an_unknown_workload_stops_the_run_before_anything_rotates(scenario: Scenario) -> None:
     bad = scenario.cli("--workload", "reports")  # after `--workload app`
-    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert bad.returncode == 64, bad.stdout + bad.stderr
     assert "no workload 'reports'" in bad.stderr
     assert scenario.read_app_secret()["username"] == "app_app"  # app was not touched either
     assert scenario.rollouts.started == []

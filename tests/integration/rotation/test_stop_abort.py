@@ -37,7 +37,7 @@ def test_rolled_back_deployment_stops_with_both_slots_valid_then_resumes(scenari
     old = scenario.published(scenario.logins[0])
     scenario.rollouts.roll_back_next = True
     stopped = scenario.cli()
-    assert stopped.returncode == 4, stopped.stdout + stopped.stderr
+    assert stopped.returncode == 9, stopped.stdout + stopped.stderr
     assert "rolled_back" in stopped.stdout and "Nothing was retired" in stopped.stdout
     assert f"--env {scenario.env} --workload app --resume" in stopped.stdout
     new = scenario.published(scenario.logins[0])
@@ -46,7 +46,7 @@ def test_rolled_back_deployment_stops_with_both_slots_valid_then_resumes(scenari
     assert scenario.can_login(scenario.logins[0]) == {"app_app": True, "app_app_a": True, "app_app_b": False}
 
     plain = scenario.cli()  # a new run without --resume says what to do
-    assert plain.returncode == 4 and "--resume or --abort" in plain.stdout
+    assert plain.returncode == 9 and "--resume or --abort" in plain.stdout
 
     resumed = scenario.cli("--resume")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -62,7 +62,7 @@ def test_abort_from_every_state_leaves_working_credentials(scenario: Scenario, s
     before = {lg.kind: scenario.published(lg) for lg in scenario.logins}
     if step == "rolled-back":
         scenario.rollouts.roll_back_next = True
-        assert scenario.cli().returncode == 4
+        assert scenario.cli().returncode == 9
     else:
         assert scenario.cli(crash_at=f"after:{step}").returncode == -signal.SIGKILL
     aborted = scenario.cli("--abort")

@@ -57,6 +57,6 @@ def test_restore_is_refused_while_the_dynamodb_lock_is_held(dynamo_world: StateW
 
     result = world.cli("restore", STACK, "--env", "local", "--version", v1, "--yes")
 
-    assert result.exit_code == 1
+    assert result.exit_code == 5
     assert "held by old-ci@runner for OperationTypePlan" in result.output
     assert world.all_object_versions() == snapshot

@@ -143,7 +143,7 @@ def test_restore_is_refused_while_the_lock_object_exists(applied_twice: Applied)
 
     result = world.cli("restore", STACK, "--env", "local", "--version", v1, "--yes")
 
-    assert result.exit_code == 1
+    assert result.exit_code == 5
     assert "is locked, refusing to restore" in result.output
     assert "held by ana@ci-runner-7 for OperationTypeApply since 2025-06-01T10:00:00.000000Z" in result.output
     assert "5f7e2a61-0000-4000-8000-000000000001" in result.output
@@ -158,7 +158,7 @@ def test_restore_is_refused_while_terraform_applies(applied_twice: Applied) -> N
         result = world.cli("restore", STACK, "--env", "local", "--version", v1, "--yes")
     finally:
         stdout, stderr = apply.communicate(timeout=120)
-    assert result.exit_code == 1
+    assert result.exit_code == 5
     assert f"held by {lock['Who']} for OperationTypeApply" in result.output
     assert apply.returncode == 0, stdout + stderr
     # the apply's result is the current state, and no version was written by the refused restore
@@ -209,7 +209,7 @@ def test_unknown_stack_lists_the_existing_ones_and_changes_nothing(
         "restore": ["restore", "local-vault", "--version", v1, "--yes"],
     }[command]
     result = world.cli(*args, "--env", "local")
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert (
         f"no state for stack 'local-vault' at s3://{world.bucket}/local/local-vault.tfstate" in result.output
     )
@@ -231,7 +231,7 @@ def test_unknown_version_is_a_clear_error_and_changes_nothing(applied_twice: App
             "restore": ["restore", STACK, "--version", version, "--yes"],
         }[command]
         result = world.cli(*args, "--env", "local")
-        assert result.exit_code == 2
+        assert result.exit_code == 64
         assert f"'{version}' is not a version of s3://{world.bucket}/{KEY}" in result.output
         assert v1 in result.output, "the newest versions are suggested"
     assert world.all_object_versions() == snapshot
@@ -240,16 +240,16 @@ def test_unknown_version_is_a_clear_error_and_changes_nothing(applied_twice: App
 def test_missing_bucket_is_reported_as_such(world: StateWorld) -> None:
     world.s3.delete_bucket(Bucket=world.bucket)
     result = world.cli("versions", STACK, "--env", "local")
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert f"state bucket '{world.bucket}' does not exist" in result.output
 
 
 def test_stack_of_another_environment_and_unknown_env_are_usage_errors(world: StateWorld) -> None:
     wrong_stack = world.cli("versions", "prod-network", "--env", "local")
-    assert wrong_stack.exit_code == 2
+    assert wrong_stack.exit_code == 64
     assert "does not belong to environment 'local'" in wrong_stack.output
     unknown_env = world.cli("versions", "nope-network", "--env", "nope")
-    assert unknown_env.exit_code == 2
+    assert unknown_env.exit_code == 64
     assert "unknown environment 'nope'" in unknown_env.output
 
 

@@ -157,7 +157,7 @@ def test_missing_outputs_file_is_a_usage_error_and_writes_nothing(
     cli, _, _, _ = setup
     before = _vault_snapshot(scenario)
     result = cli("--from-outputs", str(tmp_path / "nope.json"))
-    assert result.returncode == 2
+    assert result.returncode == 64
     assert f"outputs file {tmp_path / 'nope.json'} does not exist" in result.stderr
     assert f"platformctl deploy --env {scenario.env.name}" in result.stderr
     _assert_nothing_written(scenario, postgres_server, before)
@@ -180,7 +180,7 @@ def test_stack_not_deployed_is_a_usage_error_and_writes_nothing(
     outputs.write_text(json.dumps(data))
     before = _vault_snapshot(scenario)
     result = cli("--from-outputs", str(outputs))
-    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.returncode == 64, result.stderr[-2000:]
     assert message.format(env=scenario.env.name) in result.stderr
     _assert_nothing_written(scenario, postgres_server, before)
 
@@ -191,7 +191,7 @@ def test_state_bucket_missing_is_a_usage_error_and_writes_nothing(
     cli, _, bucket, _ = setup
     before = _vault_snapshot(scenario)
     result = cli("--from-state")
-    assert result.returncode == 2
+    assert result.returncode == 64
     assert f"cannot read stack outputs from state bucket {bucket}" in result.stderr
     assert "does not exist" in result.stderr
     _assert_nothing_written(scenario, postgres_server, before)
@@ -205,6 +205,6 @@ def test_another_environments_outputs_are_refused(
     outputs.write_text(json.dumps({k.replace(scenario.env.name, "prod", 1): v for k, v in data.items()}))
     before = _vault_snapshot(scenario)
     result = cli("--from-outputs", str(outputs))
-    assert result.returncode == 2
+    assert result.returncode == 64
     assert f"hold no stack of environment {scenario.env.name!r}" in result.stderr
     _assert_nothing_written(scenario, postgres_server, before)

@@ -191,7 +191,7 @@ def test_a_lost_kv_copy_after_a_rotation_is_repaired_on_the_slot_not_the_group(
     )
 
     drift = run("bootstrap", "--check")
-    assert drift.exit_code == 1
+    assert drift.exit_code == 2
     assert f"drift: reset the password of app login {published['username']}" in drift.output, drift.output
     fixed = run("bootstrap")
     assert fixed.exit_code == 0, fixed.output
@@ -210,7 +210,7 @@ def test_a_missing_slot_is_drift_and_bootstrap_recreates_it(
     with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
         conn.execute(f'DROP ROLE "{slot}"')
     drift = run("bootstrap", "--check")
-    assert drift.exit_code == 1 and f"login slot {slot}" in drift.output, drift.output
+    assert drift.exit_code == 2 and f"login slot {slot}" in drift.output, drift.output
     assert run("bootstrap").exit_code == 0
     assert _roles(postgres_server, [slot]) == {slot: (False, False)}
     assert run("bootstrap", "--check").exit_code == 0

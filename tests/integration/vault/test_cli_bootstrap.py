@@ -87,7 +87,7 @@ def test_bootstrap_then_check_is_clean_and_drift_exits_1(run_cli, scenario: Scen
     hvac.Client(url=scenario.vault.address, token=scenario.vault.token).sys.disable_secrets_engine(
         scenario.env.vault.kv_mount)
     drift = run_cli("--check")
-    assert drift.exit_code == 1
+    assert drift.exit_code == 2
     assert f"drift: enable kv secrets engine at {scenario.env.vault.kv_mount}/ (missing)" in drift.output
 
 
@@ -96,7 +96,7 @@ def test_unknown_workload_is_a_usage_error_and_writes_nothing(
     before = _vault_snapshot(scenario)
     roles = {**scenario.role_arns, "ghost": "arn:aws:iam::123456789012:role/ghost"}
     result = run_cli(roles=roles)
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert "unknown workload 'ghost'" in result.output
     assert _vault_snapshot(scenario) == before
     assert _pg_roles(postgres_server, scenario) == []
@@ -139,7 +139,7 @@ def test_a_token_on_the_command_line_is_refused_and_says_what_to_use(
     before = _vault_snapshot(scenario)
     for form in (["--token", scenario.vault.token], [f"--token={scenario.vault.token}"]):
         result = run_cli(*form)
-        assert result.exit_code == 2, result.output
+        assert result.exit_code == 64, result.output
         assert "--token is not accepted" in result.output
         assert "VAULT_TOKEN" in result.output and "--token-stdin" in result.output
         assert result.output.count(scenario.vault.token) == 0
@@ -154,7 +154,7 @@ def test_the_token_can_come_from_stdin(scenario: Scenario, tmp_path: Path, monke
     monkeypatch.delenv("VAULT_TOKEN", raising=False)
     args = _args(scenario, "--token-stdin")
     without = CliRunner().invoke(cli, args, input="\n", catch_exceptions=False)
-    assert without.exit_code == 2 and "pipe it to --token-stdin" in without.output
+    assert without.exit_code == 64 and "pipe it to --token-stdin" in without.output
     result = CliRunner().invoke(cli, args, input=f"{scenario.vault.token}\n", catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "changed: enable kv secrets engine" in result.output

@@ -189,7 +189,7 @@ def test_show_once_prints_material_and_stores_nothing(fresh_bao: str, env_dir: s
 
 def test_init_needs_a_kms_key_unless_show_once(fresh_bao: str, env_dir: str) -> None:
     result = CliRunner().invoke(cli, ["vault", "init", "--env", env_dir, "--address", fresh_bao])
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert "--kms-key-id is required" in result.output
     assert not _initialized(fresh_bao)
 

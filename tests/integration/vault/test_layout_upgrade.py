@@ -52,7 +52,7 @@ def _bootstrap(s: Scenario, check: bool = False) -> bootstrap.BootstrapReport:
 
 
 def _downgrade(s: Scenario) -> dict[str, dict[str, Any]]:
-    """What the pre-0017 bootstrap (and a rotation stopped with exit 4) left; returns the logins."""
+    """What the pre-0017 bootstrap (and a rotation stopped with exit 9) left; returns the logins."""
     root, env, kv = _root(s), s.env.name, s.env.vault.kv_mount
     internal = internal_kv_mount(kv)
     logins: dict[str, dict[str, Any]] = {}

@@ -88,7 +88,7 @@ def test_gate_without_credentials_file_says_to_bootstrap(bootstrapped: tuple[Sce
          "--timeout", "60", "--", "true"],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )
-    assert result.returncode == 2
+    assert result.returncode == 64
     assert "platformctl vault bootstrap --env local" in result.stderr
 
 

@@ -94,3 +94,34 @@ def test_gitlab_runs_plan_policy_and_apply_as_three_roles_in_three_jobs() -> Non
         assert _stages("\n".join(job["script"])) == {name}
         assert job["variables"]["AWS_ROLE_ARN"] == f"$PLATFORM_{SIGNING[name]}_ROLE_ARN"
         assert job["id_tokens"]["AWS_ID_TOKEN"]["aud"] == "sts.amazonaws.com"
+
+
+ROTATION = EXAMPLES / "rotate-secrets.yml"
+
+
+def _exit_tests(text: str) -> list[int]:
+    """Codes a job script compares platformctl's exit status with: `-eq N` / `-le N` and case labels."""
+    codes = [int(n) for n in re.findall(r'"\$(?:rc|code)" -(?:eq|le|ne) (\d+)', text)]
+    codes += [int(n) for n in re.findall(r"^\s+(\d+)\) ", text, re.M)]
+    codes += [int(n) for n in re.findall(r"outputs\.\w+_?exit == '(\d+)'", text)]
+    return codes
+
+
+@pytest.mark.parametrize("path", [GITHUB, GITLAB, ROTATION])
+def test_every_exit_code_an_example_branches_on_is_in_the_one_table(path: Path) -> None:
+    from scripts import exitcodes
+
+    codes = _exit_tests(path.read_text())
+    assert codes and all(exitcodes.is_declared(c) for c in codes), codes
+    assert "-le 2" not in path.read_text()  # that would let 1 (an error) pass as "no changes"
+
+
+def test_the_rotation_example_branches_on_rotations_codes() -> None:
+    from scripts.rotation.model import ExitCode
+
+    labels = {int(n): line for n, line in re.findall(r"^\s+(\d+)\) (.*)$", ROTATION.read_text(), re.M)}
+    assert "nothing due" in labels[ExitCode.NOTHING_DUE] and "mode=resume" in labels[ExitCode.STOPPED_OLD_VALID]
+    assert "another rotation holds the lease" in labels[ExitCode.LOCKED]
+    assert "lost its lease" in labels[ExitCode.LEASE_LOST]
+    assert set(labels) == {ExitCode.ROTATED, ExitCode.NOTHING_DUE, ExitCode.STOPPED_OLD_VALID, ExitCode.LOCKED,
+                           ExitCode.LEASE_LOST}

@@ -1,4 +1,4 @@
-"""CLI contract checks that need no AWS or database: usage errors exit 2 and say what is missing."""
+"""CLI contract checks that need no AWS or database: usage errors exit 64 and say what is missing."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from scripts.platformctl import cli
 
 def test_ecs_mode_names_the_missing_options() -> None:
     result = CliRunner().invoke(migrate, ["run", "--service", "web", "--cluster", "c"])
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert "ECS mode needs --task-definition, --container" in result.stderr
 
 
@@ -23,13 +23,13 @@ def test_local_mode_needs_a_command(tmp_path: Path) -> None:
         ["run", "--local", "--service", "web", "--lock-dir", str(tmp_path)],
         env={"DATABASE_URL": "postgresql://x"},
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert "needs the migration command after `--`" in result.stderr
 
 
 def test_unknown_environment_is_a_usage_error() -> None:
     result = CliRunner().invoke(migrate, ["run", "--local", "--service", "web", "--environment", "nosuch"])
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert "unknown environment 'nosuch'" in result.stderr
 
 
@@ -46,7 +46,7 @@ def test_subnets_without_security_groups_is_a_usage_error() -> None:
         ["run", "--service", "web", "--cluster", "c", "--task-definition", "td:1", "--container", "app",
          "--subnets", "subnet-a"],
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert "--subnets and --security-groups go together" in result.stderr
 
 
@@ -56,5 +56,5 @@ def test_timeout_can_come_from_the_environment() -> None:
     bad = CliRunner().invoke(
         migrate, ["run", "--local", "--service", "web"], env={"PLATFORM_MIGRATION_TIMEOUT": "0"}
     )
-    assert bad.exit_code == 2
+    assert bad.exit_code == 64
     assert "PLATFORM_MIGRATION_TIMEOUT" in bad.stderr or "timeout" in bad.stderr.lower()

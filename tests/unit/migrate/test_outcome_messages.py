@@ -29,8 +29,8 @@ from scripts.migrate.signals import RunnerInterrupted, signal_of
 
 
 def test_exit_codes_are_the_documented_contract() -> None:
-    assert (EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_ALREADY_RUNNING) == (1, 2, 3, 4)
-    assert MigrationTimeout("x").exit_code == 3 and MigrationAlreadyRunning("x").exit_code == 4
+    assert (EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_ALREADY_RUNNING) == (1, 64, 7, 5)
+    assert MigrationTimeout("x").exit_code == 7 and MigrationAlreadyRunning("x").exit_code == 5
     assert MigrationInterrupted("x", signum=signal.SIGTERM).exit_code == 143 == exit_code_for_signal(15)
     assert "signal 1" in describe_exit_code(129)
     assert "nothing was started" in describe_exit_code(EXIT_ALREADY_RUNNING)
@@ -69,15 +69,15 @@ def test_gate_report_round_trip_is_private_and_renders_lines_once(tmp_path: Path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     (report,) = failed_reports(tmp_path)
     text = report.render()
-    assert text.startswith("migration timed out (service prod-app, exit 3): no verdict after 3s")
+    assert text.startswith("migration timed out (service prod-app, exit 7): no verdict after 3s")
     assert text.count("waiting for lock") == 1 and "Check locks." in text and "x.log" in text
 
 
 def test_deploy_exits_with_the_first_failed_gates_code(tmp_path: Path) -> None:
     write_report(tmp_path, "a", GateReport("a", 0, "ok", "fine"))
-    write_report(tmp_path, "b", GateReport("b", 4, "another migration is running", "busy"))
+    write_report(tmp_path, "b", GateReport("b", EXIT_ALREADY_RUNNING, "another migration is running", "busy"))
     failure = gate_failure(tmp_path)
-    assert failure is not None and failure.exit_code == 4 and "busy" in str(failure)
+    assert failure is not None and failure.exit_code == 5 and "busy" in str(failure)
     assert gate_failure(tmp_path / "empty") is None
 
 

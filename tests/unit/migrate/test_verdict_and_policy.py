@@ -87,7 +87,7 @@ def test_error_message_shows_only_the_tail() -> None:
         "  | l8",
         "  | l9",
     ]
-    assert MigrationTimeout("slow").exit_code == 3
+    assert MigrationTimeout("slow").exit_code == 7
 
 
 def deployments(*deps: dict) -> dict:

@@ -52,7 +52,7 @@ def test_worst_outcome_wins_the_exit_code() -> None:
     assert min([ExitCode.NOTHING_DUE, ExitCode.ROTATED], key=SEVERITY.index) is ExitCode.ROTATED
     # A lost lease is worse than a refusal or a safe stop: it needs a look at --status.
     assert min([ExitCode.LOCKED, ExitCode.LEASE_LOST, ExitCode.STOPPED_OLD_VALID], key=SEVERITY.index) == 6
-    assert {int(c) for c in ExitCode} == {0, 1, 2, 3, 4, 5, 6} and set(SEVERITY) == set(ExitCode)
+    assert {int(c) for c in ExitCode} == {0, 1, 5, 6, 8, 9, 64} and set(SEVERITY) == set(ExitCode)
 
 
 class Described:
@@ -91,12 +91,12 @@ def test_cli_help_and_argument_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     help_text = runner.invoke(cli, ["secrets", "rotate", "--help"]).output
     for option in ("--workload", "--all", "--status", "--resume", "--abort", "--min-age", "--grace"):
         assert option in help_text
-    assert runner.invoke(cli, ["secrets", "rotate", "--env", "local"]).exit_code == 2  # neither --workload nor --all
+    assert runner.invoke(cli, ["secrets", "rotate", "--env", "local"]).exit_code == 64  # neither --workload nor --all
     no_ttl = runner.invoke(cli, ["secrets", "rotate", "--env", "local", "--all", "--lock-ttl", "0.5s"])
-    assert no_ttl.exit_code == 2 and "--lock-ttl" in no_ttl.output
+    assert no_ttl.exit_code == 64 and "--lock-ttl" in no_ttl.output
     monkeypatch.delenv("VAULT_TOKEN", raising=False)
     no_token = runner.invoke(cli, ["secrets", "rotate", "--env", "local", "--all"])
-    assert no_token.exit_code == 2 and "VAULT_TOKEN" in no_token.output
+    assert no_token.exit_code == 64 and "VAULT_TOKEN" in no_token.output
     monkeypatch.setenv("VAULT_TOKEN", "t")
     unknown = runner.invoke(cli, ["secrets", "rotate", "--env", "local", "--workload", "nope"])
-    assert unknown.exit_code == 2 and "local.toml: vault.workloads has no workload 'nope'" in unknown.output
+    assert unknown.exit_code == 64 and "local.toml: vault.workloads has no workload 'nope'" in unknown.output

@@ -28,7 +28,7 @@ def test_stack_of_another_environment_is_a_usage_error(stack: str) -> None:
     env = load_environment("prod")
     with pytest.raises(ConfigurationError, match="does not belong to environment 'prod'") as err:
         store.locate(env, stack)
-    assert err.value.exit_code == 2
+    assert err.value.exit_code == 64
 
 
 def test_unknown_environment_is_a_usage_error() -> None:
