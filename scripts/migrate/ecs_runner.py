@@ -138,10 +138,7 @@ def run_migration(
     `always_run`, and a successful one is recorded.
     """
     poll = poll or PollPolicy()
-    if network_configuration is None:
-        network_configuration = service_description(ecs, cluster, service).get("networkConfiguration")
-    else:
-        require_cluster(ecs, cluster)
+    network_configuration = _network_configuration(ecs, cluster, service, network_configuration)
     td_arn, cdef = container_definition(ecs, task_definition, container)
     fingerprint = MigrationFingerprint.of(str(cdef.get("image", "")), command or cdef.get("command"))
     if history is not None and not always_run:
@@ -156,48 +153,15 @@ def run_migration(
     target = AwsLogsTarget.from_container_definition(cdef)
     if target is None or not target.stream_prefix:
         log.warning("container %r has no awslogs driver with a stream prefix: its output cannot be shown", container)
-
-    params: dict[str, Any] = {
-        "cluster": cluster,
-        "taskDefinition": td_arn,
-        "launchType": "FARGATE",
-        "count": 1,
-        "startedBy": started_by_marker(service),
-        # Lets the next run stop this task if we die without stopping it (ecs_stop.stop_overdue).
-        "tags": deadline_tags(wall_clock() + timeout_s),
-    }
-    if network_configuration:
-        params["networkConfiguration"] = dict(network_configuration)
-    if command:
-        params["overrides"] = {"containerOverrides": [{"name": container, "command": list(command)}]}
+    params = _run_task_params(
+        cluster, td_arn, service, container, wall_clock() + timeout_s, network_configuration, command
+    )
     started = clock()
-    resp = ecs.run_task(**params)
-    tasks = resp.get("tasks") or []
-    if resp.get("failures") or not tasks:
-        for t in tasks:  # partial success with count=1 should not happen; never leave one behind
-            stop_and_wait(ecs, cluster, t["taskArn"], "RunTask reported failures", limit_s=stop_wait_s, **wait)
-        raise MigrationFailed(
-            f"ECS could not start the migration task: {describe_run_task_failures(resp.get('failures', []))}",
-            next_step="Nothing ran. Fix the cause ECS names above (capacity, missing resource, permissions) "
-            "and deploy again.",
-        )
-    task_arn: str = tasks[0]["taskArn"]
+    task_arn = _start_task(ecs, cluster, params, stop_wait_s, wait)
     log.info("migration task started: %s (timeout %ss)", task_arn, int(timeout_s))
     tail = LogTail(tail_lines)
     watch = _TaskWatch(ecs, logs, cluster, task_arn, container, target, on_log, tail)
-    try:
-        try:
-            refuse_if_running(ecs, cluster, service, ours=task_arn)
-        except MigrationAlreadyRunning:
-            watch.stop("another migration of this service started first", stop_wait_s, **wait)
-            raise
-        task = _wait_until_stopped(watch, started, timeout_s, poll, clock, sleep, stop_wait_s)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP through signals.signals_interrupt
-        signum = signal_of(exc)
-        what = watch.stop(f"migration runner interrupted ({exc or 'SIGINT'})", stop_wait_s, **wait)
-        raise MigrationInterrupted(
-            f"the runner received {exc or 'SIGINT'}; {what}", signum=signum, ref=task_arn, last_lines=tail.lines()
-        ) from None
+    task = _follow_to_stop(watch, service, started, timeout_s, stop_wait_s, wait)
     for _ in range(3):  # the last lines may land just after the task stops
         if not watch.drain_logs():
             break
@@ -209,6 +173,81 @@ def run_migration(
     return MigrationResult(
         runner="ecs", ref=task_arn, exit_code=0, duration_s=clock() - started, last_lines=tail.lines()
     )
+
+
+def _network_configuration(
+    ecs: Any, cluster: str, service: str, given: Mapping[str, Any] | None
+) -> Mapping[str, Any] | None:
+    """The given configuration (after checking the cluster exists), else the service's own."""
+    if given is None:
+        found: Mapping[str, Any] | None = service_description(ecs, cluster, service).get("networkConfiguration")
+        return found
+    require_cluster(ecs, cluster)
+    return given
+
+
+def _run_task_params(
+    cluster: str,
+    td_arn: str,
+    service: str,
+    container: str,
+    deadline_unix: float,
+    network_configuration: Mapping[str, Any] | None,
+    command: list[str] | None,
+) -> dict[str, Any]:
+    """The RunTask request: one Fargate task, marked as this service's migration, carrying its deadline."""
+    params: dict[str, Any] = {
+        "cluster": cluster,
+        "taskDefinition": td_arn,
+        "launchType": "FARGATE",
+        "count": 1,
+        "startedBy": started_by_marker(service),
+        # Lets the next run stop this task if we die without stopping it (ecs_stop.stop_overdue).
+        "tags": deadline_tags(deadline_unix),
+    }
+    if network_configuration:
+        params["networkConfiguration"] = dict(network_configuration)
+    if command:
+        params["overrides"] = {"containerOverrides": [{"name": container, "command": list(command)}]}
+    return params
+
+
+def _start_task(ecs: Any, cluster: str, params: dict[str, Any], stop_wait_s: float, wait: dict[str, Any]) -> str:
+    """RunTask; the started task's ARN, or MigrationFailed (stopping any task it did start)."""
+    resp = ecs.run_task(**params)
+    tasks = resp.get("tasks") or []
+    if resp.get("failures") or not tasks:
+        for t in tasks:  # partial success with count=1 should not happen; never leave one behind
+            stop_and_wait(ecs, cluster, t["taskArn"], "RunTask reported failures", limit_s=stop_wait_s, **wait)
+        raise MigrationFailed(
+            f"ECS could not start the migration task: {describe_run_task_failures(resp.get('failures', []))}",
+            next_step="Nothing ran. Fix the cause ECS names above (capacity, missing resource, permissions) "
+            "and deploy again.",
+        )
+    task_arn: str = tasks[0]["taskArn"]
+    return task_arn
+
+
+def _follow_to_stop(
+    watch: _TaskWatch, service: str, started: float, timeout_s: float, stop_wait_s: float, wait: dict[str, Any]
+) -> Mapping[str, Any]:
+    """The stopped task; on a concurrent migration, timeout or interrupt the task is stopped first."""
+    try:
+        try:
+            refuse_if_running(watch.ecs, watch.cluster, service, ours=watch.task_arn)
+        except MigrationAlreadyRunning:
+            watch.stop("another migration of this service started first", stop_wait_s, **wait)
+            raise
+        return _wait_until_stopped(watch, started, timeout_s, wait["poll"], wait["clock"], wait["sleep"], stop_wait_s)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP through signals.signals_interrupt
+        signum = signal_of(exc)
+        what = watch.stop(f"migration runner interrupted ({exc or 'SIGINT'})", stop_wait_s, **wait)
+        raise MigrationInterrupted(
+            f"the runner received {exc or 'SIGINT'}; {what}",
+            signum=signum,
+            ref=watch.task_arn,
+            last_lines=watch.tail.lines(),
+        ) from None
 
 
 def _skipped(td_arn: str, fingerprint: MigrationFingerprint, done: dict[str, Any]) -> MigrationResult:

@@ -138,29 +138,7 @@ def run_local_migration(
     env = migration_environment(os.environ, database_url, extra_env)
     with migration_lock(lock_dir, service, now_unix=wall_clock) as lock:
         started = clock()
-        try:
-            proc = subprocess.Popen(
-                list(command),
-                cwd=cwd,
-                env=env,
-                text=True,
-                bufsize=1,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                pass_fds=(lock.fd,),
-            )
-        except FileNotFoundError as exc:
-            where = cwd.resolve() if cwd else Path.cwd()
-            raise MigrationConfigError(
-                f"the migration command {command[0]!r} was not found (PATH of this process, working "
-                f"directory {where}); install it in the environment platformctl runs in, or fix "
-                "migration.command",
-                next_step="Nothing was started. Fix the command or its installation and run again.",
-            ) from exc
-        except OSError as exc:
-            raise MigrationConfigError(f"cannot run {command[0]!r}: {exc}") from exc
+        proc = _spawn(command, cwd, env, lock.fd)
         tail = LogTail(tail_lines)
         try:  # from here on an interrupt must not leave the child behind
             lock.record(
@@ -181,25 +159,57 @@ def run_local_migration(
                 ref=f"pid {proc.pid}",
                 last_lines=tail.lines(),
             ) from None
-        ref = f"pid {proc.pid}"
-        if timed_out:
-            raise MigrationTimeout(
-                f"no verdict after {int(timeout_s)}s; the migration process group was killed",
-                ref=ref,
-                last_lines=tail.lines(),
-            )
-        code = proc.returncode
-        if code < 0:
-            raise MigrationFailed(
-                f"the migration was killed by signal {signal.Signals(-code).name} (no exit code)",
-                ref=ref,
-                last_lines=tail.lines(),
-            )
-        if code != 0:
-            raise MigrationFailed(f"the migration exited with code {code}", ref=ref, last_lines=tail.lines())
+        _raise_unless_succeeded(proc, timed_out, timeout_s, tail)
         return MigrationResult(
-            runner="local", ref=ref, exit_code=0, duration_s=clock() - started, last_lines=tail.lines()
+            runner="local", ref=f"pid {proc.pid}", exit_code=0, duration_s=clock() - started, last_lines=tail.lines()
         )
+
+
+def _spawn(command: Sequence[str], cwd: Path | None, env: Mapping[str, str], lock_fd: int) -> subprocess.Popen[str]:
+    """Start the migration in its own session (so its whole group can be killed), holding the lock fd."""
+    try:
+        return subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=env,
+            text=True,
+            bufsize=1,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=(lock_fd,),
+        )
+    except FileNotFoundError as exc:
+        where = cwd.resolve() if cwd else Path.cwd()
+        raise MigrationConfigError(
+            f"the migration command {command[0]!r} was not found (PATH of this process, working "
+            f"directory {where}); install it in the environment platformctl runs in, or fix "
+            "migration.command",
+            next_step="Nothing was started. Fix the command or its installation and run again.",
+        ) from exc
+    except OSError as exc:
+        raise MigrationConfigError(f"cannot run {command[0]!r}: {exc}") from exc
+
+
+def _raise_unless_succeeded(proc: subprocess.Popen[str], timed_out: bool, timeout_s: float, tail: LogTail) -> None:
+    """The verdict of a finished migration: MigrationTimeout/MigrationFailed unless it exited with 0."""
+    ref = f"pid {proc.pid}"
+    if timed_out:
+        raise MigrationTimeout(
+            f"no verdict after {int(timeout_s)}s; the migration process group was killed",
+            ref=ref,
+            last_lines=tail.lines(),
+        )
+    code = proc.returncode
+    if code < 0:
+        raise MigrationFailed(
+            f"the migration was killed by signal {signal.Signals(-code).name} (no exit code)",
+            ref=ref,
+            last_lines=tail.lines(),
+        )
+    if code != 0:
+        raise MigrationFailed(f"the migration exited with code {code}", ref=ref, last_lines=tail.lines())
 
 
 def _check_working_directory(cwd: Path | None) -> None:

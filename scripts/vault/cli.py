@@ -21,8 +21,7 @@ from scripts import awsclients, exitcodes
 from scripts.cliexit import UsageExitGroup
 from scripts.vault import bootstrap as bootstrap_mod
 from scripts.vault import init as init_mod
-from scripts.vault import local as local_mod
-from scripts.vault import outputs as outputs_mod
+from scripts.vault.bootstrap_inputs import ResolvedInputs
 from scripts.vault.client import build_client
 from scripts.vault.database import DatabaseTarget
 from scripts.vault.secrets_cli import errors_to_exit_codes as _errors_to_exit_codes
@@ -36,16 +35,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _load_env(name: str) -> EnvironmentConfig:
     return load_environment(name)
-
-
-def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for value in values:
-        key, sep, arn = value.partition("=")
-        if not sep or not key or not arn:
-            raise click.BadParameter(f"expected WORKLOAD=ARN, got {value!r}", param_hint=option)
-        out[key] = arn
-    return out
 
 
 def _address(env: EnvironmentConfig, given: str | None) -> str:
@@ -159,68 +148,72 @@ def bootstrap(
     it (OpenBao) with AppRole (credentials in 0600 files). With `--env local` and no address, outputs
     or database options, everything is read from the running local target (`platformctl local up`).
     """
-    token = _token(token_argv, token_stdin)
+    token = _token(token_argv, token_stdin)  # first: a refused --token is reported before anything else
     env = _load_env(env_name)
-    local = local_mod.local_inputs(env) if local_mod.applies(env, address, outputs_file, from_state, db_host) else None
-    roles, migration = _pairs(task_roles, "--task-role-arn"), _pairs(migration_roles, "--migration-role-arn")
-    if outputs_file is not None and from_state:
-        raise click.UsageError("--from-outputs and --from-state are alternatives; pass one")
-    if outputs_file is not None or from_state:
-        found = outputs_mod.resolve(
-            env,
-            outputs_mod.from_file(outputs_file, env) if outputs_file is not None else outputs_mod.from_state(env),
-            roles,
-        )
-        roles, migration = found.task_roles, {**found.migration_roles, **migration}
-        address = address or found.address
-        sts_role_arn = sts_role_arn or found.sts_role_arn
-        db_host = db_host or found.db_host
-        db_port = db_port or found.db_port
-        db_name = db_name or found.db_name
-        master_secret_arn = master_secret_arn or found.master_secret_arn
-    master = None
-    if local is not None:
-        # A VAULT_TOKEN exported for another Vault must not be sent to the local one: only a
-        # token given on stdin overrides the local root token.
-        address, token = local.address, token if token_stdin else local.token
-        db_host, db_port, db_name, db_sslmode = local.db_host, local.db_port, local.db_name, "disable"
-        master_secret_arn, master = "local-target-superuser", local.master
-        audit_file_path = audit_file_path or local.audit_file_path
-    if not token:
-        raise click.UsageError("no Vault token: export VAULT_TOKEN or pipe it to --token-stdin")
+    inputs = ResolvedInputs.resolve(
+        env,
+        token=token,
+        token_stdin=token_stdin,
+        address=address,
+        task_roles=task_roles,
+        migration_roles=migration_roles,
+        outputs_file=outputs_file,
+        from_state=from_state,
+        sts_role_arn=sts_role_arn,
+        db_host=db_host,
+        db_port=db_port,
+        db_name=db_name,
+        db_sslmode=db_sslmode,
+        master_secret_arn=master_secret_arn,
+        audit_file_path=audit_file_path,
+    )
     options = SpecOptions(
         aws_auth_mount=aws_auth_mount,
-        audit_file_path=audit_file_path or "stdout",
+        audit_file_path=inputs.audit_file_path or "stdout",
         sts_endpoint=sts_endpoint,
         iam_endpoint=iam_endpoint,
         sts_region=sts_region,
         iam_server_id_header=iam_server_id_header,
-        sts_role_arn=sts_role_arn,
+        sts_role_arn=inputs.sts_role_arn,
     )
+    roles, migration = inputs.task_roles, inputs.migration_roles
     if roles or migration:
         build_spec(env, roles, migration, options)  # bad ARNs fail here, before Vault is contacted
-    target = bootstrap_mod.VaultTarget(_address(env, address), token, namespace, ca_bundle)
+    target = bootstrap_mod.VaultTarget(_address(env, inputs.address), inputs.require_token(), namespace, ca_bundle)
     caps = bootstrap_mod.server_capabilities(target, aws_auth_mount)
     spec = build_spec(env, roles, migration, options, auth=bootstrap_mod.choose_auth(caps, env.tier, env.name))
-    if bool(db_host) != bool(master_secret_arn):
-        raise click.UsageError("--db-host and --master-secret-arn go together (database logins need both)")
-    db = None
-    if db_host and master_secret_arn:
-        db = DatabaseTarget(
-            db_host, db_port or 5432, db_name or env.database.database_name, master_secret_arn, db_sslmode
-        )
-    else:
-        click.echo("note: no --db-host/--master-secret-arn: database logins are not managed in this run", err=True)
+    db = _database_target(env, inputs)
     report = bootstrap_mod.run(
         spec,
         target,
         db,
-        awsclients.client("secretsmanager", env) if db and master is None else None,
+        awsclients.client("secretsmanager", env) if db and inputs.master is None else None,
         check=check,
         revoke_root_token=revoke_root_token and not check,
         caps=caps,
-        master=master,
+        master=inputs.master,
     )
+    _echo_report(report, check)
+
+
+def _database_target(env: EnvironmentConfig, inputs: ResolvedInputs) -> DatabaseTarget | None:
+    """Where database logins are managed; None (with a note) when no database was given."""
+    if bool(inputs.db_host) != bool(inputs.master_secret_arn):
+        raise click.UsageError("--db-host and --master-secret-arn go together (database logins need both)")
+    if inputs.db_host and inputs.master_secret_arn:
+        return DatabaseTarget(
+            inputs.db_host,
+            inputs.db_port or 5432,
+            inputs.db_name or env.database.database_name,
+            inputs.master_secret_arn,
+            inputs.db_sslmode,
+        )
+    click.echo("note: no --db-host/--master-secret-arn: database logins are not managed in this run", err=True)
+    return None
+
+
+def _echo_report(report: bootstrap_mod.BootstrapReport, check: bool) -> None:
+    """What changed (or with --check, what drifted); drift exits with the "changes present" code."""
     if report.clean:
         click.echo("no changes: Vault matches the environment" if not check else "no drift")
         return

@@ -208,6 +208,48 @@ def build_spec(
     names = [w.name for w in workloads]
     mount = env.vault.kv_mount.strip("/")
     internal = contracts.internal_kv_mount(mount)
+    problems = _input_problems(env, task_role_arns, migration_role_arns, options, auth)
+    if problems:
+        raise SpecError("; ".join(problems))
+    if auth != "aws":
+        task_role_arns, migration_role_arns = {}, {}
+
+    policies = [workload_policy(env.name, mount, w.name, w.read_paths) for w in workloads]
+    policies += [migration_policy(env.name, internal, n) for n in names]
+    roles = _aws_roles(env.name, names, task_role_arns, migration_role_arns, options.token_ttl)
+    return VaultSpec(
+        env=env.name,
+        kv_mount=MountSpec(mount, "kv", {"version": "2"}, f"workload secrets ({env.name})"),
+        internal_mount=MountSpec(
+            internal, "kv", {"version": "2"}, f"platform internals, no workload reads ({env.name})"
+        ),
+        aws_auth=MountSpec(options.aws_auth_mount.strip("/"), "aws", {}, "ECS task roles"),
+        aws_client_config=_aws_client_config(options),
+        policies=tuple(policies),
+        roles=tuple(roles),
+        audit=AuditSpec(options.audit_path.strip("/"), "file", {"file_path": options.audit_file_path}),
+        database_logins=_database_logins(names, mount, internal),
+        sts_roles=((options.sts_role_arn.split(":")[4], options.sts_role_arn),) if options.sts_role_arn else (),
+        login_auth=auth,
+        approle_auth=MountSpec(options.approle_mount.strip("/"), "approle", {}, "local workloads")
+        if auth == "approle"
+        else None,
+        approle_roles=_approle_roles(env.name, names, options.token_ttl) if auth == "approle" else (),
+        approle_credentials_dir=options.approle_credentials_dir,
+    )
+
+
+def _input_problems(
+    env: EnvironmentConfig,
+    task_role_arns: Mapping[str, str],
+    migration_role_arns: Mapping[str, str],
+    options: SpecOptions,
+    auth: Literal["aws", "approle"],
+) -> list[str]:
+    """Every problem of the inputs, in the order build_spec reports them (role ARNs only for aws)."""
+    workloads = env.vault.workloads
+    names = [w.name for w in workloads]
+    mount = env.vault.kv_mount.strip("/")
     problems = workload_problems([(w.name, list(w.read_paths)) for w in workloads])
     problems += [f"workload {n!r} is configured twice" for n in sorted({n for n in names if names.count(n) > 1})]
     if (mount_problem := contracts.kv_mount_problem(mount)) is not None:
@@ -215,30 +257,35 @@ def build_spec(
     if auth == "aws":
         problems += _check_arns("task role ARN", task_role_arns, names, required=True)
         problems += _check_arns("migration role ARN", migration_role_arns, names, required=False)
-    else:
-        task_role_arns, migration_role_arns = {}, {}
     if options.sts_role_arn is not None and not ROLE_ARN.match(options.sts_role_arn):
         problems.append(f"AWS auth STS role is not an IAM role ARN: {options.sts_role_arn!r}")
-    if problems:
-        raise SpecError("; ".join(problems))
+    return problems
 
-    policies = [workload_policy(env.name, mount, w.name, w.read_paths) for w in workloads]
-    policies += [migration_policy(env.name, internal, n) for n in names]
-    roles = [
-        AwsRoleSpec(f"{env.name}-{n}", task_role_arns[n], (f"{env.name}-{n}",), options.token_ttl)
-        for n in names
-        if n in task_role_arns
-    ]
+
+def _aws_roles(
+    env: str,
+    names: list[str],
+    task_role_arns: Mapping[str, str],
+    migration_role_arns: Mapping[str, str],
+    ttl: int,
+) -> list[AwsRoleSpec]:
+    """AWS auth roles: one per workload with a task role, one per workload with a migration role."""
+    roles = [AwsRoleSpec(f"{env}-{n}", task_role_arns[n], (f"{env}-{n}",), ttl) for n in names if n in task_role_arns]
     roles += [
         AwsRoleSpec(
-            contracts.vault_migration_role(env.name, n),
+            contracts.vault_migration_role(env, n),
             migration_role_arns[n],
-            (contracts.vault_migration_policy(env.name, n),),
-            options.token_ttl,
+            (contracts.vault_migration_policy(env, n),),
+            ttl,
         )
         for n in names
         if n in migration_role_arns
     ]
+    return roles
+
+
+def _database_logins(names: list[str], mount: str, internal: str) -> tuple[DatabaseLoginSpec, ...]:
+    """Per workload: its app login (KV on the workload mount), its migration login (internal mount)."""
     logins = []
     for n in names:
         logins.append(DatabaseLoginSpec(n, "app", contracts.db_app_login(n), n, f"{n}/{APP_KV_SUFFIX}", mount))
@@ -247,7 +294,12 @@ def build_spec(
                 n, "migration", contracts.db_migration_login(n), n, contracts.migration_kv_path(n), internal
             )
         )
-    client_config = {
+    return tuple(logins)
+
+
+def _aws_client_config(options: SpecOptions) -> dict[str, str]:
+    """The AWS auth client settings given (endpoints, region, server-ID header); unset ones left out."""
+    return {
         k: v
         for k, v in {
             "sts_endpoint": options.sts_endpoint,
@@ -257,26 +309,6 @@ def build_spec(
         }.items()
         if v
     }
-    return VaultSpec(
-        env=env.name,
-        kv_mount=MountSpec(mount, "kv", {"version": "2"}, f"workload secrets ({env.name})"),
-        internal_mount=MountSpec(
-            internal, "kv", {"version": "2"}, f"platform internals, no workload reads ({env.name})"
-        ),
-        aws_auth=MountSpec(options.aws_auth_mount.strip("/"), "aws", {}, "ECS task roles"),
-        aws_client_config=client_config,
-        policies=tuple(policies),
-        roles=tuple(roles),
-        audit=AuditSpec(options.audit_path.strip("/"), "file", {"file_path": options.audit_file_path}),
-        database_logins=tuple(logins),
-        sts_roles=((options.sts_role_arn.split(":")[4], options.sts_role_arn),) if options.sts_role_arn else (),
-        login_auth=auth,
-        approle_auth=MountSpec(options.approle_mount.strip("/"), "approle", {}, "local workloads")
-        if auth == "approle"
-        else None,
-        approle_roles=_approle_roles(env.name, names, options.token_ttl) if auth == "approle" else (),
-        approle_credentials_dir=options.approle_credentials_dir,
-    )
 
 
 def _approle_roles(env: str, names: list[str], ttl: int) -> tuple[AppRoleSpec, ...]:

@@ -1,8 +1,6 @@
-"""Readable constructors (issue 19): no production function in app/, modules/ or stacks/ is over
-80 lines, measured with `ast` (from the `def` line to the body's last line, docstring and comments
-included).
-
-scripts/ is not covered yet: it still has longer functions; add it to COVERED once they are split.
+"""Readable constructors (issue 19): no production function in app/, modules/, stacks/ or scripts/
+is over 80 lines, measured with `ast` (from the `def` line to the body's last line, docstring and
+comments included).
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-COVERED = ("app", "modules", "stacks")
+COVERED = ("app", "modules", "stacks", "scripts")
 MAX_LINES = 80
 
 
