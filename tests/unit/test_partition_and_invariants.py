@@ -33,6 +33,8 @@ def test_govcloud_state_backend_names_its_key_in_the_govcloud_partition(tmp_path
     data["aws"]["region"] = "us-gov-west-1"
     data["vault"] = {"mode": "external", "address": "https://vault.example:8200",
                      "server_principal_arns": ["arn:aws-us-gov:iam::333333333333:role/vault"]}  # fmt: skip
+    data["ci"] = {f"{stage}_role_arns": [f"arn:aws-us-gov:iam::333333333333:role/platform-ci-{stage}"]
+                  for stage in ("plan", "policy", "apply")}
     env = parse_environment(data, "dev.toml", "dev")
     app = App(outdir=str(tmp_path))
     StateStack(app, for_synthesis(env))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts import exitcodes
 from scripts.workspace import PROJECT_ROOT
 
 # A real error raised by the kernel mid-synth: the same environment twice in one App.
@@ -62,7 +63,8 @@ def assert_nothing_left(private_tmp: Path) -> None:
     ("argv", "env", "status", "message"),
     [
         ([sys.executable, "-m", "app"], {"PLATFORM_ENVIRONMENTS": "dev"}, 0, ""),
-        ([sys.executable, "-m", "app"], {"PLATFORM_ENVIRONMENTS": "nope"}, 2, "unknown environment 'nope'"),
+        ([sys.executable, "-m", "app"], {"PLATFORM_ENVIRONMENTS": "nope"}, exitcodes.USAGE,
+         "unknown environment 'nope'"),
         ([sys.executable, "-c", KERNEL_ERROR], {}, 1, "There is already a Construct with name 'dev-state'"),
     ],
     ids=["success", "configuration-error", "kernel-error"],
