@@ -30,6 +30,7 @@ from app.main import build_app
 from app.schema import EnvironmentConfig
 from modules.cdk import App
 from stacks.state import StateStack
+from tests.unit.test_config_database import existing_network
 
 FILE = '${file("/proc/self/environ")}'
 DIRECTIVE = "%{ if true }x%{ endif }"
@@ -175,16 +176,7 @@ def _existing_network() -> dict[str, Any]:
     """dev with an existing VPC: the `network.existing` slots are real there."""
     data = _toml("dev")
     subnets = {f"subnet-0000000000000000{c}": f"eu-west-1{'a' if c in 'ace' else 'b'}" for c in "abcdef"}
-    data["network"] = {
-        "mode": "existing",
-        "existing": {
-            "vpc_id": "vpc-0123456789abcdef0",
-            "public_subnet_ids": ["subnet-0000000000000000a", "subnet-0000000000000000b"],
-            "private_subnet_ids": ["subnet-0000000000000000c", "subnet-0000000000000000d"],
-            "isolated_subnet_ids": ["subnet-0000000000000000e", "subnet-0000000000000000f"],
-            "subnet_azs": subnets,
-        },
-    }
+    data["network"] = existing_network(subnets)
     return data
 
 
