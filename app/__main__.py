@@ -18,7 +18,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 def main() -> int:
     from app.config import ConfigError
-    from scripts import exitcodes
+    from app.contracts import exitcodes
 
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     from app.main import synth

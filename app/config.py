@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from app.contracts.names import local_vault_address
 from app.literals import marker_problems
 from app.loader import Problem, bind_environment, shown
 from app.schema import EnvironmentConfig, NetworkConfig, VaultWorkloadConfig
 from app.validate import validate
-from scripts.contracts import local_vault_address
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent / "environments"
 CONFIG_DIR_ENV = "PLATFORM_CONFIG_DIR"
@@ -184,7 +184,7 @@ def resolve_local_vault_address(
     env: EnvironmentConfig, environ: Mapping[str, str]
 ) -> tuple[EnvironmentConfig, list[Problem]]:
     """An emulator environment with an external vault and no `vault.address` talks to the local
-    target's OpenBao: its address comes from PLATFORM_LOCAL_VAULT_PORT (`scripts.contracts`), so
+    target's OpenBao: its address comes from PLATFORM_LOCAL_VAULT_PORT (`app.contracts.names`), so
     `local up --vault-port`, the task definitions' VAULT_ADDR, the `<env>-vault` address output and
     every script's fallback name the same server (issue 18 item 5)."""
     if not (env.aws.emulator and env.vault.mode == "external" and env.vault.address is None):

@@ -66,18 +66,6 @@ def build_environment(app: App, env: EnvironmentConfig) -> None:
         service.add_dependency(vault)
 
 
-def synth_state_stack(env: EnvironmentConfig, outdir: Path) -> Path:
-    """Only `<env>-state` (for the bootstrap); returns its stack directory."""
-    from scripts.tfmirror import write_lock_files
-
-    outdir.mkdir(parents=True, exist_ok=True)
-    app = App(outdir=str(outdir))
-    StateStack(app, for_synthesis(env))
-    app.synth()
-    write_lock_files(outdir)
-    return outdir / "stacks" / env.stack_name("state")
-
-
 def synth(outdir: str | None = None) -> Path:
     from scripts.tfmirror import write_lock_files
 

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from app.contracts import names
 from modules.settings import Autoscaling, PostgresSettings
 
 Tier = Literal["production", "non-production", "local"]
@@ -263,7 +264,30 @@ class EnvironmentConfig(Model):
         return self.tier == "production" or (self.production_by_name and "tier" not in self.unsafe_overrides)
 
     def stack_name(self, concern: str) -> str:
-        return f"{self.name}-{concern}"
+        return names.stack_name(self.name, concern)
+
+    @property
+    def state_kms_alias(self) -> str:
+        return names.state_kms_alias(self.state.bucket)
+
+    @property
+    def lock_table_name(self) -> str | None:
+        return names.lock_table_name(self.state.bucket) if self.state.dynamodb_lock_table else None
+
+    def ci_signing_alias(self, stage: str) -> str:
+        return names.ci_signing_alias(self.state.bucket, stage)
+
+    def ci_roles(self) -> dict[str, list[str]] | None:
+        """IAM roles of the plan, policy and apply stages (None: CI bundles are not set up here).
+
+        The `local` tier defaults to roles of the emulator's account; the emulator does not enforce
+        key policies, so they only document the shape there (docs/adr/0013)."""
+        c = self.ci
+        if c.plan_role_arns or c.policy_role_arns or c.apply_role_arns:
+            return {"plan": list(c.plan_role_arns), "policy": list(c.policy_role_arns), "apply": list(c.apply_role_arns)}
+        if self.aws.emulator:
+            return {stage: [names.emulator_ci_role(stage)] for stage in names.CI_STAGES}
+        return None
 
     @property
     def web_services(self) -> dict[str, ServiceConfig]:

@@ -10,9 +10,9 @@ import re
 from collections.abc import Iterable
 
 from app import aws_rules
+from app.contracts.names import MAX_MIGRATION_TIMEOUT_S, PLATFORM_ENV_VARS, looks_secret
 from app.loader import Problem, shown
 from app.schema import EnvironmentConfig, MigrationConfig, ServiceConfig
-from scripts.contracts import MAX_MIGRATION_TIMEOUT_S, PLATFORM_ENV_VARS, looks_secret
 
 ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 WEB_ONLY = ("container_port", "health_check_path", "path_patterns", "host_headers")

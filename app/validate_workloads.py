@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from app.contracts import names as contracts
 from app.loader import Problem, shown
 from app.schema import EnvironmentConfig
-from scripts import contracts
 
 
 def _fields(env: EnvironmentConfig) -> list[tuple[str, str, list[str]]]:

@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.contracts.names import ENV_VAULT_ADDR, ENV_VAULT_READ_PATHS, looks_secret
 from modules import aws
 from modules.account import AccountContext
 from modules.cdk import Construct, TerraformResourceLifecycle
 from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
-from scripts.contracts import ENV_VAULT_ADDR, ENV_VAULT_READ_PATHS, looks_secret
 
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)"

@@ -9,7 +9,8 @@ from setuptools import setup
 HERE = Path(__file__).resolve().parent
 STAGE = HERE / "_src"
 # The closure of scripts/runtime.py's imports (tests/unit/test_runtime_package.py checks it).
-MODULES = ["scripts/__init__.py", "scripts/contracts.py", "scripts/exitcodes.py", "scripts/cliexit.py",
+MODULES = ["scripts/__init__.py", "app/__init__.py", "app/contracts/__init__.py", "app/contracts/names.py",
+           "app/contracts/exitcodes.py", "scripts/cliexit.py",
            "scripts/runtime.py",
            "scripts/vault/__init__.py", "scripts/vault/client.py", "scripts/vault/secrets_exec.py",
            "scripts/vault/exec_cli.py", "scripts/vault/approle.py"]  # fmt: skip
@@ -20,4 +21,4 @@ if (HERE.parent / "scripts").is_dir():  # building from the repository (not from
         (STAGE / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(HERE.parent / rel, STAGE / rel)
 
-setup(package_dir={"": "_src"}, packages=["scripts", "scripts.vault"])
+setup(package_dir={"": "_src"}, packages=["app", "app.contracts", "scripts", "scripts.vault"])

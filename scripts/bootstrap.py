@@ -20,11 +20,11 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from app.contracts.names import BOOTSTRAP_ENV, state_key
+from app.contracts.workspace import bootstrap_state_path, platform_home
 from app.schema import EnvironmentConfig
 from scripts import terraform
 from scripts.awsclients import client
-from scripts.workspace import platform_home
-from stacks.base import BOOTSTRAP_ENV, bootstrap_state_path, state_key
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,23 @@ def _bucket_address(stack_dir: Path, bucket: str) -> str:
     raise RuntimeError(f"no aws_s3_bucket for {bucket} in {stack_dir}/cdk.tf.json")
 
 
-def bootstrap(env: EnvironmentConfig, adopt: bool = False) -> BootstrapReport:
-    from app.main import synth_state_stack
+def synth_state_stack(env: EnvironmentConfig, outdir: Path) -> Path:
+    """Only `<env>-state` (the bootstrap's own synthesis); returns its stack directory. Imported
+    late: cdktf and the provider bindings load only when a bootstrap really synthesizes."""
+    from app.literals import for_synthesis
+    from modules.cdk import App
+    from scripts.tfmirror import write_lock_files
+    from stacks.state import StateStack
 
+    outdir.mkdir(parents=True, exist_ok=True)
+    app = App(outdir=str(outdir))
+    StateStack(app, for_synthesis(env))
+    app.synth()
+    write_lock_files(outdir)
+    return outdir / "stacks" / env.stack_name("state")
+
+
+def bootstrap(env: EnvironmentConfig, adopt: bool = False) -> BootstrapReport:
     stack = env.stack_name("state")
     bucket, key = env.state.bucket, state_key(env.name, stack)
     report = BootstrapReport(bucket=bucket, key=key, changed=False)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from scripts import exitcodes
+from app.contracts import exitcodes
 
 
 class UsageExit(click.UsageError):

@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.contracts.workspace import PROJECT_ROOT, platform_home
 from app.schema import EnvironmentConfig
 from scripts.doctor import cdktf_cli_path
 from scripts.tfmirror import terraform_env
-from scripts.workspace import PROJECT_ROOT, platform_home
 
 log = logging.getLogger(__name__)
 

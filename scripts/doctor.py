@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.workspace import PROJECT_ROOT
+from app.contracts.workspace import PROJECT_ROOT
 
 MIN_TERRAFORM = (1, 10)
 MIN_NODE = (18, 0)

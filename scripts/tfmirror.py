@@ -21,7 +21,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.workspace import platform_home
+from app.contracts.workspace import platform_home
 
 log = logging.getLogger(__name__)
 

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
+from app.contracts.names import BOOTSTRAP_ENV, state_key
+from app.contracts.workspace import bootstrap_state_path
 from app.literals import SynthesisConfig
 from modules import aws
 from modules.cdk import Construct, LocalBackend, S3Backend, TerraformOutput, TerraformStack
-from stacks.naming import lock_table_name, state_key, state_kms_alias
 from stacks.target import AwsTarget
 
-__all__ = ["PlatformStack", "lock_table_name", "state_key", "state_kms_alias"]
+__all__ = ["PlatformStack"]
 
 REPOSITORY_TAG = "platform-provisioner"
-# Set by `platformctl state bootstrap` while the state bucket does not exist yet.
-BOOTSTRAP_ENV = "PLATFORM_STATE_BOOTSTRAP"
-
-
-def bootstrap_state_path(stack_name: str) -> Path:
-    from scripts.workspace import platform_home
-
-    return platform_home() / "bootstrap" / f"{stack_name}.tfstate"
 
 
 class PlatformStack(TerraformStack):
@@ -60,14 +52,14 @@ class PlatformStack(TerraformStack):
             LocalBackend(self, path=str(bootstrap_state_path(self.stack_name)))
             return
         t = self.target
-        kms_arn = f"arn:{t.partition}:kms:{t.region}:{t.account_id}:{state_kms_alias(self.env)}"
+        kms_arn = f"arn:{t.partition}:kms:{t.region}:{t.account_id}:{self.env.state_kms_alias}"
         backend = S3Backend(
             self,
             **self.target.s3_backend_kwargs(
                 self.env.state.bucket,
                 state_key(self.env.name, self.stack_name),
                 kms_arn,
-                lock_table_name(self.env),
+                self.env.lock_table_name,
             ),
         )
         # S3 native locking (Terraform >= 1.10); not yet a typed field in cdktf 0.21's S3Backend.

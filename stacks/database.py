@@ -4,11 +4,11 @@ attaches to the tasks: the database admits exactly these."""
 
 from __future__ import annotations
 
+from app.contracts.names import OUT_CLIENT_SECURITY_GROUP_IDS, OUT_MIGRATION_SECURITY_GROUP_ID
 from app.literals import SynthesisConfig
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
 from modules.postgres import Postgres, PostgresProps
-from scripts.contracts import OUT_CLIENT_SECURITY_GROUP_IDS, OUT_MIGRATION_SECURITY_GROUP_ID
 from stacks.base import PlatformStack
 from stacks.network import NetworkStack
 

@@ -18,6 +18,7 @@ The gate (docs/adr/0005) runs `platformctl migrate run` before the service updat
 
 from __future__ import annotations
 
+from app.contracts import names as c
 from app.literals import SynthesisConfig
 from app.schema import EnvironmentConfig, ServiceConfig
 from modules.account import AccountContext
@@ -33,7 +34,6 @@ from modules.fargate_service import (
 from modules.load_balancer import LbTarget, LoadBalancerProps, PublicLoadBalancer
 from modules.migration_gate import MIGRATE_STREAM_PREFIX, TASK_DEFINITION, MigrationGate, MigrationGateProps
 from modules.task_definition import FargateTaskDefinition, TaskDefinitionProps
-from scripts import contracts as c
 from stacks.base import PlatformStack
 from stacks.database import MIGRATION_CLIENT, DatabaseStack
 from stacks.emulator import ignore_emulator_artefacts

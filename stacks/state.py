@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from app.contracts.names import CI_SIGNING_STAGES
 from app.literals import SynthesisConfig
 from modules import aws
 from modules.cdk import Construct
 from modules.ci_signing_key import CiSigningKey, CiSigningKeyProps
 from modules.state_bucket import StateBucket, StateBucketProps
-from stacks.base import PlatformStack, lock_table_name, state_kms_alias
-from stacks.naming import ci_roles, ci_signing_alias
+from stacks.base import PlatformStack
 
 
 class StateStack(PlatformStack):
@@ -20,9 +20,9 @@ class StateStack(PlatformStack):
             "state",
             StateBucketProps(
                 bucket_name=cfg.bucket,
-                kms_alias=state_kms_alias(env),
+                kms_alias=env.state_kms_alias,
                 noncurrent_version_expiration_days=cfg.noncurrent_version_expiration_days,
-                lock_table_name=lock_table_name(env),
+                lock_table_name=env.lock_table_name,
                 access_log_bucket=cfg.access_log_bucket,
                 # moto 5.2 never reports this rule back as applied, so the provider's consistency
                 # wait stalls (getmoto/moto#9729); the emulator has no multipart leftovers anyway.
@@ -42,19 +42,19 @@ class StateStack(PlatformStack):
 
     def _ci_signing_keys(self, env: SynthesisConfig) -> None:
         """One signing key per signing CI stage, named in the environment's `[ci]` roles."""
-        roles = ci_roles(env)
+        roles = env.ci_roles()
         if roles is None:
             return  # `ci plan` refuses to run without them
         partition = aws.data_aws_partition.DataAwsPartition(self, "ci-partition")
         identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "ci-caller")
         root = f"arn:{partition.partition}:iam::{identity.account_id}:root"
         verifiers = {"plan": roles["policy"] + roles["apply"], "policy": roles["apply"]}
-        for stage in ("plan", "policy"):
+        for stage in CI_SIGNING_STAGES:
             key = CiSigningKey(
                 self,
                 f"ci-{stage}-signing",
                 CiSigningKeyProps(
-                    alias=ci_signing_alias(env, stage),
+                    alias=env.ci_signing_alias(stage),
                     description=f"Signs the CI {stage} stage's bundles of {env.name}",
                     signer_arns=roles[stage],
                     verifier_arns=verifiers[stage],

@@ -9,11 +9,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from app.contracts.names import DEFAULT_LOCAL_ENDPOINT, EMULATOR_ACCOUNT_ID, LOCAL_ENDPOINT_ENV
 from app.schema import EnvironmentConfig
-
-LOCAL_ENDPOINT_ENV = "PLATFORM_LOCAL_AWS_ENDPOINT"
-DEFAULT_LOCAL_ENDPOINT = "http://127.0.0.1:4566"
-EMULATOR_ACCOUNT_ID = "123456789012"  # moto's default account
 
 # Every AWS service the stacks use; the emulator serves them all on one endpoint.
 EMULATED_SERVICES = (

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from scripts import exitcodes as table
+from app.contracts import exitcodes as table
 from scripts.ci import exitcodes
 from scripts.ci.exitcodes import CiError
 from scripts.cliexit import UsageExitGroup

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import ConfigError, load_environment
+from app.contracts.names import LOCAL_ENDPOINT_ENV
+from app.contracts.workspace import PROJECT_ROOT
 from app.schema import EnvironmentConfig
 from scripts.ci.bundle import Keys
 from scripts.ci.exitcodes import ERROR, USAGE, CiError
-from scripts.workspace import PROJECT_ROOT
-from stacks.naming import ci_roles, ci_signing_alias, state_kms_alias
-from stacks.target import LOCAL_ENDPOINT_ENV
 
 COMMIT_ENVS = ("GITHUB_SHA", "CI_COMMIT_SHA")
 
@@ -36,17 +35,17 @@ class StageContext:
     @property
     def kms_key_id(self) -> str:
         """The environment's state key (created by the state stack) seals its plan bundles."""
-        return state_kms_alias(self.env)
+        return self.env.state_kms_alias
 
     @property
     def keys(self) -> Keys:
         """The state key seals; the plan and policy keys sign (docs/adr/0013). Refused when the
         environment has no CI roles, since then the state stack made no signing keys."""
-        if ci_roles(self.env) is None:
+        if self.env.ci_roles() is None:
             raise CiError(ERROR, f"{self.env.source or self.env.name}: no [ci] roles (ci.plan_role_arns, "
                           "ci.policy_role_arns, ci.apply_role_arns): without them the state stack creates no "
                           "signing keys and no stage can sign a bundle; add them and apply the state stack")
-        return Keys(self.kms_key_id, ci_signing_alias(self.env, "plan"), ci_signing_alias(self.env, "policy"))
+        return Keys(self.kms_key_id, self.env.ci_signing_alias("plan"), self.env.ci_signing_alias("policy"))
 
     def kms(self) -> Any:
         from scripts.awsclients import client

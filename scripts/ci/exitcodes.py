@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from scripts import exitcodes as table
+from app.contracts import exitcodes as table
 from scripts.migrate import outcome
 
 OK = table.OK  # no changes / policy passed / applied everything, nothing left

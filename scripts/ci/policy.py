@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.contracts.workspace import PROJECT_ROOT
 from scripts.ci.exitcodes import ERROR, CiError
-from scripts.workspace import PROJECT_ROOT
 
 CONFIG = PROJECT_ROOT / ".checkov.yaml"
 CHECKOV_ENV = "PLATFORM_CHECKOV"

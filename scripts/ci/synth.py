@@ -15,11 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.contracts.workspace import PROJECT_ROOT
 from scripts.ci.context import git_commit, git_dirty_sha256
 from scripts.ci.exitcodes import ERROR, CiError
 from scripts.ci.stacks import Stack, environment_stacks, sha256_file
 from scripts.tfmirror import find_mirror
-from scripts.workspace import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 RECORD = "ci-synth.json"

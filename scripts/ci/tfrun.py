@@ -12,11 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.contracts.workspace import platform_home
 from scripts import terraform
 from scripts.ci.exitcodes import ERROR, CiError, classify_failure
 from scripts.ci.manifest import StateRef
 from scripts.tfmirror import terraform_env
-from scripts.workspace import platform_home
 
 CACHE_ENV = "TF_PLUGIN_CACHE_DIR"
 

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scripts import contracts
+from app.contracts import names as contracts
+from app.contracts.workspace import platform_home
 from scripts.localtarget import emulator, openbao, postgres
 from scripts.localtarget.procs import pid_alive, port_open, terminate
-from scripts.workspace import platform_home
 
 if TYPE_CHECKING:
     from app.schema import EnvironmentConfig

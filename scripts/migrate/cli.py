@@ -18,8 +18,8 @@ from typing import Any, NoReturn
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
+from app.contracts.names import MAX_MIGRATION_TIMEOUT_S
 from scripts.cliexit import UsageExitGroup
-from scripts.contracts import MAX_MIGRATION_TIMEOUT_S
 from scripts.migrate.outcome import (
     EXIT_ALREADY_RUNNING,
     EXIT_TIMEOUT,
@@ -280,13 +280,13 @@ def _run_local(
     lock_dir: Path | None,
     on_log: Any,
 ) -> MigrationResult:
+    from app.contracts.workspace import platform_home
     from scripts.migrate.local_runner import run_local_migration
-    from scripts.workspace import platform_home
 
     if not command:
         _usage("local mode needs the migration command after `--` (or --environment)")
     if cwd is not None and not cwd.is_absolute():
-        from scripts.workspace import PROJECT_ROOT
+        from app.contracts.workspace import PROJECT_ROOT
 
         cwd = PROJECT_ROOT / cwd
     url = os.environ.get(url_env, "") or _url_from_vault()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scripts import exitcodes
+from app.contracts import exitcodes
 
 # The gate's exit codes, read by Terraform, `platformctl deploy` and the CI stages: names for
 # this runner's entries of the one table (scripts/exitcodes.py, docs/exit-codes.md).

@@ -14,8 +14,8 @@ every workload rotation connects as that admin.
 
 from __future__ import annotations
 
+from app.contracts import names as contracts
 from app.schema import EnvironmentConfig
-from scripts import contracts
 from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import AdminSource, Database, Login, RotationTarget
 

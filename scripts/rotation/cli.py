@@ -16,8 +16,8 @@ import sys
 import click
 
 from app.config import ConfigError, load_environment
+from app.contracts.names import internal_kv_mount
 from scripts import awsclients
-from scripts.contracts import internal_kv_mount
 from scripts.rotation import operations
 from scripts.rotation.adapter import ADMIN_KV_PATH, ADMIN_WORKLOAD, TargetError, build_target, workload_names
 from scripts.rotation.ecs import EcsRestarter

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Another rotation holds the lease: the one LockHeld of the exit-code table (exit LOCKED).
-from scripts.exitcodes import LockHeld
+from app.contracts.exitcodes import LockHeld
 from scripts.rotation.kvstore import CasConflict, KvStore
 from scripts.rotation.model import Journal
 from scripts.rotation.pgslots import first_line

@@ -10,7 +10,8 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from scripts import contracts, exitcodes
+from app.contracts import exitcodes
+from app.contracts import names as contracts
 
 
 class Step(enum.StrEnum):

@@ -8,8 +8,8 @@ is held (the one `LockHeld`), FAILED = the operation was attempted and refused o
 
 from __future__ import annotations
 
-from scripts import exitcodes
-from scripts.exitcodes import LockHeld as LockHeld  # re-exported: restore.py raises the table's one
+from app.contracts import exitcodes
+from app.contracts.exitcodes import LockHeld as LockHeld  # re-exported: restore.py raises the table's one
 
 USAGE_EXIT = exitcodes.USAGE
 FAILURE_EXIT = exitcodes.FAILED

@@ -38,7 +38,6 @@ from scripts.state.store import (
     TerraformState,
     aws_client,
     error_code,
-    lock_table_name,
 )
 
 log = logging.getLogger(__name__)
@@ -178,7 +177,7 @@ class DynamoLockTable:
 
 def lock_table_for(env: EnvironmentConfig) -> DynamoLockTable | None:
     """The env's DynamoDB lock table, when it has one configured."""
-    name = lock_table_name(env)
+    name = env.lock_table_name
     return DynamoLockTable(aws_client(env, "dynamodb"), name) if name else None
 
 

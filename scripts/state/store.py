@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.config import ConfigError, load_environment
+from app.contracts.names import STATE_SUFFIX, state_key
 from app.schema import EnvironmentConfig
 from scripts.awsclients import client
 from scripts.state.errors import (
@@ -29,9 +30,8 @@ from scripts.state.errors import (
     UnknownStack,
     UnknownVersion,
 )
-from stacks.naming import STATE_SUFFIX, lock_table_name, state_key
 
-__all__ = ["STATE_SUFFIX", "aws_client", "lock_table_name", "state_key"]
+__all__ = ["aws_client"]
 
 log = logging.getLogger(__name__)
 

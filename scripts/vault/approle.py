@@ -32,7 +32,7 @@ class AppRoleCredentials:
 
 
 def credentials_dir() -> Path:
-    from scripts.workspace import platform_home
+    from app.contracts.workspace import platform_home
 
     return platform_home() / "local" / "approle"
 

@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 import click
 
 from app.config import load_environment
+from app.contracts import exitcodes
 from app.schema import EnvironmentConfig
-from scripts import awsclients, exitcodes
+from scripts import awsclients
 from scripts.cliexit import UsageExitGroup
 from scripts.vault import bootstrap as bootstrap_mod
 from scripts.vault import init as init_mod

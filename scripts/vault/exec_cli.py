@@ -1,6 +1,6 @@
 """`secrets exec`: the one command an application image needs (its container entrypoint).
 
-Imports only click, hvac/boto3 (through secrets_exec) and scripts.contracts: no pydantic
+Imports only click, hvac/boto3 (through secrets_exec) and app.contracts: no pydantic
 environment model, no cdktf, no provider bindings, so it installs into an application image
 through the `platform-runtime` package (runtime/pyproject.toml) as well as with the full project.
 Exit codes (docs/exit-codes.md): 0 never returned (the command replaces this process), 1 a Vault
@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 import click
 
-from scripts import exitcodes
-from scripts.contracts import ENV_SECRETS_PREFIX, ENV_VAULT_KV_MOUNT, ENV_VAULT_READ_PATHS, ENV_VAULT_ROLE
+from app.contracts import exitcodes
+from app.contracts.names import ENV_SECRETS_PREFIX, ENV_VAULT_KV_MOUNT, ENV_VAULT_READ_PATHS, ENV_VAULT_ROLE
 from scripts.vault import secrets_exec
 from scripts.vault.client import VaultError
 

@@ -32,8 +32,8 @@ from typing import Any
 
 import hvac
 
+from app.contracts.workspace import platform_home
 from scripts.vault.client import VaultError, vault_errors
-from scripts.workspace import platform_home
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from app.contracts import names as contracts
 from app.schema import EnvironmentConfig
-from scripts import contracts
 from scripts.vault import approle
 from scripts.vault.client import VaultError
 from scripts.vault.database import MasterCredentials

@@ -90,9 +90,9 @@ def from_file(path: Path, env: EnvironmentConfig) -> StackOutputs:
 
 def from_state(env: EnvironmentConfig) -> StackOutputs:
     """Current outputs of every `<env>-*` stack, read from the state bucket."""
+    from app.contracts.names import state_key
     from scripts.state.errors import StateToolError
     from scripts.state.store import StateStore, parse_state
-    from stacks.naming import state_key
 
     store = StateStore.for_environment(env)
     source = f"state bucket {env.state.bucket}"

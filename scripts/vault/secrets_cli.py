@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from app.config import ConfigError
-from scripts import exitcodes
+from app.contracts import exitcodes
 from scripts.cliexit import UsageExitGroup
 from scripts.vault import outputs as outputs_mod
 from scripts.vault.client import VaultError

@@ -19,7 +19,7 @@ import boto3
 import hvac
 import hvac.exceptions
 
-from scripts.contracts import APP_KV_SUFFIX
+from app.contracts.names import APP_KV_SUFFIX
 from scripts.vault.client import VaultError, build_client, vault_errors
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from app.contracts import names as contracts
 from app.schema import EnvironmentConfig
-from scripts import contracts
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 APP_KV_SUFFIX = contracts.APP_KV_SUFFIX

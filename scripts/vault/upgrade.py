@@ -25,7 +25,7 @@ from typing import Any
 import hvac
 import hvac.exceptions
 
-from scripts import contracts
+from app.contracts import names as contracts
 from scripts.vault.plan import Action
 from scripts.vault.spec import PolicySpec, VaultSpec, migration_policy, rule_blocks
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from scripts.workspace import PROJECT_ROOT
+from app.contracts.workspace import PROJECT_ROOT
 
 CHECKOV = Path(os.environ.get("PLATFORM_CHECKOV", PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"))
 CONFIG = PROJECT_ROOT / ".checkov.yaml"

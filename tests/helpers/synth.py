@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.workspace import PROJECT_ROOT
+from app.contracts.workspace import PROJECT_ROOT
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,10 @@ from typing import Any
 import pytest
 
 from app.config import DEFAULT_CONFIG_DIR, parse_environment
+from app.contracts.names import LOCAL_ENDPOINT_ENV
 from app.literals import terraform_literal
 from app.main import build_app
 from scripts.tfmirror import terraform_env, write_lock_files
-from stacks.target import LOCAL_ENDPOINT_ENV
 
 PATH_PATTERN = '/x${file("/proc/self/environ")}'
 HEALTH_CHECK = "/h%{if(true)}x%{endif}"

@@ -87,8 +87,8 @@ def _create_state_backend(aws_env: dict[str, str]) -> None:
 @pytest.fixture(scope="module")
 def applied(aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
     from app.config import load_environment
+    from app.contracts.names import BOOTSTRAP_ENV
     from app.main import build_app
-    from stacks.base import BOOTSTRAP_ENV
 
     _create_state_backend(aws_env)
     outdir = tmp_path_factory.mktemp("local-synth")

@@ -152,10 +152,11 @@ def _terraform(applied: Applied, args: list[str], stack: str, ok: tuple[int, ...
 @pytest.fixture(scope="module")
 def applied(aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
     from app.config import load_environment
+    from app.contracts.names import BOOTSTRAP_ENV
     from app.literals import for_synthesis
     from modules import aws
     from modules.cdk import App
-    from stacks.base import BOOTSTRAP_ENV, PlatformStack
+    from stacks.base import PlatformStack
     from stacks.network import NetworkStack
     from stacks.vault import VaultStack
 

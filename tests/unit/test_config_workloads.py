@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from app.config import DEFAULT_CONFIG_DIR, ConfigError, parse_environment
-from scripts import contracts
+from app.contracts import names as contracts
 
 LOCAL = tomllib.loads((DEFAULT_CONFIG_DIR / "local.toml").read_text())
 PROD = tomllib.loads((DEFAULT_CONFIG_DIR / "prod.toml").read_text())

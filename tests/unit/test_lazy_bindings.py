@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from app.contracts.workspace import PROJECT_ROOT
 from modules import aws
-from scripts.workspace import PROJECT_ROOT
 from tests.helpers.synth import Synth, synth_eager_fallback, tree
 
 ENVS = ["dev", "local", "prod", "staging"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scripts import contracts
+from app.contracts import names as contracts
 from scripts.localtarget import target
 from scripts.localtarget.target import TargetState
 

@@ -1,6 +1,7 @@
 """`platformctl secrets exec` runs where only the runtime package is installed (issue 11 item 4):
 no cdktf, jsii, constructs, provider bindings, pydantic or psycopg, and none of the project's
-synth-time packages (app, modules, stacks).
+synth-time packages (app, modules, stacks) — except the standard-library-only contract layer
+`app.contracts` (docs/adr/0020), which the runtime shares with everything else.
 
 The child process blocks those imports outright, so a stray import fails the test instead of
 passing because the developer's venv happens to have everything.
@@ -19,7 +20,7 @@ RUNNER = f"""
 import importlib.abc, sys
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in {BLOCKED!r}:
+        if name.split(".")[0] in {BLOCKED!r} and name not in ("app", "app.contracts") and not name.startswith("app.contracts."):
             raise ImportError("blocked in the runtime test: " + name)
 sys.meta_path.insert(0, Block())
 from scripts.runtime import main
@@ -27,7 +28,7 @@ sys.argv[0] = "platformctl"
 try:
     main()
 finally:
-    loaded = sorted(m for m in sys.modules if m.split(".")[0] == "scripts")
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("scripts", "app"))
     print("LOADED", ",".join(loaded), file=sys.stderr)
 """
 

@@ -201,7 +201,7 @@ def test_each_service_has_its_own_roles_and_log_group(synthesized: Synth) -> Non
 def test_local_gate_reads_the_login_the_migration_task_would(synthesized: Synth) -> None:
     """The local runner stands in for the migration task: same Vault role, same KV path."""
     from app.config import load_environment
-    from scripts import contracts
+    from app.contracts import names as contracts
     from scripts.vault import local
 
     env = {e["name"]: e["value"] for e in containers(synthesized, "local-service")["local-migrate"]["environment"]}
@@ -218,7 +218,7 @@ def test_local_gate_reads_the_login_the_migration_task_would(synthesized: Synth)
 def test_the_migration_task_gets_only_the_platforms_variables(synthesized: Synth, env: str) -> None:
     """Issue 18 item 5: a migration gets what it needs (where its vault login is), never a service's
     `environment` or anything of whoever deploys; RunTask overrides only the command."""
-    from scripts import contracts as c
+    from app.contracts import names as c
 
     names = {e["name"] for e in containers(synthesized, f"{env}-service")[f"{env}-migrate"]["environment"]}
     assert names == {c.ENV_PLATFORM_ENV, c.ENV_DATABASE_HOST, c.ENV_DATABASE_NAME, c.ENV_VAULT_KV_MOUNT,

@@ -3,7 +3,7 @@ must keep naming real files, or a renamed slow file silently starts last again."
 
 from __future__ import annotations
 
-from scripts.workspace import PROJECT_ROOT
+from app.contracts.workspace import PROJECT_ROOT
 from tests.conftest import SLOW_FILES
 
 

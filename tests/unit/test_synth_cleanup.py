@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts import exitcodes
-from scripts.workspace import PROJECT_ROOT
+from app.contracts import exitcodes
+from app.contracts.workspace import PROJECT_ROOT
 
 # A real error raised by the kernel mid-synth: the same environment twice in one App.
 KERNEL_ERROR = """

@@ -24,8 +24,8 @@ import boto3
 import pytest
 
 from app.config import DEFAULT_CONFIG_DIR
+from app.contracts.workspace import PROJECT_ROOT
 from scripts.ci.stacks import sha256_file
-from scripts.workspace import PROJECT_ROOT
 from tests.unit.test_config import _dump
 
 ENV = "cipipe"

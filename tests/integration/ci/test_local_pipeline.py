@@ -28,9 +28,9 @@ import hvac
 import psycopg
 import pytest
 
+from app.contracts.workspace import PROJECT_ROOT
 from scripts.localtarget import target
 from scripts.localtarget.procs import free_port
-from scripts.workspace import PROJECT_ROOT
 from tests.integration.test_local_target import vault_port
 
 pytestmark = pytest.mark.integration

@@ -124,7 +124,7 @@ def test_next_run_kills_a_migration_whose_runner_died(tmp_path: Path) -> None:
 def test_a_wrong_working_directory_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A relative --cwd is taken from the repository root (so the current directory does not matter);
     one that does not exist there is named with the path it resolved to."""
-    from scripts.workspace import PROJECT_ROOT
+    from app.contracts.workspace import PROJECT_ROOT
 
     monkeypatch.setenv("DATABASE_URL", URL)
     monkeypatch.chdir(tmp_path)

@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from app.config import load_environment
+from app.contracts.names import LOCAL_ENDPOINT_ENV
 from scripts.migrate.cli import migrate
 from scripts.migrate.ecs_runner import run_migration
 from scripts.migrate.history import RECORD_PREFIX, MigrationFingerprint, S3MigrationHistory
 from scripts.migrate.outcome import MigrationFailed
 from scripts.migrate.polling import PollPolicy
-from stacks.target import LOCAL_ENDPOINT_ENV
 from tests.integration.migrate.ecs_faults import ContainerScript, FakeEcs, ServiceFixture
 
 pytestmark = pytest.mark.usefixtures("fake_aws_env")

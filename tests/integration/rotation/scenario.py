@@ -18,7 +18,7 @@ import hvac.exceptions
 import psycopg
 from psycopg import sql
 
-from scripts.contracts import internal_kv_mount
+from app.contracts.names import internal_kv_mount
 from scripts.localtarget.postgres import PostgresServer
 from scripts.rotation.adapter import admin_login, workload_logins
 from scripts.rotation.faults import ENV as CRASH_ENV

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.contracts.workspace import PROJECT_ROOT
 from scripts.tfmirror import terraform_env, write_lock_files
-from scripts.workspace import PROJECT_ROOT
 from tests.integration.migrate.ecs_faults import REGION, FakeEcs
 
 ENV = "local"

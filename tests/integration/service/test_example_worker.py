@@ -10,8 +10,8 @@ import sys
 import psycopg
 import pytest
 
+from app.contracts.workspace import PROJECT_ROOT
 from scripts.localtarget.postgres import PostgresServer
-from scripts.workspace import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 WEBAPP = PROJECT_ROOT / "examples" / "webapp"

@@ -24,9 +24,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from app.contracts.workspace import PROJECT_ROOT
 from scripts.localtarget.postgres import PostgresServer
 from scripts.tfmirror import terraform_env
-from scripts.workspace import PROJECT_ROOT
 from tests.integration.migrate.ecs_faults import REGION, FakeEcs
 from tests.integration.service.deployment import STATE_BUCKET, create_state_backend, platformctl_shim
 

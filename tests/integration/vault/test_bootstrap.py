@@ -6,7 +6,7 @@ import hvac
 import psycopg
 import pytest
 
-from scripts.contracts import internal_kv_mount
+from app.contracts.names import internal_kv_mount
 from scripts.vault import bootstrap
 from scripts.vault.spec import build_spec
 from tests.integration.vault.conftest import Scenario

@@ -17,9 +17,9 @@ import hvac
 import pytest
 
 from app.config import DEFAULT_CONFIG_DIR
+from app.contracts.workspace import PROJECT_ROOT
 from scripts.localtarget.postgres import PostgresServer
 from scripts.localtarget.procs import free_port
-from scripts.workspace import PROJECT_ROOT
 from tests.integration.vault.conftest import TRUST_POLICY, Scenario
 from tests.integration.vault.test_cli_bootstrap import _pg_roles, _vault_snapshot
 

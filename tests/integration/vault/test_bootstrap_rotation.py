@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
+from app.contracts.names import internal_kv_mount
 from scripts.commands import register_all
-from scripts.contracts import internal_kv_mount
 from scripts.localtarget.openbao import OpenBaoServer
 from scripts.localtarget.postgres import PostgresServer
 from scripts.platformctl import cli

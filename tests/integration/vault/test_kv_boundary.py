@@ -20,8 +20,8 @@ import hvac
 import pytest
 
 from app.config import ConfigError
+from app.contracts.names import internal_kv_mount
 from app.schema import VaultWorkloadConfig
-from scripts.contracts import internal_kv_mount
 from scripts.localtarget import openbao
 from scripts.localtarget.openbao import OpenBaoServer
 from scripts.vault import approle, bootstrap

@@ -13,7 +13,7 @@ import hvac.exceptions
 import psycopg
 import pytest
 
-from scripts.contracts import internal_kv_mount
+from app.contracts.names import internal_kv_mount
 from scripts.vault import approle, bootstrap
 from scripts.vault.spec import VaultSpec, build_spec, policy_text
 from scripts.vault.upgrade import plan_upgrade

@@ -12,8 +12,8 @@ import click
 import pytest
 import yaml
 
+from app.contracts.workspace import PROJECT_ROOT
 from scripts.ci.cli import ci
-from scripts.workspace import PROJECT_ROOT
 
 EXAMPLES = PROJECT_ROOT / "examples" / "ci"
 GITHUB = EXAMPLES / "github" / "platform.yml"
@@ -109,7 +109,7 @@ def _exit_tests(text: str) -> list[int]:
 
 @pytest.mark.parametrize("path", [GITHUB, GITLAB, ROTATION])
 def test_every_exit_code_an_example_branches_on_is_in_the_one_table(path: Path) -> None:
-    from scripts import exitcodes
+    from app.contracts import exitcodes
 
     codes = _exit_tests(path.read_text())
     assert codes and all(exitcodes.is_declared(c) for c in codes), codes

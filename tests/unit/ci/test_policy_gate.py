@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from app.contracts.workspace import PROJECT_ROOT
 from scripts.ci import policy
-from scripts.workspace import PROJECT_ROOT
 
 
 def _plan(resources: list[dict[str, Any]]) -> dict[str, Any]:

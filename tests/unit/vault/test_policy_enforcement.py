@@ -6,8 +6,8 @@ import hvac
 import pytest
 import requests
 
+from app.contracts.names import internal_kv_mount
 from app.schema import EnvironmentConfig
-from scripts.contracts import internal_kv_mount
 from scripts.vault.spec import workload_policy
 from tests.helpers.vault_double.target import VaultUnderTest
 

@@ -203,6 +203,46 @@ def looks_secret(name: str) -> bool:
     return any(m in name.upper() for m in SECRET_NAME_MARKERS)
 
 
+# --- stacks, state and the local emulator -------------------------------------------------------
+STATE_SUFFIX = ".tfstate"
+# Set by `platformctl state bootstrap` while the state bucket does not exist yet: the state stack
+# then synthesizes a local backend (stacks/base.py).
+BOOTSTRAP_ENV = "PLATFORM_STATE_BOOTSTRAP"
+LOCAL_ENDPOINT_ENV = "PLATFORM_LOCAL_AWS_ENDPOINT"
+DEFAULT_LOCAL_ENDPOINT = "http://127.0.0.1:4566"
+EMULATOR_ACCOUNT_ID = "123456789012"  # moto's default account
+# The CI stages that sign a plan bundle (docs/adr/0013): each has its own asymmetric KMS key.
+CI_SIGNING_STAGES = ("plan", "policy")
+CI_STAGES = ("plan", "policy", "apply")
+
+
+def stack_name(env: str, concern: str) -> str:
+    return f"{env}-{concern}"
+
+
+def state_key(env: str, stack: str) -> str:
+    """Object key of a stack's state in the environment's state bucket."""
+    return f"{env}/{stack}{STATE_SUFFIX}"
+
+
+def state_kms_alias(bucket: str) -> str:
+    return f"alias/{bucket}"
+
+
+def lock_table_name(bucket: str) -> str:
+    return f"{bucket}-lock"
+
+
+def ci_signing_alias(bucket: str, stage: str) -> str:
+    """Alias of the key only the CI STAGE ("plan" or "policy") may sign with."""
+    return f"alias/{bucket}-ci-{stage}"
+
+
+def emulator_ci_role(stage: str) -> str:
+    """The `local` tier's default role of a CI stage, in the emulator's account."""
+    return f"arn:aws:iam::{EMULATOR_ACCOUNT_ID}:role/platform-ci-{stage}"
+
+
 # --- ECS names of `<env>-service` (every service is also the Vault workload of its name) --------
 
 

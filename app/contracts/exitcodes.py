@@ -111,7 +111,7 @@ def render_markdown() -> str:
     head = [
         "# Exit codes",
         "",
-        "<!-- Generated from scripts/exitcodes.py by `platformctl exit-codes --markdown`; "
+        "<!-- Generated from app/contracts/exitcodes.py by `platformctl exit-codes --markdown`; "
         "tests/unit/test_exitcodes.py fails when this file differs. Do not edit by hand. -->",
         "",
         "Every `platformctl` command exits with a code from this one table; each number means one thing",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # app/contracts/ -> the checkout
 
 
 def platform_home() -> Path:
@@ -13,3 +13,8 @@ def platform_home() -> Path:
     home = Path(os.environ.get("PLATFORM_HOME", PROJECT_ROOT / ".platform"))
     home.mkdir(parents=True, exist_ok=True)
     return home
+
+
+def bootstrap_state_path(stack_name: str) -> Path:
+    """Local state of a state stack while `platformctl state bootstrap` creates its bucket."""
+    return platform_home() / "bootstrap" / f"{stack_name}.tfstate"
