@@ -52,19 +52,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # pyproject.toml) in collection order: starting these first keeps one of them from starting last
 # and running alone at the end. The rest keep their order. A stale list costs time, never a result.
 SLOW_FILES = (
-    "tests/integration/ci/test_local_pipeline.py",  # ≈560 s (every wave of local on its own target)
-    "tests/integration/service/test_service_deploy.py",  # 431 s (base deployment: 219 s)
-    "tests/integration/service/test_upgrade.py",  # 342 s
-    "tests/integration/ci/test_pipeline.py",  # 264 s
-    "tests/integration/test_network_database_apply.py",  # 154 s
-    "tests/integration/test_vault_stack_apply.py",  # 149 s
-    "tests/integration/test_bootstrap_and_deploy.py",  # 113 s
-    "tests/integration/rotation/test_crash_resume.py",  # 90 s
-    "tests/integration/vault/test_init.py",  # 51 s
-    "tests/integration/rotation/test_stop_abort.py",  # 47 s
-    "tests/unit/ci/test_policy_gate.py",  # 33 s
-    "tests/integration/test_local_openbao.py",  # 31 s
-    "tests/unit/test_lazy_bindings.py",  # 24 s
+    "tests/integration/scripts/ci/test_local_pipeline.py",  # ≈560 s (every wave of local on its own target)
+    "tests/integration/stacks/service/test_service_deploy.py",  # 431 s (base deployment: 219 s)
+    "tests/integration/stacks/service/test_upgrade.py",  # 342 s
+    "tests/integration/scripts/ci/test_pipeline.py",  # 264 s
+    "tests/integration/stacks/test_network_database_apply.py",  # 154 s
+    "tests/integration/stacks/test_vault_stack_apply.py",  # 149 s
+    "tests/integration/scripts/test_bootstrap_and_deploy.py",  # 113 s
+    "tests/integration/scripts/rotation/test_crash_resume.py",  # 90 s
+    "tests/integration/scripts/vault/test_init.py",  # 51 s
+    "tests/integration/scripts/rotation/test_stop_abort.py",  # 47 s
+    "tests/unit/scripts/ci/test_policy_gate.py",  # 33 s
+    "tests/integration/scripts/localtarget/test_local_openbao.py",  # 31 s
+    "tests/unit/modules/test_lazy_bindings.py",  # 24 s
 )
 
 

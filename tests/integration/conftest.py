@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.migrate.ecs_faults import FakeEcs
+from tests.integration.scripts.migrate.ecs_faults import FakeEcs
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ def test_every_module_of_app_belongs_to_a_layer() -> None:
     must be placed in one, or the linter would not check it."""
     placed = {m for layer in _layers() for m in layer}
     for path in sorted((ROOT / "app").iterdir()):
-        if path.name.startswith("_") and path.name != "__main__.py" or path.suffix not in (".py", ""):
+        if (path.name.startswith("_") and path.name != "__main__.py") or path.suffix not in (".py", ""):
             continue
         if path.is_dir() and not (path / "__init__.py").exists():
             continue

@@ -36,7 +36,7 @@ def test_no_tracked_file_names_an_absolute_machine_path() -> None:
 
 
 def test_the_checkov_test_looks_only_inside_this_checkout() -> None:
-    from tests.unit import test_checkov_network_database as checkov_test
+    from tests.unit.stacks import test_checkov_network_database as checkov_test
 
     for candidate in checkov_test.CHECKOV_CANDIDATES:
         assert candidate.is_relative_to(REPO), candidate

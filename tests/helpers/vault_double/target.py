@@ -2,7 +2,7 @@
 
 The double stays for what no obtainable server does: AWS IAM auth logins and Vault-only behaviour
 (docs/adr/0010 lists those tests). Everything else runs on the real OpenBao of the `openbao_server`
-session fixture, and tests/integration/vault/test_double_matches_openbao.py keeps the double's
+session fixture, and tests/integration/scripts/vault/test_double_matches_openbao.py keeps the double's
 shared API subset equal to OpenBao's.
 
 To run these tests against a real Vault (dev server is fine), export both
