@@ -44,7 +44,7 @@ def terraform_literal(text: str) -> str:
 
     Doubling the introducer is the whole escape language of Terraform templates, and it is exact:
     `$${` reads as `${` and `%%{` as `%{`, however many `$`/`%` precede (checked against the real
-    `terraform` in tests/integration/test_config_literals_plan.py)."""
+    `terraform` in tests/integration/app/test_config_literals_plan.py)."""
     return text.replace("${", "$${").replace("%{", "%%{")
 
 

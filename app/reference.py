@@ -3,7 +3,7 @@
 `python -m app.reference` rewrites `app/environment.schema.json` (point a TOML language server at
 it, e.g. `#:schema ./environment.schema.json` or taplo's `schema.path`) and the table between the
 markers in docs/configuration.md (the configuration reference the README links to);
-tests/unit/test_config_reference.py fails when either is stale.
+tests/unit/app/test_config_reference.py fails when either is stale.
 """
 
 from __future__ import annotations

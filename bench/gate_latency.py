@@ -1,6 +1,6 @@
 """Gate latency: time from the migration task stopping to the runner's verdict.
 
-Not a test. Runs the in-process emulator with scripted tasks (tests/integration/migrate/
+Not a test. Runs the in-process emulator with scripted tasks (tests/integration/scripts/migrate/
 ecs_faults.py), lets each task run for a random 0.5-2.5 s, injects its stop, and measures until
 (a) `run_migration` returns and (b) boto3's built-in `tasks_stopped` waiter (6 s polling) returns.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.migrate.ecs_runner import run_migration
-from tests.integration.migrate.ecs_faults import ContainerScript, FakeEcs, create_service
+from tests.integration.scripts.migrate.ecs_faults import ContainerScript, FakeEcs, create_service
 
 
 def measure(fake: FakeEcs, start_and_wait: Callable[[], None]) -> float:

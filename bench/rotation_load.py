@@ -1,8 +1,8 @@
 """Rotation under load: fresh logins and long-lived sessions through whole rotations.
 
-Not a test (tests/integration/rotation/test_load_and_audit.py runs a bounded version). Starts a
+Not a test (tests/integration/scripts/rotation/test_load_and_audit.py runs a bounded version). Starts a
 real PostgreSQL and a real OpenBao, the in-process ECS emulator with rolling deployments that
-replace the simulated tasks (tests/integration/rotation/ecs_rollouts.py), sets up an environment as
+replace the simulated tasks (tests/integration/scripts/rotation/ecs_rollouts.py), sets up an environment as
 the bootstrap does, then runs `platformctl secrets rotate` (a subprocess, as an operator would)
 several times while `LoadGenerator` opens fresh connections with the published secret — what a
 newly started task reads — at the given rate and keeps long-lived sessions querying.
@@ -26,9 +26,9 @@ import hvac
 from scripts.localtarget import openbao, postgres
 from scripts.localtarget.procs import free_port, terminate
 from tests.helpers.rotation_load import LoadGenerator
-from tests.integration.migrate.ecs_faults import FakeEcs
-from tests.integration.rotation.ecs_rollouts import Rollouts
-from tests.integration.rotation.scenario import build_scenario
+from tests.integration.scripts.migrate.ecs_faults import FakeEcs
+from tests.integration.scripts.rotation.ecs_rollouts import Rollouts
+from tests.integration.scripts.rotation.scenario import build_scenario
 
 
 def main() -> int:

@@ -8,7 +8,7 @@ from setuptools import setup
 
 HERE = Path(__file__).resolve().parent
 STAGE = HERE / "_src"
-# The closure of scripts/runtime.py's imports (tests/unit/test_runtime_package.py checks it).
+# The closure of scripts/runtime.py's imports (tests/unit/scripts/test_runtime_package.py checks it).
 MODULES = ["scripts/__init__.py", "app/__init__.py", "app/contracts/__init__.py", "app/contracts/names.py",
            "app/contracts/exitcodes.py", "scripts/cliexit.py",
            "scripts/runtime.py",

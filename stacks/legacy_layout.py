@@ -7,7 +7,7 @@ construct paths (path-based, so the same in every environment); the new construc
 `moved { from = <old> }`, so an environment deployed with the old code keeps its cluster, load
 balancer, target group, security groups, roles, log group and service — the workload `app`
 (kind web) is the one the old layout ran. Terraform ignores a `moved` block whose source is not in
-the state, so new environments are unaffected. Proven by tests/integration/service/test_upgrade.py.
+the state, so new environments are unaffected. Proven by tests/integration/stacks/service/test_upgrade.py.
 """
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ def render_markdown() -> str:
         "# Exit codes",
         "",
         "<!-- Generated from app/contracts/exitcodes.py by `platformctl exit-codes --markdown`; "
-        "tests/unit/test_exitcodes.py fails when this file differs. Do not edit by hand. -->",
+        "tests/unit/app/contracts/test_exitcodes.py fails when this file differs. Do not edit by hand. -->",
         "",
         "Every `platformctl` command exits with a code from this one table; each number means one thing",
         "across all commands (decision: docs/adr/0019-one-exit-code-table.md). Print it with",

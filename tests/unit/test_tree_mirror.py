@@ -29,9 +29,10 @@ def test_every_test_file_sits_below_the_package_it_tests() -> None:
                 misplaced.append(f"{path.relative_to(REPO)}: not below a source package")
                 continue
             source = REPO / package
-            # `tests/integration/stacks/service/` holds the tests of the module stacks/service.py.
-            if not (source / "__init__.py").is_file() and not source.with_suffix(".py").is_file():
-                misplaced.append(f"{path.relative_to(REPO)}: {package} is no package or module of the source")
+            # `tests/integration/stacks/service/` holds the tests of the module stacks/service.py;
+            # `tests/integration/examples/django/` those of the example project examples/django/.
+            if not source.is_dir() and not source.with_suffix(".py").is_file():
+                misplaced.append(f"{path.relative_to(REPO)}: {package} is no directory or module of the source")
     assert not misplaced, "\n".join(misplaced)
 
 
