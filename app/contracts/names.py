@@ -22,6 +22,14 @@ ENV_DATABASE_NAME = "DATABASE_NAME"
 # Optional: prefix `secrets exec` puts before each secret key (default: none).
 ENV_SECRETS_PREFIX = "PLATFORM_SECRETS_PREFIX"
 
+# How clients reach a web service, for the application's host and origin checks (Django's
+# ALLOWED_HOSTS / CSRF_TRUSTED_ORIGINS, docs/django.md). Declared here; the service stack does not
+# set them yet, so until it does a service sets them in its `environment` (hence not in
+# PLATFORM_ENV_VARS below).
+ENV_HTTP_PORT = "PLATFORM_HTTP_PORT"  # the web service's container_port (gunicorn's bind)
+ENV_PUBLIC_HOSTS = "PLATFORM_PUBLIC_HOSTS"  # comma-separated host names (ALB host rules may use `*.`)
+ENV_PUBLIC_ORIGINS = "PLATFORM_PUBLIC_ORIGINS"  # comma-separated `https://host` of the same names
+
 # Names the platform sets itself; a service's `environment` may not redefine them.
 PLATFORM_ENV_VARS = frozenset(
     {
