@@ -166,7 +166,7 @@ class MigrationConfig(Model):
     runner: MigrationRunner | None = None
     """`ecs` (a one-off Fargate task) or `local` (a process on the deploying machine; local tier only). Default: by tier."""
     local_dir: str = "examples/webapp"
-    """Local runner: directory holding alembic.ini, relative to the repository root."""
+    """Local runner: the migration command's working directory, relative to the repository root (the default holds alembic.ini; `examples/django` holds manage.py)."""
 
 
 class VaultWorkloadConfig(Model):

@@ -59,6 +59,10 @@ CSRF_TRUSTED_ORIGINS = env_list("PLATFORM_PUBLIC_ORIGINS")  # https://app.exampl
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Secure cookies wherever clients come in over HTTPS (every origin https: a load balancer certificate).
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG and all(o.startswith("https://") for o in CSRF_TRUSTED_ORIGINS)
+# The ALB redirects HTTP to HTTPS (with a certificate) before Django sees a request; HSTS is the
+# team's call once every host name is HTTPS-only (DJANGO_HSTS_SECONDS, `check --deploy` W004).
+SILENCED_SYSTEM_CHECKS = ["security.W008"]
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0"))
 HEALTH_CHECK_PATH = "/healthz"  # `[services.<name>] health_check_path` (default /healthz)
 
 # DATABASE_URL is absent only where no database is needed (collectstatic at image build).
