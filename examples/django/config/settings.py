@@ -3,8 +3,9 @@
 Who sets what (docs/django.md):
 - `platformctl secrets exec` (the container's entrypoint) exports the workload's database login as
   DATABASE_URL, and SECRET_KEY from the application's Vault secret `shared/django`;
-- the service stack sets PLATFORM_PUBLIC_HOSTS / PLATFORM_PUBLIC_ORIGINS (app/contracts/names.py):
-  the host names and origins clients reach the service under;
+- PLATFORM_PUBLIC_HOSTS / PLATFORM_PUBLIC_ORIGINS (app/contracts/names.py) name the hosts and
+  origins clients reach the service under: meant to be set by the service stack, which does not yet,
+  so for now a web service sets them in its `environment`;
 - the environment file (`[services.<name>] environment`) sets plain switches such as DJANGO_LOG_LEVEL.
 """
 
