@@ -186,7 +186,7 @@ class VaultConfig(Model):
     """Vault Enterprise namespace."""
     image: str = "hashicorp/vault:1.17.6"
     """Image of the self-hosted Vault server."""
-    kv_mount: str = "platform"
+    kv_mount: str = names.DEFAULT_KV_MOUNT
     """KV v2 mount holding the workloads' secrets; platform internals live on `<kv_mount>-internal`, which no workload reads."""
     workloads: list[VaultWorkloadConfig] = Field(default_factory=list)
     """Extra Vault workloads that are not services of this file (every service is one already)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from app.contracts.names import BOOTSTRAP_ENV, state_key
+from app.contracts.names import BOOTSTRAP_ENV, STATE_STACK, state_key
 from app.contracts.workspace import bootstrap_state_path, platform_home
 from app.schema import EnvironmentConfig
 from scripts import terraform
@@ -111,11 +111,11 @@ def synth_state_stack(env: EnvironmentConfig, outdir: Path) -> Path:
     StateStack(app, for_synthesis(env))
     app.synth()
     write_lock_files(outdir)
-    return outdir / "stacks" / env.stack_name("state")
+    return outdir / "stacks" / env.stack_name(STATE_STACK)
 
 
 def bootstrap(env: EnvironmentConfig, adopt: bool = False) -> BootstrapReport:
-    stack = env.stack_name("state")
+    stack = env.stack_name(STATE_STACK)
     bucket, key = env.state.bucket, state_key(env.name, stack)
     report = BootstrapReport(bucket=bucket, key=key, changed=False)
     s3 = client("s3", env)

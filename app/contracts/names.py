@@ -65,6 +65,10 @@ def local_vault_address(environ: Mapping[str, str]) -> str:
 # that no workload policy ever names: migration (DDL) logins, the vault's database admin, rotation
 # journals, locks and pending passwords.
 APP_KV_SUFFIX = "database"
+# Defaults of `vault.kv_mount` and of the AWS auth mount, shared by the environment model,
+# `vault bootstrap` and `secrets exec` inside a container.
+DEFAULT_KV_MOUNT = "platform"
+DEFAULT_AWS_AUTH_MOUNT = "aws"
 INTERNAL_MOUNT_SUFFIX = "-internal"
 SHARED_KV_PREFIX = "shared"
 ADMIN_KV_PATH = "admin/database"  # on the internal mount
@@ -78,6 +82,10 @@ LEGACY_ROTATION_PREFIX = "rotation"
 # IAM names) is a valid, unquoted identifier and no two workloads' derived names can meet.
 WORKLOAD_NAME = re.compile(r"^[a-z][a-z0-9]{0,19}$")
 WORKLOAD_NAME_RULE = "1-20 lowercase letters/digits, starting with a letter"
+# Vault's private DNS name (`vault.dns_name`): three or more lowercase labels. The construct and the
+# environment's validation both check it, so a name the file accepts always synthesizes.
+_DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+VAULT_DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_DNS_LABEL}(\.{_DNS_LABEL}){{2,}}$")
 # Names the platform uses itself (ECS `<env>-cluster`/`<env>-migrate`, KV prefixes of either
 # mount, Vault/PostgreSQL built-ins). Declared once; services and vault workloads both check it.
 RESERVED_WORKLOAD_NAMES = frozenset(
@@ -142,6 +150,16 @@ def read_path_problem(workload: str, path: str) -> str | None:
     if any(s in ("", ".", "..") or not re.fullmatch(r"[A-Za-z0-9_.*-]+", s) for s in segments):
         return "segments are letters, digits, '_', '.', '-' (no empty, '.' or '..' segment, no spaces)"
     return None
+
+
+def app_kv_path(workload: str) -> str:
+    """The workload's app login below the WORKLOAD mount (what its tasks read)."""
+    return f"{workload}/{APP_KV_SUFFIX}"
+
+
+def default_read_paths(workload: str) -> list[str]:
+    """What a service may read when its `read_paths` are not set: everything below its own prefix."""
+    return [f"{workload}/*"]
 
 
 def db_app_login(workload: str) -> str:
@@ -216,6 +234,14 @@ CI_SIGNING_STAGES = ("plan", "policy")
 CI_STAGES = ("plan", "policy", "apply")
 
 
+# The concerns, one stack each: `<env>-<concern>`.
+STATE_STACK = "state"
+NETWORK_STACK = "network"
+DATABASE_STACK = "database"
+VAULT_STACK = "vault"
+SERVICE_STACK = "service"
+
+
 def stack_name(env: str, concern: str) -> str:
     return f"{env}-{concern}"
 
@@ -259,6 +285,27 @@ def migration_family(env: str) -> str:
     return f"{env}-migrate"
 
 
+# --- names of `<env>-database` ----------------------------------------------------------------
+# The migration's database client (its security group); a reserved service name, so no service's
+# client can meet it.
+MIGRATION_DB_CLIENT = "migration"
+
+
+def db_instance_identifier(env: str) -> str:
+    return f"{env}-postgres"
+
+
+def db_client_sg_name(env: str, client: str) -> str:
+    """Security group a client's tasks carry to reach the database (a service or the migration)."""
+    return f"{env}-{client}-db-client"
+
+
+# --- names of `<env>-service` -------------------------------------------------------------------
+# The load balancer keeps the name of the one the single-service layout created (`<env>-app-alb`).
+def load_balancer_name(env: str) -> str:
+    return f"{env}-app"
+
+
 # --- stack outputs of `<env>-service` -----------------------------------------------------------
 OUT_CLUSTER_NAME = "cluster_name"
 OUT_SERVICE_NAMES = "service_names"  # service -> ECS service name
@@ -271,6 +318,13 @@ OUT_MIGRATION_SECURITY_GROUP_IDS = "migration_security_group_ids"
 # What `platformctl vault bootstrap --from-outputs/--from-state` reads (scripts/vault/outputs.py).
 OUT_VAULT_TASK_ROLE_ARNS = "vault_task_role_arns"  # workload -> task role ARN
 OUT_VAULT_MIGRATION_ROLE_ARNS = "vault_migration_role_arns"  # workload -> migration task role ARN
-# `<env>-database`
+# `<env>-database`; the first four are what `vault bootstrap --from-outputs/--from-state` reads.
+OUT_DB_ADDRESS = "address"
+OUT_DB_PORT = "port"
+OUT_DB_NAME = "database_name"
+OUT_DB_MASTER_SECRET_ARN = "master_secret_arn"
 OUT_CLIENT_SECURITY_GROUP_IDS = "client_security_group_ids"  # service/"migration" -> SG id
 OUT_MIGRATION_SECURITY_GROUP_ID = "migration_security_group_id"
+# `<env>-vault`: what `vault bootstrap --from-outputs/--from-state` reads.
+OUT_VAULT_ADDRESS = "address"
+OUT_VAULT_AWS_AUTH_ROLE_ARN = "aws_auth_role_arn"

@@ -17,6 +17,7 @@ import click
 
 from app.config import load_environment
 from app.contracts import exitcodes
+from app.contracts.names import DEFAULT_AWS_AUTH_MOUNT
 from app.schema import EnvironmentConfig
 from scripts import awsclients
 from scripts.cliexit import UsageExitGroup
@@ -104,7 +105,7 @@ def vault() -> None:
     type=click.Choice(["disable", "prefer", "require", "verify-ca", "verify-full"]),
 )
 @click.option("--master-secret-arn", help="Secrets Manager ARN of the RDS-managed master secret.")
-@click.option("--aws-auth-mount", default="aws", show_default=True)
+@click.option("--aws-auth-mount", default=DEFAULT_AWS_AUTH_MOUNT, show_default=True)
 @click.option(
     "--audit-file-path",
     default=None,

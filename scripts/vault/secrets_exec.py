@@ -19,7 +19,7 @@ import boto3
 import hvac
 import hvac.exceptions
 
-from app.contracts.names import APP_KV_SUFFIX
+from app.contracts.names import APP_KV_SUFFIX, DEFAULT_AWS_AUTH_MOUNT, DEFAULT_KV_MOUNT
 from scripts.vault.client import VaultError, build_client, vault_errors
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,9 @@ class ExecRequest:
     address: str
     role: str
     paths: tuple[str, ...]
-    mount: str = "platform"
+    mount: str = DEFAULT_KV_MOUNT
     prefix: str = ""
-    aws_auth_mount: str = "aws"
+    aws_auth_mount: str = DEFAULT_AWS_AUTH_MOUNT
     namespace: str | None = None
     ca_bundle: str | None = None
     # Signed into the login when the auth mount requires X-Vault-AWS-IAM-Server-ID.
