@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from app.contracts import names
+from modules import settings
 from modules.settings import Autoscaling, PostgresSettings
 
 Tier = Literal["production", "non-production", "local"]
@@ -107,15 +108,15 @@ class ServiceConfig(Model):
     """Container image reference `[registry[:port]/]lowercase/path[:tag][@sha256:...]` (production: pinned by digest, `image@sha256:...`)."""
     command: list[str] | None = None
     """Container command; default: the image's CMD."""
-    cpu: int = 512
+    cpu: int = settings.TASK_CPU
     """Fargate CPU units (256, 512, 1024, ...)."""
-    memory: int = 1024
+    memory: int = settings.TASK_MEMORY
     """Fargate memory in MiB (must fit `cpu`)."""
     desired_count: int = 2
     """Tasks to run (the autoscaler owns the count once enabled); at most 5000, ECS's per-service quota."""
     container_port: int = 8000
     """Port the container listens on (web only)."""
-    health_check_path: str = "/healthz"
+    health_check_path: str = settings.HEALTH_CHECK_PATH
     """Path the load balancer's health check requests (web only)."""
     path_patterns: list[str] = Field(default_factory=list)
     """Load-balancer path rules routed to this web service (e.g. `/api/*`). Empty: the default route."""
@@ -125,7 +126,7 @@ class ServiceConfig(Model):
     """Plain, non-secret environment variables (names that look like secrets are refused: use Vault)."""
     read_paths: list[str] | None = None
     """Vault KV paths (below `vault.kv_mount`) the service may read: `<name>`, `shared` or below them, `*` only last, no `+`. Default: `<name>/*`."""
-    log_retention_days: int = 365
+    log_retention_days: int = settings.LOG_RETENTION_DAYS
     """CloudWatch Logs retention of the service's log group."""
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
     """CPU autoscaling of the service."""
@@ -184,7 +185,7 @@ class VaultConfig(Model):
     emulator (`local`), unset means the local OpenBao: `http://127.0.0.1:$PLATFORM_LOCAL_VAULT_PORT` (8200)."""
     namespace: str | None = None
     """Vault Enterprise namespace."""
-    image: str = "hashicorp/vault:1.17.6"
+    image: str = settings.VAULT_IMAGE
     """Image of the self-hosted Vault server."""
     kv_mount: str = names.DEFAULT_KV_MOUNT
     """KV v2 mount holding the workloads' secrets; platform internals live on `<kv_mount>-internal`, which no workload reads."""

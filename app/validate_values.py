@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from app import aws_rules
 from app.loader import Problem, shown
 from app.schema import EnvironmentConfig
+from modules.settings import VAULT_IMAGE
 
 URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]*:[^/\s@]*@", re.IGNORECASE)
 PEM = re.compile(r"-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----")
@@ -86,7 +87,7 @@ def vault_image_problems(env: EnvironmentConfig) -> Iterable[Problem]:
     last = image.rsplit("/", 1)[-1]
     tag = last.split(":", 1)[1] if ":" in last else None
     if tag is None or not VERSION_TAG.match(tag):
-        yield Problem("vault.image", "pin a version tag (e.g. hashicorp/vault:1.17.6) or a digest (@sha256:...)")
+        yield Problem("vault.image", f"pin a version tag (e.g. {VAULT_IMAGE}) or a digest (@sha256:...)")
 
 
 def kv_mount_problems(env: EnvironmentConfig) -> Iterable[Problem]:

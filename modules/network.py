@@ -36,6 +36,7 @@ from modules import aws
 from modules.cdk import Construct, Fn, TerraformResourceLifecycle
 from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
 from modules.policies import service_trust
+from modules.settings import LOG_RETENTION_DAYS
 
 NatMode = Literal["none", "single", "per_az"]
 
@@ -75,7 +76,7 @@ class NetworkProps:
     # VPC flow logs (all traffic) to a KMS-encrypted CloudWatch log group.
     flow_logs: bool = True
     # Retention of the flow log group in days (CloudWatch's allowed values).
-    flow_log_retention_days: int = 365
+    flow_log_retention_days: int = LOG_RETENTION_DAYS
     # Days a deleted flow-log KMS key stays recoverable.
     kms_deletion_window_days: int = 30
 

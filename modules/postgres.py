@@ -27,7 +27,7 @@ from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
 from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
 from modules.policies import service_trust
-from modules.settings import PostgresSettings
+from modules.settings import LOG_RETENTION_DAYS, PostgresSettings
 
 EXPORTED_LOGS = ("postgresql", "upgrade")
 
@@ -57,7 +57,7 @@ class PostgresProps:
     log_min_duration_statement_ms: int = 1000
     # Which statements are logged: none | ddl | mod | all.
     log_statement: str = "ddl"
-    log_retention_days: int = 365
+    log_retention_days: int = LOG_RETENTION_DAYS
     kms_deletion_window_days: int = 30
     # Apply modifications now instead of in the maintenance window.
     apply_immediately: bool = False

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+# Defaults a construct's props and the environment model share, declared once: the environment file
+# binds them (app/schema.py), and a construct used without one still gets the same value.
+VAULT_IMAGE = "hashicorp/vault:1.17.6"
+TASK_CPU = 512
+TASK_MEMORY = 1024
+HEALTH_CHECK_PATH = "/healthz"
+LOG_RETENTION_DAYS = 365
+
 
 class PostgresSettings(BaseModel):
     """What an environment chooses about its database (`[database]`); safe (production) defaults."""

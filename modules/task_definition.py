@@ -21,6 +21,7 @@ from modules import aws
 from modules.account import AccountContext
 from modules.cdk import Construct, TerraformResourceLifecycle
 from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
+from modules.settings import LOG_RETENTION_DAYS, TASK_CPU, TASK_MEMORY
 
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)"
@@ -57,8 +58,8 @@ class TaskDefinitionProps:
     # Family; also names the roles (`<name>-ecs-execution`, `<name>-ecs-task`) and logs (`/ecs/<name>`).
     name: str
     image: str
-    cpu: int = 512
-    memory: int = 1024
+    cpu: int = TASK_CPU
+    memory: int = TASK_MEMORY
     container_name: str = "app"
     # Non-secret plain variables only (validated).
     environment: dict[str, str] = field(default_factory=dict)
@@ -66,7 +67,7 @@ class TaskDefinitionProps:
     vault_secret_paths: list[str] = field(default_factory=list)
     command: list[str] | None = None
     port: int | None = None
-    log_retention_days: int = 365
+    log_retention_days: int = LOG_RETENTION_DAYS
     stream_prefix: str = "app"
     readonly_root_filesystem: bool = True
     # None: the image's own user (an image that drops privileges itself, e.g. Vault's entrypoint).

@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from modules.cdk import Token
+from modules.settings import VAULT_IMAGE
 from modules.task_definition import TaskDefinitionProps
 from modules.vault_lb import VAULT_PORT
 
@@ -34,11 +35,11 @@ def validate_pinned_image(image: str, prop: str = "image") -> str:
     last = image.rsplit("/", 1)[-1]
     tag = last.split(":", 1)[1] if ":" in last else None
     if tag is None:
-        raise ValueError(f"{prop}={image!r} has no tag; pin a version tag (e.g. hashicorp/vault:1.17.6) or a digest")
+        raise ValueError(f"{prop}={image!r} has no tag; pin a version tag (e.g. {VAULT_IMAGE}) or a digest")
     if tag == "latest" or not _VERSION_TAG.match(tag):
         raise ValueError(
             f"{prop}={image!r} is not pinned: tag {tag!r} names no version; use a version tag "
-            "(e.g. hashicorp/vault:1.17.6) or @sha256:<digest>"
+            f"(e.g. {VAULT_IMAGE}) or @sha256:<digest>"
         )
     return image
 
