@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from app.contracts import names
+from app.contracts import gate, names
 from modules import settings
 from modules.settings import Autoscaling, PostgresSettings
 
@@ -158,7 +158,7 @@ class MigrationConfig(Model):
     """Image of the migration task. Default: the image of the service named by `image_from`."""
     image_from: str | None = None
     """Service whose image (and Vault migration login) the migration uses. Default: the first web service by name, else the first service."""
-    timeout_seconds: int = 1800
+    timeout_seconds: int = gate.DEFAULT_MIGRATION_TIMEOUT_S
     """The migration is stopped and the deploy fails after this long (60 s to 24 h)."""
     cpu: int = 256
     """Fargate CPU units of the migration task."""

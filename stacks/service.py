@@ -18,6 +18,7 @@ The gate (docs/adr/0005) runs `platformctl migrate run` before the service updat
 
 from __future__ import annotations
 
+from app.contracts import gate
 from app.contracts import names as c
 from app.literals import SynthesisConfig
 from app.schema import EnvironmentConfig, ServiceConfig
@@ -41,8 +42,6 @@ from stacks.legacy_layout import LEGACY_SERVICE, add_legacy_moves
 from stacks.network import NetworkStack
 
 CONTAINER = "app"
-PLATFORMCTL = "platformctl"  # on PATH of the process running Terraform (`platformctl deploy` puts it there)
-ROLLOUT_TIMEOUT_S = 900
 
 
 def service_name(env: EnvironmentConfig, service: str) -> str:
@@ -193,32 +192,30 @@ class ServiceStack(PlatformStack):
     def _gate_command(self) -> list[str]:
         env = self.env
         # The lock and the ECS startedBy marker are per migration owner (one migration at a time).
-        common = [PLATFORMCTL, "migrate", "run", "--environment", env.name,
-                  "--service", service_name(env, env.migration_owner)]  # fmt: skip
+        common = {"environment": env.name, "service": service_name(env, env.migration_owner)}
         if env.migration.runner == "local":
             # The command and timeout come from the environment file (--environment).
-            return [*common, "--local", "--cwd", env.migration.local_dir]
-        return [
-            *common,
-            "--region", self.target.region,
-            "--cluster", self.cluster.name,
-            "--task-definition", TASK_DEFINITION,
-            "--container", CONTAINER,
+            return gate.run_argv(**common, local=True, cwd=env.migration.local_dir)
+        return gate.run_argv(
+            **common,
+            region=self.target.region,
+            cluster=self.cluster.name,
+            task_definition=TASK_DEFINITION,
+            container=CONTAINER,
             # The migration's own network: private subnets, its egress SG and the database's
             # migration client SG. Explicit, so the first deploy works too.
-            "--subnets", Fn.join(",", self.net.private_subnet_ids),
-            "--security-groups", Fn.join(",", self.migration_sgs),
-        ]  # fmt: skip
+            subnets=Fn.join(",", self.net.private_subnet_ids),
+            security_groups=Fn.join(",", self.migration_sgs),
+        )
 
     def _verify_command(self, name: str) -> list[str]:
-        return [
-            PLATFORMCTL, "migrate", "verify-rollout",
-            "--region", self.target.region,
-            "--cluster", self.cluster.name,
-            "--service", service_name(self.env, name),
-            "--task-definition", TASK_DEFINITION,
-            "--timeout", str(ROLLOUT_TIMEOUT_S),
-        ]  # fmt: skip
+        return gate.verify_rollout_argv(
+            region=self.target.region,
+            cluster=self.cluster.name,
+            service=service_name(self.env, name),
+            task_definition=TASK_DEFINITION,
+            timeout_s=gate.DEFAULT_ROLLOUT_TIMEOUT_S,
+        )
 
     # --- outputs ------------------------------------------------------------------------------
 
