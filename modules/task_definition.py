@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.contracts.names import ENV_VAULT_ADDR, ENV_VAULT_READ_PATHS, looks_secret
+from app.contracts.names import APP_CONTAINER, ENV_VAULT_ADDR, ENV_VAULT_READ_PATHS, looks_secret
 from modules import aws
 from modules.account import AccountContext
 from modules.cdk import Construct, TerraformResourceLifecycle
@@ -60,7 +60,7 @@ class TaskDefinitionProps:
     image: str
     cpu: int = TASK_CPU
     memory: int = TASK_MEMORY
-    container_name: str = "app"
+    container_name: str = APP_CONTAINER
     # Non-secret plain variables only (validated).
     environment: dict[str, str] = field(default_factory=dict)
     vault_address: str | None = None
@@ -68,7 +68,7 @@ class TaskDefinitionProps:
     command: list[str] | None = None
     port: int | None = None
     log_retention_days: int = LOG_RETENTION_DAYS
-    stream_prefix: str = "app"
+    stream_prefix: str = APP_CONTAINER
     readonly_root_filesystem: bool = True
     # None: the image's own user (an image that drops privileges itself, e.g. Vault's entrypoint).
     user: str | None = "1000"

@@ -41,7 +41,7 @@ from stacks.emulator import ignore_emulator_artefacts
 from stacks.legacy_layout import LEGACY_SERVICE, add_legacy_moves
 from stacks.network import NetworkStack
 
-CONTAINER = "app"
+CONTAINER = c.APP_CONTAINER
 
 
 def service_name(env: EnvironmentConfig, service: str) -> str:

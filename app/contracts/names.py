@@ -19,8 +19,13 @@ ENV_VAULT_READ_PATHS = "VAULT_READ_PATHS"  # comma-separated KV paths below the 
 ENV_VAULT_KV_MOUNT = "VAULT_KV_MOUNT"
 ENV_DATABASE_HOST = "DATABASE_HOST"
 ENV_DATABASE_NAME = "DATABASE_NAME"
+# The database URL of a local migration and of `secrets exec`'s export; never set in a task definition.
+ENV_DATABASE_URL = "DATABASE_URL"
 # Optional: prefix `secrets exec` puts before each secret key (default: none).
 ENV_SECRETS_PREFIX = "PLATFORM_SECRETS_PREFIX"
+
+# The container of every task definition of `<env>-service` (`migrate run --container` names it).
+APP_CONTAINER = "app"
 
 # Names the platform sets itself; a service's `environment` may not redefine them.
 PLATFORM_ENV_VARS = frozenset(

@@ -248,7 +248,7 @@ def render_exports(exports: dict[str, str]) -> str:
     return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in exports.items())
 
 
-DATABASE_URL_ENV = "DATABASE_URL"
+DATABASE_URL_ENV = contracts.ENV_DATABASE_URL
 
 
 def apply_to_environ(state: TargetState, env: EnvironmentConfig | None = None) -> None:

@@ -19,7 +19,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from app.contracts import gate
-from app.contracts.names import MAX_MIGRATION_TIMEOUT_S
+from app.contracts.names import ENV_DATABASE_URL, MAX_MIGRATION_TIMEOUT_S
 from scripts.cliexit import UsageExitGroup
 from scripts.migrate.outcome import (
     EXIT_ALREADY_RUNNING,
@@ -157,7 +157,7 @@ def migrate() -> None:
 )
 @click.option(
     "--database-url-env",
-    default="DATABASE_URL",
+    default=ENV_DATABASE_URL,
     show_default=True,
     help="Local mode: environment variable holding the database URL (never pass the URL itself).",
 )

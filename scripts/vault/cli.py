@@ -28,7 +28,7 @@ from scripts.vault.client import build_client
 from scripts.vault.database import DatabaseTarget
 from scripts.vault.secrets_cli import errors_to_exit_codes as _errors_to_exit_codes
 from scripts.vault.secrets_cli import secrets
-from scripts.vault.spec import SpecOptions, build_spec
+from scripts.vault.spec import DEFAULT_AUDIT_FILE_PATH, SpecOptions, build_spec
 
 __all__ = ["secrets", "vault"]
 
@@ -171,7 +171,7 @@ def bootstrap(
     )
     options = SpecOptions(
         aws_auth_mount=aws_auth_mount,
-        audit_file_path=inputs.audit_file_path or "stdout",
+        audit_file_path=inputs.audit_file_path or DEFAULT_AUDIT_FILE_PATH,
         sts_endpoint=sts_endpoint,
         iam_endpoint=iam_endpoint,
         sts_region=sts_region,

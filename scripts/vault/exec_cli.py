@@ -93,7 +93,9 @@ def _vault_errors_exit_1(func: F) -> F:
 @click.option("--namespace", help="Vault namespace.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False))
 @click.option("--iam-server-id-header", help="X-Vault-AWS-IAM-Server-ID value the auth mount requires.")
-@click.option("--sts-region", default="us-east-1", show_default=True, help="Region the login is signed for.")
+@click.option(
+    "--sts-region", default=secrets_exec.DEFAULT_STS_REGION, show_default=True, help="Region the login is signed for."
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @_vault_errors_exit_1
 def exec_cmd(

@@ -25,11 +25,12 @@ from scripts.vault import approle
 from scripts.vault.client import VaultError
 from scripts.vault.database import MasterCredentials
 from scripts.vault.secrets_exec import ExecRequest, read_paths
+from scripts.vault.spec import DEFAULT_AUDIT_FILE_PATH
 
 ROLE_ENV = "PLATFORM_MIGRATION_VAULT_ROLE"
 PATH_ENV = "PLATFORM_MIGRATION_VAULT_PATH"
 MOUNT_ENV = "PLATFORM_MIGRATION_VAULT_MOUNT"
-ADDR_ENV = "VAULT_ADDR"
+ADDR_ENV = contracts.ENV_VAULT_ADDR
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class LocalInputs:
     db_port: int = 5432
     db_name: str = "app"
     master: MasterCredentials | None = None
-    audit_file_path: str = "stdout"
+    audit_file_path: str = DEFAULT_AUDIT_FILE_PATH
 
 
 def applies(

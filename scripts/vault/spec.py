@@ -44,19 +44,25 @@ class PolicySpec:
     text: str
 
 
+# Defaults of `vault bootstrap`: login token lifetime, and where the audit device writes ("stdout"
+# sends audit entries to the container log: awslogs -> CloudWatch on ECS Fargate).
+DEFAULT_TOKEN_TTL_S = 3600
+DEFAULT_AUDIT_FILE_PATH = "stdout"
+
+
 @dataclass(frozen=True)
 class AwsRoleSpec:
     name: str
     bound_iam_principal_arn: str
     policies: tuple[str, ...]
-    token_ttl: int = 3600  # seconds
+    token_ttl: int = DEFAULT_TOKEN_TTL_S
 
 
 @dataclass(frozen=True)
 class AppRoleSpec:
     name: str
     policies: tuple[str, ...]
-    token_ttl: int = 3600  # seconds
+    token_ttl: int = DEFAULT_TOKEN_TTL_S
 
 
 @dataclass(frozen=True)
@@ -102,15 +108,14 @@ class SpecOptions:
     """Knobs that are not part of the environment file (deployment-specific, from the CLI)."""
 
     aws_auth_mount: str = contracts.DEFAULT_AWS_AUTH_MOUNT
-    # "stdout" sends audit entries to the container log (awslogs -> CloudWatch on ECS Fargate).
-    audit_file_path: str = "stdout"
+    audit_file_path: str = DEFAULT_AUDIT_FILE_PATH
     audit_path: str = "file"
     sts_endpoint: str | None = None
     iam_endpoint: str | None = None
     sts_region: str | None = None
     # Vault's replay protection: logins must sign this value in X-Vault-AWS-IAM-Server-ID.
     iam_server_id_header: str | None = None
-    token_ttl: int = 3600  # seconds
+    token_ttl: int = DEFAULT_TOKEN_TTL_S
     # The AWS-auth role of the vault stack (ExternalVaultAwsAuth): Vault assumes it to resolve
     # bound role ARNs (the self-hosted task role itself has no IAM read).
     sts_role_arn: str | None = None
