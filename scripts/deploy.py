@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.contracts.names import ENVIRONMENTS_ENV
 from app.contracts.workspace import PROJECT_ROOT, platform_home
 from app.schema import EnvironmentConfig
 from scripts.doctor import cdktf_cli_path
@@ -68,7 +69,7 @@ def cdktf_env(env: EnvironmentConfig) -> dict[str, str]:
     environment only (`python -m app` reads PLATFORM_ENVIRONMENTS); the others are validated by
     `platformctl validate`/CI."""
     env_vars = terraform_env()
-    env_vars["PLATFORM_ENVIRONMENTS"] = env.name
+    env_vars[ENVIRONMENTS_ENV] = env.name
     # cdktf.json runs `python -m app`: make that the interpreter platformctl itself runs on.
     env_vars["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env_vars.get("PATH", "")])
     return env_vars

@@ -232,6 +232,10 @@ STATE_SUFFIX = ".tfstate"
 # then synthesizes a local backend (stacks/base.py).
 BOOTSTRAP_ENV = "PLATFORM_STATE_BOOTSTRAP"
 LOCAL_ENDPOINT_ENV = "PLATFORM_LOCAL_AWS_ENDPOINT"
+# Comma-separated subset of environments `python -m app` synthesizes (default: all).
+ENVIRONMENTS_ENV = "PLATFORM_ENVIRONMENTS"
+# The operator's Vault token (`vault bootstrap`, `secrets rotate`); never a container variable.
+ENV_VAULT_TOKEN = "VAULT_TOKEN"
 DEFAULT_LOCAL_ENDPOINT = "http://127.0.0.1:4566"
 EMULATOR_ACCOUNT_ID = "123456789012"  # moto's default account
 # The CI stages that sign a plan bundle (docs/adr/0013): each has its own asymmetric KMS key.

@@ -17,7 +17,7 @@ import click
 
 from app.config import load_environment
 from app.contracts import exitcodes
-from app.contracts.names import DEFAULT_AWS_AUTH_MOUNT
+from app.contracts.names import DEFAULT_AWS_AUTH_MOUNT, ENV_VAULT_TOKEN
 from app.schema import EnvironmentConfig
 from scripts import awsclients
 from scripts.cliexit import UsageExitGroup
@@ -237,7 +237,7 @@ def _token(argv_value: str | None, from_stdin: bool) -> str | None:
         )
     if from_stdin:
         return sys.stdin.readline().strip() or None
-    return os.environ.get("VAULT_TOKEN") or None
+    return os.environ.get(ENV_VAULT_TOKEN) or None
 
 
 @vault.command("init")
