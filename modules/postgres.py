@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.contracts.names import POSTGRES_PORT
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
 from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
@@ -44,7 +45,7 @@ class PostgresProps:
     # The environment file's `[database]` table binds to these settings directly: one default each.
     settings: PostgresSettings = field(default_factory=lambda: PostgresSettings())
     storage_type: str = "gp3"
-    port: int = 5432
+    port: int = POSTGRES_PORT
     # The server certificate's CA. Pinned rather than left to the account default, which is the
     # expiring rds-ca-2019 on instances older than 2024 (and on the emulator); checkov CKV_AWS_211.
     ca_cert_identifier: str = "rds-ca-rsa2048-g1"

@@ -6,6 +6,8 @@ tools, which must work when Node/jsii is broken) can compose them into the envir
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict
 
 # Defaults a construct's props and the environment model share, declared once: the environment file
@@ -15,6 +17,10 @@ TASK_CPU = 512
 TASK_MEMORY = 1024
 HEALTH_CHECK_PATH = "/healthz"
 LOG_RETENTION_DAYS = 365
+# What pins an image: a tag that carries a version (1.17.6, v1.17, 1.17.6-ent, 1.17.6-alpine) or a
+# sha256 digest. The Vault construct refuses anything else; the validation reports it per field.
+PINNED_VERSION_TAG = re.compile(r"^v?\d+(\.\d+)+([.+_-][\w.+-]*)?$")
+PINNED_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 class PostgresSettings(BaseModel):

@@ -52,6 +52,11 @@ MAX_MIGRATION_TIMEOUT_S = 24 * 3600
 # --- the local target's vault (scripts/localtarget runs it; app/config derives `local`'s address) --
 LOCAL_VAULT_PORT_ENV = "PLATFORM_LOCAL_VAULT_PORT"
 DEFAULT_LOCAL_VAULT_PORT = 8200
+# ... and its AWS emulator and PostgreSQL (`platformctl local up --aws-port/--pg-port`).
+DEFAULT_LOCAL_AWS_PORT = 4566
+DEFAULT_LOCAL_PG_PORT = 54329
+# PostgreSQL's own port: the database stack's, and `vault bootstrap`'s when none is given.
+POSTGRES_PORT = 5432
 
 
 def local_vault_address(environ: Mapping[str, str]) -> str:
@@ -236,7 +241,7 @@ LOCAL_ENDPOINT_ENV = "PLATFORM_LOCAL_AWS_ENDPOINT"
 ENVIRONMENTS_ENV = "PLATFORM_ENVIRONMENTS"
 # The operator's Vault token (`vault bootstrap`, `secrets rotate`); never a container variable.
 ENV_VAULT_TOKEN = "VAULT_TOKEN"
-DEFAULT_LOCAL_ENDPOINT = "http://127.0.0.1:4566"
+DEFAULT_LOCAL_ENDPOINT = f"http://127.0.0.1:{DEFAULT_LOCAL_AWS_PORT}"
 EMULATOR_ACCOUNT_ID = "123456789012"  # moto's default account
 # The CI stages that sign a plan bundle (docs/adr/0013): each has its own asymmetric KMS key.
 CI_SIGNING_STAGES = ("plan", "policy")

@@ -17,7 +17,7 @@ import click
 
 from app.config import load_environment
 from app.contracts import exitcodes
-from app.contracts.names import DEFAULT_AWS_AUTH_MOUNT, ENV_VAULT_TOKEN
+from app.contracts.names import DEFAULT_AWS_AUTH_MOUNT, ENV_VAULT_TOKEN, POSTGRES_PORT
 from app.schema import EnvironmentConfig
 from scripts import awsclients
 from scripts.cliexit import UsageExitGroup
@@ -96,7 +96,7 @@ def vault() -> None:
 @click.option("--sts-role-arn", help="Role Vault assumes for IAM lookups (the vault stack's aws_auth_role_arn).")
 @click.option("--check", is_flag=True, help="Change nothing; list every drift and exit 1 if there is any.")
 @click.option("--db-host", help="PostgreSQL host (RDS endpoint); with --master-secret-arn manages logins.")
-@click.option("--db-port", type=int, default=None, help="PostgreSQL port  [default: 5432]")
+@click.option("--db-port", type=int, default=None, help=f"PostgreSQL port  [default: {POSTGRES_PORT}]")
 @click.option("--db-name", help="Database name; default: database.database_name of the environment.")
 @click.option(
     "--db-sslmode",
@@ -205,7 +205,7 @@ def _database_target(env: EnvironmentConfig, inputs: ResolvedInputs) -> Database
     if inputs.db_host and inputs.master_secret_arn:
         return DatabaseTarget(
             inputs.db_host,
-            inputs.db_port or 5432,
+            inputs.db_port or POSTGRES_PORT,
             inputs.db_name or env.database.database_name,
             inputs.master_secret_arn,
             inputs.db_sslmode,

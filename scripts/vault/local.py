@@ -38,7 +38,7 @@ class LocalInputs:
     address: str
     token: str = field(repr=False)
     db_host: str = "127.0.0.1"
-    db_port: int = 5432
+    db_port: int = contracts.POSTGRES_PORT
     db_name: str = "app"
     master: MasterCredentials | None = None
     audit_file_path: str = DEFAULT_AUDIT_FILE_PATH
