@@ -20,10 +20,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from app.contracts import gate, names
 from modules import settings
-from modules.settings import Autoscaling, PostgresSettings
+from modules.settings import Autoscaling, NatMode, PostgresSettings
 
 Tier = Literal["production", "non-production", "local"]
-NatMode = Literal["none", "single", "per_az"]
 NetworkMode = Literal["managed", "existing"]
 MigrationRunner = Literal["ecs", "local"]
 VaultMode = Literal["self-hosted", "external"]
@@ -48,7 +47,7 @@ class AwsConfig(Model):
 class StateConfig(Model):
     bucket: str
     """S3 bucket holding every stack's Terraform state (created by `platformctl state bootstrap`)."""
-    noncurrent_version_expiration_days: int = 90
+    noncurrent_version_expiration_days: int = settings.STATE_NONCURRENT_VERSION_DAYS
     """Old state versions are expired after this many days (the current one never is)."""
     dynamodb_lock_table: bool = False
     """Also create a DynamoDB lock table (only for Terraform < 1.10; S3 native locking is always on)."""
@@ -78,7 +77,7 @@ class NetworkConfig(Model):
     """Number of AZs (2-4). Default: 3 in production, 2 elsewhere."""
     availability_zones: list[str] = Field(default_factory=list)
     """AZ names, one per subnet of each tier, pinned so subnets never move. Default: the first `az_count` zones the account reports (never guessed from the region name)."""
-    nat: NatMode = "per_az"
+    nat: NatMode = settings.NAT
     """NAT gateways: `per_az` (highly available), `single` or `none`."""
     public_subnets: list[str] = Field(default_factory=list)
     """Public subnet CIDRs, one per AZ. Default: carved out of `cidr`."""

@@ -26,7 +26,7 @@ from typing import Any
 from app.contracts.names import POSTGRES_PORT
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
-from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
+from modules.kms_key import KMS_DELETION_WINDOW_DAYS, KmsKey, KmsKeyProps, LogsUser
 from modules.policies import service_trust
 from modules.settings import LOG_RETENTION_DAYS, PostgresSettings
 
@@ -59,7 +59,7 @@ class PostgresProps:
     # Which statements are logged: none | ddl | mod | all.
     log_statement: str = "ddl"
     log_retention_days: int = LOG_RETENTION_DAYS
-    kms_deletion_window_days: int = 30
+    kms_deletion_window_days: int = KMS_DELETION_WINDOW_DAYS
     # Apply modifications now instead of in the maintenance window.
     apply_immediately: bool = False
     # Extra parameters for the parameter group (name -> value); the TLS setting cannot be overridden.

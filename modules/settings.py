@@ -7,6 +7,7 @@ tools, which must work when Node/jsii is broken) can compose them into the envir
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,6 +18,11 @@ TASK_CPU = 512
 TASK_MEMORY = 1024
 HEALTH_CHECK_PATH = "/healthz"
 LOG_RETENTION_DAYS = 365
+# NAT for the private subnets; the default gives the highest availability.
+NatMode = Literal["none", "single", "per_az"]
+NAT: NatMode = "per_az"
+# Days the state bucket keeps a replaced state version.
+STATE_NONCURRENT_VERSION_DAYS = 90
 # What pins an image: a tag that carries a version (1.17.6, v1.17, 1.17.6-ent, 1.17.6-alpine) or a
 # sha256 digest. The Vault construct refuses anything else; the validation reports it per field.
 PINNED_VERSION_TAG = re.compile(r"^v?\d+(\.\d+)+([.+_-][\w.+-]*)?$")
