@@ -255,7 +255,7 @@ class EnvironmentConfig(Model):
     @property
     def vault_dns_name(self) -> str:
         """The self-hosted Vault's private DNS name: `vault.dns_name`, else `vault.<env>.internal`."""
-        return self.vault.dns_name or f"vault.{self.name}.internal"
+        return self.vault.dns_name or names.default_vault_dns_name(self.name)
 
     @property
     def is_production(self) -> bool:

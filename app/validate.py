@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 
 from app import aws_rules
-from app.contracts.names import CI_STAGES, VAULT_DNS_NAME
+from app.contracts.names import CI_STAGES, VAULT_DNS_NAME, default_vault_dns_name
 from app.loader import Problem, shown
 from app.safety import validate_safety
 from app.schema import EnvironmentConfig, NetworkConfig
@@ -270,7 +270,7 @@ def _validate_self_hosted_vault(env: EnvironmentConfig) -> Iterable[Problem]:
     if v.dns_name is not None and not VAULT_DNS_NAME.match(v.dns_name):
         yield Problem(
             "vault.dns_name",
-            f"must be a DNS name of at least three lowercase labels (e.g. vault.{env.name}.internal; "
+            f"must be a DNS name of at least three lowercase labels (e.g. {default_vault_dns_name(env.name)}; "
             f"the private zone is everything after the first label), got {shown(v.dns_name)}",
         )
     checks = (

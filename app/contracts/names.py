@@ -96,6 +96,10 @@ WORKLOAD_NAME_RULE = "1-20 lowercase letters/digits, starting with a letter"
 # environment's validation both check it, so a name the file accepts always synthesizes.
 _DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 VAULT_DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_DNS_LABEL}(\.{_DNS_LABEL}){{2,}}$")
+
+
+def default_vault_dns_name(env: str) -> str:
+    return f"vault.{env}.internal"
 # Names the platform uses itself (ECS `<env>-cluster`/`<env>-migrate`, KV prefixes of either
 # mount, Vault/PostgreSQL built-ins). Declared once; services and vault workloads both check it.
 RESERVED_WORKLOAD_NAMES = frozenset(
