@@ -57,6 +57,12 @@ def shape_max(service: str, shape: str) -> int:
     return int(_shape(service, shape)["max"])
 
 
+# --- ARNs of resources an environment file names (IAM User Guide, "IAM identifiers"; ACM API
+# Reference, "CertificateArn"). Declared once: the validation and `vault bootstrap` check the same.
+ACM_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):certificate/[\w-]+$")
+IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+
+
 # --- S3 bucket names: S3 User Guide, "General purpose bucket naming rules". -----------------
 S3_BUCKET_CHARS = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from app.contracts.names import local_vault_address
+from app.contracts.names import default_read_paths, local_vault_address
 from app.literals import marker_problems
 from app.loader import Problem, bind_environment, shown
 from app.schema import EnvironmentConfig, NetworkConfig, VaultWorkloadConfig
@@ -165,7 +165,7 @@ def resolve_tier_defaults(env: EnvironmentConfig) -> EnvironmentConfig:
         name: svc.model_copy(
             update={
                 "verify_rollout": svc.verify_rollout if svc.verify_rollout is not None else verify,
-                "read_paths": svc.read_paths if svc.read_paths is not None else [f"{name}/*"],
+                "read_paths": svc.read_paths if svc.read_paths is not None else default_read_paths(name),
             }
         )
         for name, svc in env.services.items()

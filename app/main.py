@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.config import load_all, load_environment
+from app.contracts.names import ENVIRONMENTS_ENV
 from app.literals import for_synthesis
 from app.schema import EnvironmentConfig
 from modules.cdk import App
@@ -20,7 +21,7 @@ from stacks.service import ServiceStack
 from stacks.state import StateStack
 from stacks.vault import VaultStack
 
-ENV_FILTER = "PLATFORM_ENVIRONMENTS"  # comma-separated subset to synthesize (default: all)
+ENV_FILTER = ENVIRONMENTS_ENV
 
 
 def environment_filter(value: str | None = None) -> list[str]:

@@ -18,11 +18,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from app.contracts import names
-from modules.settings import Autoscaling, PostgresSettings
+from app.contracts import gate, names
+from modules import settings
+from modules.settings import Autoscaling, NatMode, PostgresSettings
 
 Tier = Literal["production", "non-production", "local"]
-NatMode = Literal["none", "single", "per_az"]
 NetworkMode = Literal["managed", "existing"]
 MigrationRunner = Literal["ecs", "local"]
 VaultMode = Literal["self-hosted", "external"]
@@ -47,7 +47,7 @@ class AwsConfig(Model):
 class StateConfig(Model):
     bucket: str
     """S3 bucket holding every stack's Terraform state (created by `platformctl state bootstrap`)."""
-    noncurrent_version_expiration_days: int = 90
+    noncurrent_version_expiration_days: int = settings.STATE_NONCURRENT_VERSION_DAYS
     """Old state versions are expired after this many days (the current one never is)."""
     dynamodb_lock_table: bool = False
     """Also create a DynamoDB lock table (only for Terraform < 1.10; S3 native locking is always on)."""
@@ -77,7 +77,7 @@ class NetworkConfig(Model):
     """Number of AZs (2-4). Default: 3 in production, 2 elsewhere."""
     availability_zones: list[str] = Field(default_factory=list)
     """AZ names, one per subnet of each tier, pinned so subnets never move. Default: the first `az_count` zones the account reports (never guessed from the region name)."""
-    nat: NatMode = "per_az"
+    nat: NatMode = settings.NAT
     """NAT gateways: `per_az` (highly available), `single` or `none`."""
     public_subnets: list[str] = Field(default_factory=list)
     """Public subnet CIDRs, one per AZ. Default: carved out of `cidr`."""
@@ -107,15 +107,15 @@ class ServiceConfig(Model):
     """Container image reference `[registry[:port]/]lowercase/path[:tag][@sha256:...]` (production: pinned by digest, `image@sha256:...`)."""
     command: list[str] | None = None
     """Container command; default: the image's CMD."""
-    cpu: int = 512
+    cpu: int = settings.TASK_CPU
     """Fargate CPU units (256, 512, 1024, ...)."""
-    memory: int = 1024
+    memory: int = settings.TASK_MEMORY
     """Fargate memory in MiB (must fit `cpu`)."""
     desired_count: int = 2
     """Tasks to run (the autoscaler owns the count once enabled); at most 5000, ECS's per-service quota."""
     container_port: int = 8000
     """Port the container listens on (web only)."""
-    health_check_path: str = "/healthz"
+    health_check_path: str = settings.HEALTH_CHECK_PATH
     """Path the load balancer's health check requests (web only)."""
     path_patterns: list[str] = Field(default_factory=list)
     """Load-balancer path rules routed to this web service (e.g. `/api/*`). Empty: the default route."""
@@ -125,7 +125,7 @@ class ServiceConfig(Model):
     """Plain, non-secret environment variables (names that look like secrets are refused: use Vault)."""
     read_paths: list[str] | None = None
     """Vault KV paths (below `vault.kv_mount`) the service may read: `<name>`, `shared` or below them, `*` only last, no `+`. Default: `<name>/*`."""
-    log_retention_days: int = 365
+    log_retention_days: int = settings.LOG_RETENTION_DAYS
     """CloudWatch Logs retention of the service's log group."""
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
     """CPU autoscaling of the service."""
@@ -157,7 +157,7 @@ class MigrationConfig(Model):
     """Image of the migration task. Default: the image of the service named by `image_from`."""
     image_from: str | None = None
     """Service whose image (and Vault migration login) the migration uses. Default: the first web service by name, else the first service."""
-    timeout_seconds: int = 1800
+    timeout_seconds: int = gate.DEFAULT_MIGRATION_TIMEOUT_S
     """The migration is stopped and the deploy fails after this long (60 s to 24 h)."""
     cpu: int = 256
     """Fargate CPU units of the migration task."""
@@ -184,9 +184,9 @@ class VaultConfig(Model):
     emulator (`local`), unset means the local OpenBao: `http://127.0.0.1:$PLATFORM_LOCAL_VAULT_PORT` (8200)."""
     namespace: str | None = None
     """Vault Enterprise namespace."""
-    image: str = "hashicorp/vault:1.17.6"
+    image: str = settings.VAULT_IMAGE
     """Image of the self-hosted Vault server."""
-    kv_mount: str = "platform"
+    kv_mount: str = names.DEFAULT_KV_MOUNT
     """KV v2 mount holding the workloads' secrets; platform internals live on `<kv_mount>-internal`, which no workload reads."""
     workloads: list[VaultWorkloadConfig] = Field(default_factory=list)
     """Extra Vault workloads that are not services of this file (every service is one already)."""
@@ -255,7 +255,7 @@ class EnvironmentConfig(Model):
     @property
     def vault_dns_name(self) -> str:
         """The self-hosted Vault's private DNS name: `vault.dns_name`, else `vault.<env>.internal`."""
-        return self.vault.dns_name or f"vault.{self.name}.internal"
+        return self.vault.dns_name or names.default_vault_dns_name(self.name)
 
     @property
     def is_production(self) -> bool:

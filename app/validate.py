@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 
 from app import aws_rules
+from app.contracts.names import CI_STAGES, VAULT_DNS_NAME, default_vault_dns_name
 from app.loader import Problem, shown
 from app.safety import validate_safety
 from app.schema import EnvironmentConfig, NetworkConfig
@@ -51,8 +52,9 @@ def validate(env: EnvironmentConfig, expected_name: str | None = None) -> list[P
     problems += _validate_database(env)
     problems += validate_services(env)
     problems += secret_in_values(env)
-    if env.load_balancer.certificate_arn is not None and ACM_CERTIFICATE_ARN.match(env.load_balancer.certificate_arn):
-        problems += arn_problems("load_balancer.certificate_arn", env.load_balancer.certificate_arn, env)
+    lb_certificate = env.load_balancer.certificate_arn
+    if lb_certificate is not None and aws_rules.ACM_CERTIFICATE_ARN.match(lb_certificate):
+        problems += arn_problems("load_balancer.certificate_arn", lb_certificate, env)
     if env.load_balancer.access_logs_bucket is not None:
         problems += bucket_problems("load_balancer.access_logs_bucket", env.load_balancer.access_logs_bucket)
     problems += _validate_vault(env)
@@ -211,7 +213,6 @@ def _validate_database(env: EnvironmentConfig) -> Iterable[Problem]:
         yield Problem("database.master_username", f"{db.master_username!r} is reserved by PostgreSQL or RDS")
 
 
-ACM_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):certificate/[\w-]+$")
 # Secrets Manager secret (optionally with ECS's `:json-key:version-stage:version-id` suffix) or an
 # SSM parameter: what an ECS `secrets` valueFrom accepts.
 TLS_SECRET_ARN = re.compile(
@@ -220,9 +221,6 @@ TLS_SECRET_ARN = re.compile(
 )
 KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:(?P<account>\d{12}):(key|alias)/[\w/-]+$")
 IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
-# Kept in step with modules/vault_lb.py DNS_NAME (app/ must not import the constructs).
-_DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-VAULT_DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_DNS_LABEL}(\.{_DNS_LABEL}){{2,}}$")
 SELF_HOSTED_ONLY = (
     "lb_certificate_arn",
     "tls_cert_secret_arn",
@@ -272,11 +270,11 @@ def _validate_self_hosted_vault(env: EnvironmentConfig) -> Iterable[Problem]:
     if v.dns_name is not None and not VAULT_DNS_NAME.match(v.dns_name):
         yield Problem(
             "vault.dns_name",
-            f"must be a DNS name of at least three lowercase labels (e.g. vault.{env.name}.internal; "
+            f"must be a DNS name of at least three lowercase labels (e.g. {default_vault_dns_name(env.name)}; "
             f"the private zone is everything after the first label), got {shown(v.dns_name)}",
         )
     checks = (
-        ("lb_certificate_arn", ACM_CERTIFICATE_ARN, "an ACM certificate ARN", True),
+        ("lb_certificate_arn", aws_rules.ACM_CERTIFICATE_ARN, "an ACM certificate ARN", True),
         ("tls_cert_secret_arn", TLS_SECRET_ARN, "a Secrets Manager secret or SSM parameter ARN", True),
         ("tls_key_secret_arn", TLS_SECRET_ARN, "a Secrets Manager secret or SSM parameter ARN", True),
         ("tls_secrets_kms_key_arn", KMS_KEY_ARN, "a KMS key ARN", False),
@@ -304,8 +302,6 @@ def _validate_self_hosted_vault(env: EnvironmentConfig) -> Iterable[Problem]:
         yield from bucket_problems("vault.lb_access_logs_bucket", bucket)
 
 
-IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-CI_STAGES = ("plan", "policy", "apply")
 
 
 def _validate_ci(env: EnvironmentConfig) -> Iterable[Problem]:
@@ -319,7 +315,7 @@ def _validate_ci(env: EnvironmentConfig) -> Iterable[Problem]:
         if not arns:
             yield Problem(fld, "required with the other CI role lists: every stage needs its own role")
         for i, arn in enumerate(arns):
-            if not IAM_ROLE_ARN.match(arn):
+            if not aws_rules.IAM_ROLE_ARN.match(arn):
                 yield Problem(f"{fld}[{i}]", f"not an IAM role ARN: {shown(arn)}")
             else:
                 yield from arn_problems(f"{fld}[{i}]", arn, env, same_region=False)

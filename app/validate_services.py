@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 
 from app import aws_rules
-from app.contracts.names import MAX_MIGRATION_TIMEOUT_S, PLATFORM_ENV_VARS, looks_secret
+from app.contracts.names import MAX_MIGRATION_TIMEOUT_S, PLATFORM_ENV_VARS, ecs_service_name, looks_secret
 from app.loader import Problem, shown
 from app.schema import EnvironmentConfig, MigrationConfig, ServiceConfig
 
@@ -20,7 +20,6 @@ WEB_ONLY = ("container_port", "health_check_path", "path_patterns", "host_header
 MAX_RULE_VALUES = 5
 TG_NAME_BASE = 29
 WAF_ARN = re.compile(r"arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/.+")
-ACM_ARN = re.compile(r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+")
 
 # Fargate's allowed task sizes: cpu units -> (min MiB, max MiB, step MiB).
 FARGATE_SIZES: dict[int, tuple[int, int, int]] = {
@@ -166,7 +165,7 @@ def _validate_routes(env: EnvironmentConfig) -> Iterable[Problem]:
                     yield Problem(f"services.{name}.{fld}[{i}]", "must be 1-128 characters without spaces")
     bases: dict[str, str] = {}
     for name in webs:
-        base = f"{env.name}-{name}"[:TG_NAME_BASE]
+        base = ecs_service_name(env.name, name)[:TG_NAME_BASE]
         if base in bases:
             yield Problem(f"services.{name}", f"its target group name would collide with {bases[base]!r}'s")
         bases[base] = name
@@ -176,7 +175,7 @@ def _validate_load_balancer(env: EnvironmentConfig) -> Iterable[Problem]:
     lb = env.load_balancer
     if lb.waf_web_acl_arn is not None and not WAF_ARN.fullmatch(lb.waf_web_acl_arn):
         yield Problem("load_balancer.waf_web_acl_arn", f"not a REGIONAL WAFv2 web ACL ARN: {shown(lb.waf_web_acl_arn)}")
-    if lb.certificate_arn is not None and not ACM_ARN.fullmatch(lb.certificate_arn):
+    if lb.certificate_arn is not None and not aws_rules.ACM_CERTIFICATE_ARN.fullmatch(lb.certificate_arn):
         yield Problem("load_balancer.certificate_arn", f"not an ACM certificate ARN: {shown(lb.certificate_arn)}")
 
 

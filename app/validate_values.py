@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from app import aws_rules
 from app.loader import Problem, shown
 from app.schema import EnvironmentConfig
+from modules.settings import PINNED_DIGEST, PINNED_VERSION_TAG, VAULT_IMAGE
 
 URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]*:[^/\s@]*@", re.IGNORECASE)
 PEM = re.compile(r"-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----")
@@ -67,10 +68,8 @@ def vault_address_problems(env: EnvironmentConfig) -> Iterable[Problem]:
         yield Problem("vault.address", "must be scheme://host[:port] only (no path, query or fragment)")
 
 
-# The self-hosted Vault construct refuses an unpinned image at synth time (modules/vault_server.py,
+# The self-hosted Vault construct refuses an unpinned image at synth time (modules/vault_task.py,
 # validate_pinned_image); the same rule here reports it with the file and field instead of a traceback.
-VERSION_TAG = re.compile(r"^v?\d+(\.\d+)+([.+_-][\w.+-]*)?$")
-DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 def vault_image_problems(env: EnvironmentConfig) -> Iterable[Problem]:
@@ -81,12 +80,12 @@ def vault_image_problems(env: EnvironmentConfig) -> Iterable[Problem]:
     if why is not None:
         yield Problem("vault.image", f"not a container image reference ({why}): {shown(image)}")
         return
-    if DIGEST.search(image):
+    if PINNED_DIGEST.search(image):
         return
     last = image.rsplit("/", 1)[-1]
     tag = last.split(":", 1)[1] if ":" in last else None
-    if tag is None or not VERSION_TAG.match(tag):
-        yield Problem("vault.image", "pin a version tag (e.g. hashicorp/vault:1.17.6) or a digest (@sha256:...)")
+    if tag is None or not PINNED_VERSION_TAG.match(tag):
+        yield Problem("vault.image", f"pin a version tag (e.g. {VAULT_IMAGE}) or a digest (@sha256:...)")
 
 
 def kv_mount_problems(env: EnvironmentConfig) -> Iterable[Problem]:

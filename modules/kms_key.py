@@ -28,6 +28,9 @@ from modules import aws
 from modules.cdk import Construct
 from modules.policies import KEY_ADMINISTRATION_ACTIONS, account_administers_key, document, logs_may_use_key
 
+# Days a deleted key stays recoverable (AWS allows 7-30): the longest, for every key of the platform.
+KMS_DELETION_WINDOW_DAYS = 30
+
 
 @dataclass(frozen=True)
 class KeyUser:
@@ -80,7 +83,7 @@ class KmsKeyProps:
     account_may_use: bool = True
     logs: LogsUser | None = None
     users: Sequence[KeyUser] = ()
-    deletion_window_days: int = 30
+    deletion_window_days: int = KMS_DELETION_WINDOW_DAYS
     # None: a symmetric encryption key (rotation on). An asymmetric spec (e.g. "ECC_NIST_P256")
     # needs `key_usage`; KMS has no automatic rotation for those, so none is set.
     key_spec: str | None = None

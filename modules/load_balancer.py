@@ -17,6 +17,7 @@ from typing import Any
 
 from modules import aws
 from modules.cdk import Construct
+from modules.settings import HEALTH_CHECK_PATH
 from modules.sg_rules import allow_tcp
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -27,7 +28,7 @@ class LbTarget:
     name: str  # the service (construct ids, lookup)
     resource_name: str  # names the target group `<resource_name>-tg`
     port: int
-    health_check_path: str = "/healthz"
+    health_check_path: str = HEALTH_CHECK_PATH
     path_patterns: list[str] = field(default_factory=list)
     host_headers: list[str] = field(default_factory=list)
     deregistration_delay: int = 30

@@ -30,14 +30,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from modules import aws
 from modules.cdk import Construct, Fn, TerraformResourceLifecycle
-from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
+from modules.kms_key import KMS_DELETION_WINDOW_DAYS, KmsKey, KmsKeyProps, LogsUser
 from modules.policies import service_trust
-
-NatMode = Literal["none", "single", "per_az"]
+from modules.settings import LOG_RETENTION_DAYS, NAT, NatMode
 
 
 class NetworkAttributes(Protocol):
@@ -71,13 +70,13 @@ class NetworkProps:
     # aws_availability_zones data source (the list can shift, which would move subnets).
     availability_zones: Sequence[str] | None = None
     # NAT for the private subnets: "none", "single" or "per_az" (default: highest availability).
-    nat: NatMode = "per_az"
+    nat: NatMode = NAT
     # VPC flow logs (all traffic) to a KMS-encrypted CloudWatch log group.
     flow_logs: bool = True
     # Retention of the flow log group in days (CloudWatch's allowed values).
-    flow_log_retention_days: int = 365
+    flow_log_retention_days: int = LOG_RETENTION_DAYS
     # Days a deleted flow-log KMS key stays recoverable.
-    kms_deletion_window_days: int = 30
+    kms_deletion_window_days: int = KMS_DELETION_WINDOW_DAYS
 
     @property
     def az_count(self) -> int:

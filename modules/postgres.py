@@ -23,11 +23,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.contracts.names import POSTGRES_PORT
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
-from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
+from modules.kms_key import KMS_DELETION_WINDOW_DAYS, KmsKey, KmsKeyProps, LogsUser
 from modules.policies import service_trust
-from modules.settings import PostgresSettings
+from modules.settings import LOG_RETENTION_DAYS, PostgresSettings
 
 EXPORTED_LOGS = ("postgresql", "upgrade")
 
@@ -44,7 +45,7 @@ class PostgresProps:
     # The environment file's `[database]` table binds to these settings directly: one default each.
     settings: PostgresSettings = field(default_factory=lambda: PostgresSettings())
     storage_type: str = "gp3"
-    port: int = 5432
+    port: int = POSTGRES_PORT
     # The server certificate's CA. Pinned rather than left to the account default, which is the
     # expiring rds-ca-2019 on instances older than 2024 (and on the emulator); checkov CKV_AWS_211.
     ca_cert_identifier: str = "rds-ca-rsa2048-g1"
@@ -57,8 +58,8 @@ class PostgresProps:
     log_min_duration_statement_ms: int = 1000
     # Which statements are logged: none | ddl | mod | all.
     log_statement: str = "ddl"
-    log_retention_days: int = 365
-    kms_deletion_window_days: int = 30
+    log_retention_days: int = LOG_RETENTION_DAYS
+    kms_deletion_window_days: int = KMS_DELETION_WINDOW_DAYS
     # Apply modifications now instead of in the maintenance window.
     apply_immediately: bool = False
     # Extra parameters for the parameter group (name -> value); the TLS setting cannot be overridden.

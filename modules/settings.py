@@ -6,7 +6,27 @@ tools, which must work when Node/jsii is broken) can compose them into the envir
 
 from __future__ import annotations
 
+import re
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
+
+# Defaults a construct's props and the environment model share, declared once: the environment file
+# binds them (app/schema.py), and a construct used without one still gets the same value.
+VAULT_IMAGE = "hashicorp/vault:1.17.6"
+TASK_CPU = 512
+TASK_MEMORY = 1024
+HEALTH_CHECK_PATH = "/healthz"
+LOG_RETENTION_DAYS = 365
+# NAT for the private subnets; the default gives the highest availability.
+NatMode = Literal["none", "single", "per_az"]
+NAT: NatMode = "per_az"
+# Days the state bucket keeps a replaced state version.
+STATE_NONCURRENT_VERSION_DAYS = 90
+# What pins an image: a tag that carries a version (1.17.6, v1.17, 1.17.6-ent, 1.17.6-alpine) or a
+# sha256 digest. The Vault construct refuses anything else; the validation reports it per field.
+PINNED_VERSION_TAG = re.compile(r"^v?\d+(\.\d+)+([.+_-][\w.+-]*)?$")
+PINNED_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 class PostgresSettings(BaseModel):

@@ -15,6 +15,7 @@ from typing import Any
 from modules import aws
 from modules.cdk import Construct
 from modules.kms_key import KmsKey, KmsKeyProps
+from modules.settings import STATE_NONCURRENT_VERSION_DAYS
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class StateBucketProps:
     bucket_name: str
     # Alias for the bucket's CMK, e.g. "alias/<bucket>"; backends reference the key through it.
     kms_alias: str
-    noncurrent_version_expiration_days: int = 90
+    noncurrent_version_expiration_days: int = STATE_NONCURRENT_VERSION_DAYS
     # Only for teams on Terraform < 1.10; S3 native locking (use_lockfile) is always on.
     lock_table_name: str | None = None
     # Server access logs go to this (existing) bucket when set.

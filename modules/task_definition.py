@@ -16,11 +16,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.contracts.names import ENV_VAULT_ADDR, ENV_VAULT_READ_PATHS, looks_secret
+from app.contracts.names import APP_CONTAINER, ENV_VAULT_ADDR, ENV_VAULT_READ_PATHS, looks_secret
 from modules import aws
 from modules.account import AccountContext
 from modules.cdk import Construct, TerraformResourceLifecycle
 from modules.kms_key import KmsKey, KmsKeyProps, LogsUser
+from modules.settings import LOG_RETENTION_DAYS, TASK_CPU, TASK_MEMORY
 
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)"
@@ -57,17 +58,17 @@ class TaskDefinitionProps:
     # Family; also names the roles (`<name>-ecs-execution`, `<name>-ecs-task`) and logs (`/ecs/<name>`).
     name: str
     image: str
-    cpu: int = 512
-    memory: int = 1024
-    container_name: str = "app"
+    cpu: int = TASK_CPU
+    memory: int = TASK_MEMORY
+    container_name: str = APP_CONTAINER
     # Non-secret plain variables only (validated).
     environment: dict[str, str] = field(default_factory=dict)
     vault_address: str | None = None
     vault_secret_paths: list[str] = field(default_factory=list)
     command: list[str] | None = None
     port: int | None = None
-    log_retention_days: int = 365
-    stream_prefix: str = "app"
+    log_retention_days: int = LOG_RETENTION_DAYS
+    stream_prefix: str = APP_CONTAINER
     readonly_root_filesystem: bool = True
     # None: the image's own user (an image that drops privileges itself, e.g. Vault's entrypoint).
     user: str | None = "1000"

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.contracts.names import VAULT_DNS_NAME
 from modules import aws
 from modules.cdk import Construct
 from modules.sg_rules import allow_tcp
@@ -26,11 +27,10 @@ VAULT_PORT = 8200
 # can reach it through the load balancer; sealed nodes (503) are taken out of rotation.
 HEALTH_CHECK_PATH = "/v1/sys/health?standbyok=true&perfstandbyok=true&uninitcode=200"
 # Lowercase DNS labels; at least three (the private zone is everything after the first label).
-DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?){2,}$")
 
 
 def validate_dns_name(name: str, prop: str = "dns_name") -> str:
-    if not DNS_NAME.match(name):
+    if not VAULT_DNS_NAME.match(name):
         raise ValueError(
             f"{prop}={name!r} is not a DNS name with at least three lowercase labels "
             "(e.g. vault.prod.internal: the private zone is prod.internal)"

@@ -33,7 +33,7 @@ from modules.ecs_cluster import EcsCluster
 from modules.fargate_service import FargateService, FargateServiceProps, LbAttachment
 from modules.kms_key import KeyUser, KmsKey, KmsKeyProps, LogsUser
 from modules.policies import document
-from modules.settings import Autoscaling
+from modules.settings import LOG_RETENTION_DAYS, TASK_CPU, TASK_MEMORY, VAULT_IMAGE, Autoscaling
 from modules.sg_rules import allow_tcp
 from modules.task_definition import FargateTaskDefinition
 from modules.vault_lb import VAULT_PORT, VaultFrontDoor, VaultLbProps, validate_dns_name
@@ -103,12 +103,12 @@ class SelfHostedVaultProps:
     # may then Decrypt with it through Secrets Manager / SSM only.
     tls_secrets_kms_key_arn: str | None = None
     # Official image, pinned (version tag or digest); `latest` and untagged images are refused.
-    image: str = "hashicorp/vault:1.17.6"
-    cpu: int = 512
-    memory: int = 1024
+    image: str = VAULT_IMAGE
+    cpu: int = TASK_CPU
+    memory: int = TASK_MEMORY
     # HA: one active, the rest standby (DynamoDB HA lock). Keep >= 2 outside throwaway envs.
     desired_count: int = 2
-    log_retention_days: int = 365
+    log_retention_days: int = LOG_RETENTION_DAYS
     # CMK for the log group; None: the construct's data key (it allows CloudWatch Logs).
     log_kms_key_arn: str | None = None
     # S3 bucket for NLB access logs (must allow the ELB log delivery service); None: off.

@@ -7,10 +7,10 @@ rule lives here too. No resources are created in this module.
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 from modules.cdk import Token
+from modules.settings import PINNED_DIGEST, PINNED_VERSION_TAG, VAULT_IMAGE
 from modules.task_definition import TaskDefinitionProps
 from modules.vault_lb import VAULT_PORT
 
@@ -22,23 +22,20 @@ TLS_DIR = "/vault/tls"
 TLS_CERT_FILE = f"{TLS_DIR}/tls.crt"
 TLS_KEY_FILE = f"{TLS_DIR}/tls.key"
 CONTAINER_NAME = "vault"
-# Tag that carries a version (1.17.6, v1.17, 1.17.6-ent, 1.17.6-alpine) or a sha256 digest.
-_VERSION_TAG = re.compile(r"^v?\d+(\.\d+)+([.+_-][\w.+-]*)?$")
-_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 def validate_pinned_image(image: str, prop: str = "image") -> str:
     """Return `image` if it is pinned to a version tag or a digest; raise ValueError naming `prop`."""
-    if _DIGEST.search(image):
+    if PINNED_DIGEST.search(image):
         return image
     last = image.rsplit("/", 1)[-1]
     tag = last.split(":", 1)[1] if ":" in last else None
     if tag is None:
-        raise ValueError(f"{prop}={image!r} has no tag; pin a version tag (e.g. hashicorp/vault:1.17.6) or a digest")
-    if tag == "latest" or not _VERSION_TAG.match(tag):
+        raise ValueError(f"{prop}={image!r} has no tag; pin a version tag (e.g. {VAULT_IMAGE}) or a digest")
+    if tag == "latest" or not PINNED_VERSION_TAG.match(tag):
         raise ValueError(
             f"{prop}={image!r} is not pinned: tag {tag!r} names no version; use a version tag "
-            "(e.g. hashicorp/vault:1.17.6) or @sha256:<digest>"
+            f"(e.g. {VAULT_IMAGE}) or @sha256:<digest>"
         )
     return image
 

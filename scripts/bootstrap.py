@@ -20,8 +20,9 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from app.contracts.names import BOOTSTRAP_ENV, state_key
-from app.contracts.workspace import bootstrap_state_path, platform_home
+from app.contracts import workspace
+from app.contracts.names import BOOTSTRAP_ENV, STATE_STACK, state_key
+from app.contracts.workspace import SYNTH_FILE, bootstrap_state_path, platform_home
 from app.schema import EnvironmentConfig
 from scripts import terraform
 from scripts.awsclients import client
@@ -91,11 +92,11 @@ def _local_state_manages_bucket(path: Path) -> bool:
 
 
 def _bucket_address(stack_dir: Path, bucket: str) -> str:
-    config = json.loads((stack_dir / "cdk.tf.json").read_text())
+    config = json.loads((stack_dir / SYNTH_FILE).read_text())
     for name, res in config.get("resource", {}).get("aws_s3_bucket", {}).items():
         if res.get("bucket") == bucket:
             return f"aws_s3_bucket.{name}"
-    raise RuntimeError(f"no aws_s3_bucket for {bucket} in {stack_dir}/cdk.tf.json")
+    raise RuntimeError(f"no aws_s3_bucket for {bucket} in {stack_dir / SYNTH_FILE}")
 
 
 def synth_state_stack(env: EnvironmentConfig, outdir: Path) -> Path:
@@ -111,11 +112,11 @@ def synth_state_stack(env: EnvironmentConfig, outdir: Path) -> Path:
     StateStack(app, for_synthesis(env))
     app.synth()
     write_lock_files(outdir)
-    return outdir / "stacks" / env.stack_name("state")
+    return workspace.stack_dir(outdir, env.stack_name(STATE_STACK))
 
 
 def bootstrap(env: EnvironmentConfig, adopt: bool = False) -> BootstrapReport:
-    stack = env.stack_name("state")
+    stack = env.stack_name(STATE_STACK)
     bucket, key = env.state.bucket, state_key(env.name, stack)
     report = BootstrapReport(bucket=bucket, key=key, changed=False)
     s3 = client("s3", env)

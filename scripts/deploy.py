@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.contracts.workspace import PROJECT_ROOT, platform_home
+from app.contracts.names import ENVIRONMENTS_ENV
+from app.contracts.workspace import CDKTF_MANIFEST, CDKTF_OUTDIR_ENV, PROJECT_ROOT, platform_home
 from app.schema import EnvironmentConfig
 from scripts.doctor import cdktf_cli_path
 from scripts.tfmirror import terraform_env
@@ -68,7 +69,7 @@ def cdktf_env(env: EnvironmentConfig) -> dict[str, str]:
     environment only (`python -m app` reads PLATFORM_ENVIRONMENTS); the others are validated by
     `platformctl validate`/CI."""
     env_vars = terraform_env()
-    env_vars["PLATFORM_ENVIRONMENTS"] = env.name
+    env_vars[ENVIRONMENTS_ENV] = env.name
     # cdktf.json runs `python -m app`: make that the interpreter platformctl itself runs on.
     env_vars["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env_vars.get("PATH", "")])
     return env_vars
@@ -77,14 +78,14 @@ def cdktf_env(env: EnvironmentConfig) -> dict[str, str]:
 def synth_environment(env: EnvironmentConfig, outdir: Path) -> list[str]:
     """`python -m app` for ENV only into OUTDIR (what `cdktf synth` runs); returns its stack names
     in deploy order."""
-    env_vars = {**cdktf_env(env), "CDKTF_OUTDIR": str(outdir)}
+    env_vars = {**cdktf_env(env), CDKTF_OUTDIR_ENV: str(outdir)}
     log.info("==> synthesizing %s", env.name)
     proc = subprocess.run(
         [sys.executable, "-m", "app"], cwd=PROJECT_ROOT, env=env_vars, stdin=subprocess.DEVNULL, check=False
     )
     if proc.returncode != 0:
         raise DeployError(f"synthesizing {env.name} failed (exit {proc.returncode}); see the output above")
-    stacks = json.loads((outdir / "manifest.json").read_text())["stacks"]
+    stacks = json.loads((outdir / CDKTF_MANIFEST).read_text())["stacks"]
     ours = {name: stack.get("dependencies", []) for name, stack in stacks.items() if name.startswith(f"{env.name}-")}
     return deploy_order(ours)
 

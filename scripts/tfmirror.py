@@ -21,7 +21,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.contracts.workspace import platform_home
+from app.contracts.workspace import LOCK_FILE, STACKS_DIR, platform_home
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +162,8 @@ def write_lock_files(outdir: Path) -> int:
         return 0
     text = lock_file_text(cached_package_hash(mirror))
     written = 0
-    for stack_dir in sorted((outdir / "stacks").glob("*")):
-        lock = stack_dir / ".terraform.lock.hcl"
+    for stack_dir in sorted((outdir / STACKS_DIR).glob("*")):
+        lock = stack_dir / LOCK_FILE
         if lock.exists() and PROVIDER_VERSION in lock.read_text():
             continue  # terraform init may have added more hashes; keep its file
         lock.write_text(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from app.contracts.names import BOOTSTRAP_ENV, state_key
+from app.contracts.names import BOOTSTRAP_ENV, STATE_STACK, state_key
 from app.contracts.workspace import bootstrap_state_path
 from app.literals import SynthesisConfig
 from modules import aws
@@ -46,7 +46,7 @@ class PlatformStack(TerraformStack):
         self._configure_backend()
 
     def _configure_backend(self) -> None:
-        if self.concern == "state" and os.environ.get(BOOTSTRAP_ENV) == self.env.name:
+        if self.concern == STATE_STACK and os.environ.get(BOOTSTRAP_ENV) == self.env.name:
             # Chicken and egg: the bucket does not exist yet, so the state stack starts on local
             # state and `platformctl state bootstrap` migrates it into the bucket afterwards.
             LocalBackend(self, path=str(bootstrap_state_path(self.stack_name)))

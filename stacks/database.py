@@ -4,15 +4,13 @@ attaches to the tasks: the database admits exactly these."""
 
 from __future__ import annotations
 
-from app.contracts.names import OUT_CLIENT_SECURITY_GROUP_IDS, OUT_MIGRATION_SECURITY_GROUP_ID
+from app.contracts import names as c
 from app.literals import SynthesisConfig
 from modules import aws
 from modules.cdk import Construct, TerraformResourceLifecycle
 from modules.postgres import Postgres, PostgresProps
 from stacks.base import PlatformStack
 from stacks.network import NetworkStack
-
-MIGRATION_CLIENT = "migration"  # a reserved service name (app/validate_services.py)
 
 # What moto 5.2 reports back differently from what was set, so that an unchanged configuration
 # plans changes forever. Ignored ONLY when the environment targets the emulator; real AWS keeps
@@ -29,10 +27,10 @@ EMULATOR_IGNORED_RULE_CHANGES = ["description"]
 
 class DatabaseStack(PlatformStack):
     def __init__(self, scope: Construct, env: SynthesisConfig, network: NetworkStack):
-        super().__init__(scope, env, "database")
+        super().__init__(scope, env, c.DATABASE_STACK)
         cfg = env.database
         net = network.network
-        identifier = f"{env.name}-postgres"
+        identifier = c.db_instance_identifier(env.name)
 
         # Client security groups: whoever carries one may reach the database (and nothing else
         # through it). Egress to the database is allowed here; the service stack adds the rest.
@@ -40,12 +38,12 @@ class DatabaseStack(PlatformStack):
             client: aws.security_group.SecurityGroup(
                 self,
                 f"{client}-client-sg",
-                name=f"{env.name}-{client}-db-client",
+                name=c.db_client_sg_name(env.name, client),
                 description=f"{client} tasks of {env.name}: may connect to {identifier}",
                 vpc_id=net.vpc_id,
-                tags={"Name": f"{env.name}-{client}-db-client"},
+                tags={"Name": c.db_client_sg_name(env.name, client)},
             )
-            for client in [*sorted(env.services), MIGRATION_CLIENT]
+            for client in [*sorted(env.services), c.MIGRATION_DB_CLIENT]
         }
         self.postgres = Postgres(
             self,
@@ -81,25 +79,25 @@ class DatabaseStack(PlatformStack):
 
         db = self.postgres.instance
         self.output("endpoint", db.endpoint, "host:port of the database")
-        self.output("address", db.address, "Database host name")
-        self.output("port", db.port, "Database port")
-        self.output("database_name", db.db_name, "Initial database name")
+        self.output(c.OUT_DB_ADDRESS, db.address, "Database host name")
+        self.output(c.OUT_DB_PORT, db.port, "Database port")
+        self.output(c.OUT_DB_NAME, db.db_name, "Initial database name")
         self.output("master_username", db.username, "Master user name (password: see master_secret_arn)")
         self.output(
-            "master_secret_arn",
+            c.OUT_DB_MASTER_SECRET_ARN,
             self.postgres.master_user_secret_arn,
             "Secrets Manager secret holding the master credentials (managed and rotated by RDS)",
         )
         self.output("kms_key_arn", self.postgres.key.arn, "CMK encrypting storage, secret, logs")
         self.output("db_security_group_id", db_sg.id, "Security group of the database")
         self.output(
-            OUT_CLIENT_SECURITY_GROUP_IDS,
+            c.OUT_CLIENT_SECURITY_GROUP_IDS,
             {client: sg.id for client, sg in self.clients.items()},
             "Service (and 'migration') -> the security group its tasks carry to reach the database",
         )
         self.output(
-            OUT_MIGRATION_SECURITY_GROUP_ID,
-            self.clients[MIGRATION_CLIENT].id,
+            c.OUT_MIGRATION_SECURITY_GROUP_ID,
+            self.clients[c.MIGRATION_DB_CLIENT].id,
             "Attach to migration tasks to reach the database",
         )
         self.output("db_subnet_group_name", self.postgres.subnet_group.name, "DB subnet group (isolated subnets)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.contracts.names import NETWORK_STACK
 from app.literals import SynthesisConfig
 from modules.cdk import Construct
 from modules.network import ExistingNetwork, ExistingNetworkProps, Network, NetworkAttributes, NetworkProps
@@ -15,7 +16,7 @@ class NetworkStack(PlatformStack):
     network: NetworkAttributes
 
     def __init__(self, scope: Construct, env: SynthesisConfig):
-        super().__init__(scope, env, "network")
+        super().__init__(scope, env, NETWORK_STACK)
         cfg = env.network
         if cfg.mode == "existing":
             ex = cfg.existing

@@ -6,7 +6,7 @@ one `EcsCluster`; one `PublicLoadBalancer` when there are web services; per serv
 `FargateTaskDefinition` (own execution role, task role, logs) and a `FargateService` carrying the
 database stack's client security group of *that* service; the migration's own task definition
 and security group; one `MigrationGate` in front of every gated service (docs/adr/0011).
-Containers receive Vault's address, role and KV paths (scripts/contracts.py) — never a secret.
+Containers receive Vault's address, role and KV paths (app/contracts/names.py) — never a secret.
 
 The gate (docs/adr/0005) runs `platformctl migrate run` before the service updates:
 - `ecs` runner: a one-off Fargate task of the migration task definition, network passed explicitly
@@ -18,6 +18,7 @@ The gate (docs/adr/0005) runs `platformctl migrate run` before the service updat
 
 from __future__ import annotations
 
+from app.contracts import gate
 from app.contracts import names as c
 from app.literals import SynthesisConfig
 from app.schema import EnvironmentConfig, ServiceConfig
@@ -35,16 +36,12 @@ from modules.load_balancer import LbTarget, LoadBalancerProps, PublicLoadBalance
 from modules.migration_gate import MIGRATE_STREAM_PREFIX, TASK_DEFINITION, MigrationGate, MigrationGateProps
 from modules.task_definition import FargateTaskDefinition, TaskDefinitionProps
 from stacks.base import PlatformStack
-from stacks.database import MIGRATION_CLIENT, DatabaseStack
+from stacks.database import DatabaseStack
 from stacks.emulator import ignore_emulator_artefacts
 from stacks.legacy_layout import LEGACY_SERVICE, add_legacy_moves
 from stacks.network import NetworkStack
 
-CONTAINER = "app"
-PLATFORMCTL = "platformctl"  # on PATH of the process running Terraform (`platformctl deploy` puts it there)
-ROLLOUT_TIMEOUT_S = 900
-# The load balancer keeps the name of the one the single-service layout created (`<env>-app-alb`).
-LB_NAME = "app"
+CONTAINER = c.APP_CONTAINER
 
 
 def service_name(env: EnvironmentConfig, service: str) -> str:
@@ -70,7 +67,7 @@ class ServiceStack(PlatformStack):
     ):
         """`vault_address`: the vault stack's address (a cross-stack reference for self-hosted
         Vault); defaults to the environment's external `vault.address`."""
-        super().__init__(scope, env, "service")
+        super().__init__(scope, env, c.SERVICE_STACK)
         self.env = env
         self.vault_address = vault_address or env.vault.address
         self.net = network.network
@@ -95,7 +92,7 @@ class ServiceStack(PlatformStack):
             mig_sg_scope, "task-sg", f"{migration_name(env)}-tasks", self.net.vpc_id, self.ports,
             f"Migration tasks of {env.name}: nothing reaches them",
         )  # fmt: skip
-        self.migration_sgs = [self.migration_sg.id, self.db_clients[MIGRATION_CLIENT]]
+        self.migration_sgs = [self.migration_sg.id, self.db_clients[c.MIGRATION_DB_CLIENT]]
         verify = {n: self._verify_command(n) for n, s in env.services.items() if s.verify_rollout}
         self.gate = MigrationGate(
             self,
@@ -127,7 +124,7 @@ class ServiceStack(PlatformStack):
             self,
             "load-balancer",
             LoadBalancerProps(
-                name=f"{self.env.name}-{LB_NAME}",
+                name=c.load_balancer_name(self.env.name),
                 vpc_id=self.net.vpc_id,
                 subnet_ids=self.net.public_subnet_ids,
                 targets=targets,
@@ -148,7 +145,7 @@ class ServiceStack(PlatformStack):
             TaskDefinitionProps(
                 name=full, image=cfg.image, cpu=cfg.cpu, memory=cfg.memory, container_name=CONTAINER,
                 environment={**cfg.environment, **self.plain_env, c.ENV_VAULT_ROLE: c.vault_role(env.name, name)},
-                vault_address=self.vault_address, vault_secret_paths=[f"{name}/{c.APP_KV_SUFFIX}"],
+                vault_address=self.vault_address, vault_secret_paths=[c.app_kv_path(name)],
                 command=list(cfg.command) if cfg.command else None, port=cfg.container_port if web else None,
                 log_retention_days=cfg.log_retention_days, stream_prefix=CONTAINER,
             ),
@@ -195,32 +192,30 @@ class ServiceStack(PlatformStack):
     def _gate_command(self) -> list[str]:
         env = self.env
         # The lock and the ECS startedBy marker are per migration owner (one migration at a time).
-        common = [PLATFORMCTL, "migrate", "run", "--environment", env.name,
-                  "--service", service_name(env, env.migration_owner)]  # fmt: skip
+        common = {"environment": env.name, "service": service_name(env, env.migration_owner)}
         if env.migration.runner == "local":
             # The command and timeout come from the environment file (--environment).
-            return [*common, "--local", "--cwd", env.migration.local_dir]
-        return [
-            *common,
-            "--region", self.target.region,
-            "--cluster", self.cluster.name,
-            "--task-definition", TASK_DEFINITION,
-            "--container", CONTAINER,
+            return gate.run_argv(**common, local=True, cwd=env.migration.local_dir)
+        return gate.run_argv(
+            **common,
+            region=self.target.region,
+            cluster=self.cluster.name,
+            task_definition=TASK_DEFINITION,
+            container=CONTAINER,
             # The migration's own network: private subnets, its egress SG and the database's
             # migration client SG. Explicit, so the first deploy works too.
-            "--subnets", Fn.join(",", self.net.private_subnet_ids),
-            "--security-groups", Fn.join(",", self.migration_sgs),
-        ]  # fmt: skip
+            subnets=Fn.join(",", self.net.private_subnet_ids),
+            security_groups=Fn.join(",", self.migration_sgs),
+        )
 
     def _verify_command(self, name: str) -> list[str]:
-        return [
-            PLATFORMCTL, "migrate", "verify-rollout",
-            "--region", self.target.region,
-            "--cluster", self.cluster.name,
-            "--service", service_name(self.env, name),
-            "--task-definition", TASK_DEFINITION,
-            "--timeout", str(ROLLOUT_TIMEOUT_S),
-        ]  # fmt: skip
+        return gate.verify_rollout_argv(
+            region=self.target.region,
+            cluster=self.cluster.name,
+            service=service_name(self.env, name),
+            task_definition=TASK_DEFINITION,
+            timeout_s=gate.DEFAULT_ROLLOUT_TIMEOUT_S,
+        )
 
     # --- outputs ------------------------------------------------------------------------------
 

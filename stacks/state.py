@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.contracts.names import CI_SIGNING_STAGES
+from app.contracts.names import CI_SIGNING_STAGES, STATE_STACK
 from app.literals import SynthesisConfig
 from modules import aws
 from modules.cdk import Construct
@@ -13,7 +13,7 @@ from stacks.base import PlatformStack
 
 class StateStack(PlatformStack):
     def __init__(self, scope: Construct, env: SynthesisConfig):
-        super().__init__(scope, env, "state")
+        super().__init__(scope, env, STATE_STACK)
         cfg = env.state
         self.state = StateBucket(
             self,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from app.contracts import names as c
 from app.literals import SynthesisConfig
 from modules.cdk import Construct
 from modules.sg_rules import allow_tcp
@@ -55,7 +56,7 @@ class VaultStack(PlatformStack):
         network: NetworkStack,
         client_security_group_ids: Sequence[str],
     ):
-        super().__init__(scope, env, "vault")
+        super().__init__(scope, env, c.VAULT_STACK)
         cfg = env.vault
         name = self.stack_name
         if cfg.mode == "self-hosted":
@@ -123,7 +124,9 @@ class VaultStack(PlatformStack):
         address = self.address
         self.output("mode", self.env.vault.mode, "self-hosted or external")
         if address:
-            self.output("address", address, "Vault API address (self-hosted: https://<private DNS name>:8200)")
+            self.output(
+                c.OUT_VAULT_ADDRESS, address, "Vault API address (self-hosted: https://<private DNS name>:8200)"
+            )
         if server is not None:
             self.output("dns_name", server.dns_name, "Vault's private DNS name (the certificate must cover it)")
             self.output(
@@ -136,7 +139,7 @@ class VaultStack(PlatformStack):
             self.output("security_group_id", server.lb_security_group_id, "Vault load balancer security group")
         if self.aws_auth is not None:
             self.output(
-                "aws_auth_role_arn",
+                c.OUT_VAULT_AWS_AUTH_ROLE_ARN,
                 self.aws_auth.role_arn,
                 "Role Vault assumes for its AWS auth method (IAM lookups); bootstrap configures it",
             )

@@ -19,6 +19,8 @@ ENV_VAULT_READ_PATHS = "VAULT_READ_PATHS"  # comma-separated KV paths below the 
 ENV_VAULT_KV_MOUNT = "VAULT_KV_MOUNT"
 ENV_DATABASE_HOST = "DATABASE_HOST"
 ENV_DATABASE_NAME = "DATABASE_NAME"
+# The database URL of a local migration and of `secrets exec`'s export; never set in a task definition.
+ENV_DATABASE_URL = "DATABASE_URL"
 # Optional: prefix `secrets exec` puts before each secret key (default: none).
 ENV_SECRETS_PREFIX = "PLATFORM_SECRETS_PREFIX"
 
@@ -29,6 +31,9 @@ ENV_SECRETS_PREFIX = "PLATFORM_SECRETS_PREFIX"
 ENV_HTTP_PORT = "PLATFORM_HTTP_PORT"  # the web service's container_port (gunicorn's bind)
 ENV_PUBLIC_HOSTS = "PLATFORM_PUBLIC_HOSTS"  # comma-separated host names (ALB host rules may use `*.`)
 ENV_PUBLIC_ORIGINS = "PLATFORM_PUBLIC_ORIGINS"  # comma-separated `https://host` of the same names
+
+# The container of every task definition of `<env>-service` (`migrate run --container` names it).
+APP_CONTAINER = "app"
 
 # Names the platform sets itself; a service's `environment` may not redefine them.
 PLATFORM_ENV_VARS = frozenset(
@@ -55,6 +60,11 @@ MAX_MIGRATION_TIMEOUT_S = 24 * 3600
 # --- the local target's vault (scripts/localtarget runs it; app/config derives `local`'s address) --
 LOCAL_VAULT_PORT_ENV = "PLATFORM_LOCAL_VAULT_PORT"
 DEFAULT_LOCAL_VAULT_PORT = 8200
+# ... and its AWS emulator and PostgreSQL (`platformctl local up --aws-port/--pg-port`).
+DEFAULT_LOCAL_AWS_PORT = 4566
+DEFAULT_LOCAL_PG_PORT = 54329
+# PostgreSQL's own port: the database stack's, and `vault bootstrap`'s when none is given.
+POSTGRES_PORT = 5432
 
 
 def local_vault_address(environ: Mapping[str, str]) -> str:
@@ -73,6 +83,10 @@ def local_vault_address(environ: Mapping[str, str]) -> str:
 # that no workload policy ever names: migration (DDL) logins, the vault's database admin, rotation
 # journals, locks and pending passwords.
 APP_KV_SUFFIX = "database"
+# Defaults of `vault.kv_mount` and of the AWS auth mount, shared by the environment model,
+# `vault bootstrap` and `secrets exec` inside a container.
+DEFAULT_KV_MOUNT = "platform"
+DEFAULT_AWS_AUTH_MOUNT = "aws"
 INTERNAL_MOUNT_SUFFIX = "-internal"
 SHARED_KV_PREFIX = "shared"
 ADMIN_KV_PATH = "admin/database"  # on the internal mount
@@ -86,6 +100,14 @@ LEGACY_ROTATION_PREFIX = "rotation"
 # IAM names) is a valid, unquoted identifier and no two workloads' derived names can meet.
 WORKLOAD_NAME = re.compile(r"^[a-z][a-z0-9]{0,19}$")
 WORKLOAD_NAME_RULE = "1-20 lowercase letters/digits, starting with a letter"
+# Vault's private DNS name (`vault.dns_name`): three or more lowercase labels. The construct and the
+# environment's validation both check it, so a name the file accepts always synthesizes.
+_DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+VAULT_DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_DNS_LABEL}(\.{_DNS_LABEL}){{2,}}$")
+
+
+def default_vault_dns_name(env: str) -> str:
+    return f"vault.{env}.internal"
 # Names the platform uses itself (ECS `<env>-cluster`/`<env>-migrate`, KV prefixes of either
 # mount, Vault/PostgreSQL built-ins). Declared once; services and vault workloads both check it.
 RESERVED_WORKLOAD_NAMES = frozenset(
@@ -150,6 +172,16 @@ def read_path_problem(workload: str, path: str) -> str | None:
     if any(s in ("", ".", "..") or not re.fullmatch(r"[A-Za-z0-9_.*-]+", s) for s in segments):
         return "segments are letters, digits, '_', '.', '-' (no empty, '.' or '..' segment, no spaces)"
     return None
+
+
+def app_kv_path(workload: str) -> str:
+    """The workload's app login below the WORKLOAD mount (what its tasks read)."""
+    return f"{workload}/{APP_KV_SUFFIX}"
+
+
+def default_read_paths(workload: str) -> list[str]:
+    """What a service may read when its `read_paths` are not set: everything below its own prefix."""
+    return [f"{workload}/*"]
 
 
 def db_app_login(workload: str) -> str:
@@ -217,11 +249,23 @@ STATE_SUFFIX = ".tfstate"
 # then synthesizes a local backend (stacks/base.py).
 BOOTSTRAP_ENV = "PLATFORM_STATE_BOOTSTRAP"
 LOCAL_ENDPOINT_ENV = "PLATFORM_LOCAL_AWS_ENDPOINT"
-DEFAULT_LOCAL_ENDPOINT = "http://127.0.0.1:4566"
+# Comma-separated subset of environments `python -m app` synthesizes (default: all).
+ENVIRONMENTS_ENV = "PLATFORM_ENVIRONMENTS"
+# The operator's Vault token (`vault bootstrap`, `secrets rotate`); never a container variable.
+ENV_VAULT_TOKEN = "VAULT_TOKEN"
+DEFAULT_LOCAL_ENDPOINT = f"http://127.0.0.1:{DEFAULT_LOCAL_AWS_PORT}"
 EMULATOR_ACCOUNT_ID = "123456789012"  # moto's default account
 # The CI stages that sign a plan bundle (docs/adr/0013): each has its own asymmetric KMS key.
 CI_SIGNING_STAGES = ("plan", "policy")
 CI_STAGES = ("plan", "policy", "apply")
+
+
+# The concerns, one stack each: `<env>-<concern>`.
+STATE_STACK = "state"
+NETWORK_STACK = "network"
+DATABASE_STACK = "database"
+VAULT_STACK = "vault"
+SERVICE_STACK = "service"
 
 
 def stack_name(env: str, concern: str) -> str:
@@ -267,6 +311,27 @@ def migration_family(env: str) -> str:
     return f"{env}-migrate"
 
 
+# --- names of `<env>-database` ----------------------------------------------------------------
+# The migration's database client (its security group); a reserved service name, so no service's
+# client can meet it.
+MIGRATION_DB_CLIENT = "migration"
+
+
+def db_instance_identifier(env: str) -> str:
+    return f"{env}-postgres"
+
+
+def db_client_sg_name(env: str, client: str) -> str:
+    """Security group a client's tasks carry to reach the database (a service or the migration)."""
+    return f"{env}-{client}-db-client"
+
+
+# --- names of `<env>-service` -------------------------------------------------------------------
+# The load balancer keeps the name of the one the single-service layout created (`<env>-app-alb`).
+def load_balancer_name(env: str) -> str:
+    return f"{env}-app"
+
+
 # --- stack outputs of `<env>-service` -----------------------------------------------------------
 OUT_CLUSTER_NAME = "cluster_name"
 OUT_SERVICE_NAMES = "service_names"  # service -> ECS service name
@@ -279,6 +344,13 @@ OUT_MIGRATION_SECURITY_GROUP_IDS = "migration_security_group_ids"
 # What `platformctl vault bootstrap --from-outputs/--from-state` reads (scripts/vault/outputs.py).
 OUT_VAULT_TASK_ROLE_ARNS = "vault_task_role_arns"  # workload -> task role ARN
 OUT_VAULT_MIGRATION_ROLE_ARNS = "vault_migration_role_arns"  # workload -> migration task role ARN
-# `<env>-database`
+# `<env>-database`; the first four are what `vault bootstrap --from-outputs/--from-state` reads.
+OUT_DB_ADDRESS = "address"
+OUT_DB_PORT = "port"
+OUT_DB_NAME = "database_name"
+OUT_DB_MASTER_SECRET_ARN = "master_secret_arn"
 OUT_CLIENT_SECURITY_GROUP_IDS = "client_security_group_ids"  # service/"migration" -> SG id
 OUT_MIGRATION_SECURITY_GROUP_ID = "migration_security_group_id"
+# `<env>-vault`: what `vault bootstrap --from-outputs/--from-state` reads.
+OUT_VAULT_ADDRESS = "address"
+OUT_VAULT_AWS_AUTH_ROLE_ARN = "aws_auth_role_arn"

@@ -18,3 +18,17 @@ def platform_home() -> Path:
 def bootstrap_state_path(stack_name: str) -> Path:
     """Local state of a state stack while `platformctl state bootstrap` creates its bucket."""
     return platform_home() / "bootstrap" / f"{stack_name}.tfstate"
+
+
+# cdktf's synthesis output (the directory `CDKTF_OUTDIR` names): its manifest, and per stack a
+# directory holding the stack's Terraform JSON and the provider lock file written next to it.
+CDKTF_OUTDIR_ENV = "CDKTF_OUTDIR"
+CDKTF_MANIFEST = "manifest.json"
+STACKS_DIR = "stacks"
+SYNTH_FILE = "cdk.tf.json"
+LOCK_FILE = ".terraform.lock.hcl"
+
+
+def stack_dir(outdir: Path, stack: str) -> Path:
+    """Where cdktf synthesizes STACK below OUTDIR."""
+    return outdir / STACKS_DIR / stack

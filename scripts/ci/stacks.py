@@ -11,10 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.contracts.workspace import CDKTF_MANIFEST, LOCK_FILE, SYNTH_FILE, stack_dir
 from scripts.ci.exitcodes import ERROR, CiError
-
-LOCK_FILE = ".terraform.lock.hcl"
-SYNTH_FILE = "cdk.tf.json"
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ def sha256_file(path: Path) -> str | None:
 
 def environment_stacks(synth_dir: Path, env_name: str, only: list[str] | None = None) -> list[Stack]:
     """Stacks named `<env>-*` in SYNTH_DIR's manifest, dependencies first (ties: by name)."""
-    manifest_path = synth_dir / "manifest.json"
+    manifest_path = synth_dir / CDKTF_MANIFEST
     if not manifest_path.is_file():
         raise CiError(ERROR, f"{manifest_path} not found: run `platformctl ci synth --env {env_name}` first")
     raw = json.loads(manifest_path.read_text()).get("stacks", {})
@@ -57,9 +55,10 @@ def environment_stacks(synth_dir: Path, env_name: str, only: list[str] | None = 
     for name, entry in raw.items():
         if not name.startswith(prefix):
             continue
+        working_dir = entry.get("workingDirectory")
         found[name] = Stack(
             name=name,
-            directory=(synth_dir / entry.get("workingDirectory", f"stacks/{name}")).resolve(),
+            directory=(synth_dir / working_dir if working_dir else stack_dir(synth_dir, name)).resolve(),
             dependencies=tuple(d for d in entry.get("dependencies", []) if d.startswith(prefix)),
         )
     if not found:

@@ -15,7 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.contracts.workspace import PROJECT_ROOT
+from app.contracts.names import BOOTSTRAP_ENV, ENVIRONMENTS_ENV
+from app.contracts.workspace import CDKTF_OUTDIR_ENV, PROJECT_ROOT
 from scripts.ci.context import git_commit, git_dirty_sha256
 from scripts.ci.exitcodes import ERROR, CiError
 from scripts.ci.stacks import Stack, environment_stacks, sha256_file
@@ -30,8 +31,8 @@ def synth(env_name: str, outdir: Path, allow_dirty: bool = False) -> list[Stack]
     if dirty is not None and not allow_dirty:
         raise CiError(ERROR, "the working tree has uncommitted changes, so the commit would not say what was "
                       "synthesized: commit them, or pass --allow-dirty to record their hash")
-    env = {**os.environ, "PLATFORM_ENVIRONMENTS": env_name, "CDKTF_OUTDIR": str(outdir)}
-    env.pop("PLATFORM_STATE_BOOTSTRAP", None)  # CI plans the real backend, never the bootstrap one
+    env = {**os.environ, ENVIRONMENTS_ENV: env_name, CDKTF_OUTDIR_ENV: str(outdir)}
+    env.pop(BOOTSTRAP_ENV, None)  # CI plans the real backend, never the bootstrap one
     log.info("==> synth %s into %s", env_name, outdir)
     proc = subprocess.run(
         [sys.executable, "-m", "app"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,

@@ -9,7 +9,12 @@ import click
 
 from app.config import ConfigError, load_all, load_environment
 from app.contracts import exitcodes
-from app.contracts.names import DEFAULT_LOCAL_VAULT_PORT, LOCAL_VAULT_PORT_ENV
+from app.contracts.names import (
+    DEFAULT_LOCAL_AWS_PORT,
+    DEFAULT_LOCAL_PG_PORT,
+    DEFAULT_LOCAL_VAULT_PORT,
+    LOCAL_VAULT_PORT_ENV,
+)
 from app.schema import EnvironmentConfig
 from scripts.cliexit import UsageExitGroup
 
@@ -63,7 +68,7 @@ def local() -> None:
 @local.command()
 @click.option(
     "--aws-port",
-    default=4566,
+    default=DEFAULT_LOCAL_AWS_PORT,
     show_default=True,
     envvar="PLATFORM_LOCAL_AWS_PORT",
     show_envvar=True,
@@ -71,7 +76,7 @@ def local() -> None:
 )
 @click.option(
     "--pg-port",
-    default=54329,
+    default=DEFAULT_LOCAL_PG_PORT,
     show_default=True,
     envvar="PLATFORM_LOCAL_PG_PORT",
     show_envvar=True,

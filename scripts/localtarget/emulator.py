@@ -12,17 +12,17 @@ from pathlib import Path
 from scripts.localtarget.procs import port_open, wait_until
 
 # Settings the emulator needs for this platform (see DESIGN.md, "Known emulator gaps").
+# Credentials clients use against the emulator. They are not secrets: moto accepts any value.
+EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+EMULATOR_REGION = "us-east-1"
 EMULATOR_ENV = {
     # ECS services report this many running tasks, so the provider's wait_for_steady_state can
     # finish; it must equal the `local` environment's services.<name>.desired_count (1).
     "MOTO_ECS_SERVICE_RUNNING": "1",
-    # Accept any credentials; the local environment uses the dummy pair below.
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_DEFAULT_REGION": "us-east-1",
+    # Accept any credentials; the local environment uses the same dummy pair.
+    **EMULATOR_CREDENTIALS,
+    "AWS_DEFAULT_REGION": EMULATOR_REGION,
 }
-# Credentials clients use against the emulator. They are not secrets: moto accepts any value.
-EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_AWS_PORT = 4566
-DEFAULT_PG_PORT = 54329
+DEFAULT_AWS_PORT = contracts.DEFAULT_LOCAL_AWS_PORT
+DEFAULT_PG_PORT = contracts.DEFAULT_LOCAL_PG_PORT
 DEFAULT_VAULT_PORT = contracts.DEFAULT_LOCAL_VAULT_PORT
 LOCAL_DB_NAME = "app"
 
@@ -218,9 +218,9 @@ def shell_exports(state: TargetState) -> dict[str, str]:
         raise RuntimeError("the local target is not running; start it with `platformctl local up`")
     exports = {
         **emulator.EMULATOR_CREDENTIALS,
-        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": emulator.EMULATOR_REGION,
         "AWS_ENDPOINT_URL": state.aws_endpoint,
-        "PLATFORM_LOCAL_AWS_ENDPOINT": state.aws_endpoint,
+        contracts.LOCAL_ENDPOINT_ENV: state.aws_endpoint,
     }
     if state.pg_port:  # a target without PostgreSQL exports no PGPORT=None (initdb/psql would read it)
         exports.update(
@@ -234,7 +234,7 @@ def shell_exports(state: TargetState) -> dict[str, str]:
             }
         )
     if state.vault_address:
-        exports["VAULT_ADDR"] = state.vault_address  # never a token: that stays in its 0600 file
+        exports[contracts.ENV_VAULT_ADDR] = state.vault_address  # never a token: that stays in its 0600 file
         # What the `local` environment derives its vault.address from (synth, scripts' fallbacks).
         exports[contracts.LOCAL_VAULT_PORT_ENV] = str(state.vault_port)
     tf_env = terraform_env({})
@@ -248,7 +248,7 @@ def render_exports(exports: dict[str, str]) -> str:
     return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in exports.items())
 
 
-DATABASE_URL_ENV = "DATABASE_URL"
+DATABASE_URL_ENV = contracts.ENV_DATABASE_URL
 
 
 def apply_to_environ(state: TargetState, env: EnvironmentConfig | None = None) -> None:

@@ -18,7 +18,8 @@ from typing import Any, NoReturn
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from app.contracts.names import MAX_MIGRATION_TIMEOUT_S
+from app.contracts import gate
+from app.contracts.names import ENV_DATABASE_URL, MAX_MIGRATION_TIMEOUT_S
 from scripts.cliexit import UsageExitGroup
 from scripts.migrate.outcome import (
     EXIT_ALREADY_RUNNING,
@@ -114,28 +115,37 @@ def _boto_client(name: str, region: str | None) -> Any:
     return boto3.client(name, region_name=region) if region else boto3.client(name)
 
 
-@click.group("migrate", cls=UsageExitGroup)
+def _run(param: str) -> tuple[str, str]:
+    """Declarations of a `migrate run` option the synthesized gate passes (app/contracts/gate.py)."""
+    return gate.option(gate.RUN_OPTIONS, param)
+
+
+def _verify(param: str) -> tuple[str, str]:
+    return gate.option(gate.VERIFY_OPTIONS, param)
+
+
+@click.group(gate.MIGRATE, cls=UsageExitGroup)
 def migrate() -> None:
     """Database migration gate (runs before the service update) and rollout verification."""
 
 
-@migrate.command("run", context_settings={"ignore_unknown_options": False})
-@click.option("--service", required=True, help="Service whose migration this is (one at a time per service).")
-@click.option("--local", "local", is_flag=True, help="Run the command as a local process (local environment).")
-@click.option("--cluster", help="ECS cluster (ECS mode).")
-@click.option("--task-definition", help="Migration task definition, family:revision or ARN (ECS mode).")
-@click.option("--container", help="Container in the task definition that runs the migration (ECS mode).")
-@click.option("--region", help="AWS region (ECS mode); default from the AWS environment.")
+@migrate.command(gate.RUN, context_settings={"ignore_unknown_options": False})
+@click.option(*_run("service"), required=True, help="Service whose migration this is (one at a time per service).")
+@click.option(*_run("local"), is_flag=True, help="Run the command as a local process (local environment).")
+@click.option(*_run("cluster"), help="ECS cluster (ECS mode).")
+@click.option(*_run("task_definition"), help="Migration task definition, family:revision or ARN (ECS mode).")
+@click.option(*_run("container"), help="Container in the task definition that runs the migration (ECS mode).")
+@click.option(*_run("region"), help="AWS region (ECS mode); default from the AWS environment.")
 @click.option(
-    "--subnets",
+    *_run("subnets"),
     help="ECS mode: comma-separated subnet ids for the migration task. With --security-groups; "
     "default: the service's network configuration (then the service must exist).",
 )
 @click.option(
-    "--security-groups",
+    *_run("security_groups"),
     help="ECS mode: comma-separated security group ids for the migration task (its own database client SG).",
 )
-@click.option("--environment", "environment", help="Read timeout and command defaults from this environment file.")
+@click.option(*_run("environment"), help="Read timeout and command defaults from this environment file.")
 @click.option(
     "--timeout",
     "timeout_s",
@@ -143,16 +153,16 @@ def migrate() -> None:
     envvar=TIMEOUT_ENV,
     show_envvar=True,
     help="Seconds before the migration is stopped "
-    "[default: migration.timeout_seconds of --environment, else 1800].",
+    f"[default: migration.timeout_seconds of --environment, else {gate.DEFAULT_MIGRATION_TIMEOUT_S}].",
 )
 @click.option(
     "--database-url-env",
-    default="DATABASE_URL",
+    default=ENV_DATABASE_URL,
     show_default=True,
     help="Local mode: environment variable holding the database URL (never pass the URL itself).",
 )
 @click.option(
-    "--cwd",
+    *_run("cwd"),
     type=click.Path(file_okay=False, path_type=Path),
     help="Local mode: working directory (a relative one is taken from the repository root, "
     "so the synthesized gate names no machine path).",
@@ -209,7 +219,7 @@ def run(
     try:
         with signals_interrupt():
             env_timeout, env_command = _environment_defaults(environment)
-            timeout = timeout_s or env_timeout or 1800
+            timeout = timeout_s or env_timeout or gate.DEFAULT_MIGRATION_TIMEOUT_S
             if local:
                 result = _run_local(
                     service, list(command) or env_command, timeout, database_url_env, cwd, lock_dir, on_log
@@ -353,12 +363,16 @@ def _run_ecs(
     )
 
 
-@migrate.command("verify-rollout")
-@click.option("--cluster", required=True)
-@click.option("--service", required=True)
-@click.option("--task-definition", required=True, help="The task definition the deploy set (family:revision or ARN).")
-@click.option("--timeout", "timeout_s", type=click.IntRange(min=1), default=900, show_default=True)
-@click.option("--region")
+@migrate.command(gate.VERIFY_ROLLOUT)
+@click.option(*_verify("cluster"), required=True)
+@click.option(*_verify("service"), required=True)
+@click.option(
+    *_verify("task_definition"), required=True, help="The task definition the deploy set (family:revision or ARN)."
+)
+@click.option(
+    *_verify("timeout_s"), type=click.IntRange(min=1), default=gate.DEFAULT_ROLLOUT_TIMEOUT_S, show_default=True
+)
+@click.option(*_verify("region"))
 def verify_rollout_cmd(cluster: str, service: str, task_definition: str, timeout_s: int, region: str | None) -> None:
     """After apply: fail unless the PRIMARY deployment runs TASK_DEFINITION and completed.
 

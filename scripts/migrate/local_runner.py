@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from app.contracts.names import ENV_DATABASE_URL
 from scripts.migrate.lockfile import migration_lock
 from scripts.migrate.outcome import (
     DEFAULT_TAIL_LINES,
@@ -90,7 +91,7 @@ def migration_environment(
     env = {k: v for k, v in inherited.items() if k in INHERITED_NAMES or k.startswith(INHERITED_PREFIXES)}
     env.update(extra_env or {})
     env.update(libpq_environment(database_url))
-    env.update({"DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"})
+    env.update({ENV_DATABASE_URL: database_url, "PYTHONUNBUFFERED": "1"})
     return env
 
 

@@ -30,7 +30,7 @@ class TargetError(ValueError):
 
 def workload_logins(workload: str) -> tuple[Login, ...]:
     return (
-        Login("app", contracts.db_app_login(workload), f"{workload}/{contracts.APP_KV_SUFFIX}"),
+        Login("app", contracts.db_app_login(workload), contracts.app_kv_path(workload)),
         Login("migration", contracts.db_migration_login(workload), contracts.migration_kv_path(workload), True),
     )
 
@@ -77,11 +77,11 @@ def services_reading(env: EnvironmentConfig, workload: str) -> tuple[str | None,
     grant `<workload>/database` may read it as well, so it is restarted too (a spare restart is
     cheap; a task left on a retired slot is an outage). None: no service reads it.
     """
-    path = f"{workload}/{contracts.APP_KV_SUFFIX}"
+    path = contracts.app_kv_path(workload)
     names = sorted(
         name
         for name, svc in env.services.items()
-        if name == workload or any(grants(p, path) for p in svc.read_paths or [f"{name}/*"])
+        if name == workload or any(grants(p, path) for p in svc.read_paths or contracts.default_read_paths(name))
     )
     if not names:
         return None, ()

@@ -16,7 +16,7 @@ import sys
 import click
 
 from app.config import ConfigError, load_environment
-from app.contracts.names import internal_kv_mount
+from app.contracts.names import ENV_VAULT_ADDR, ENV_VAULT_TOKEN, internal_kv_mount
 from scripts import awsclients
 from scripts.rotation import operations
 from scripts.rotation.adapter import ADMIN_KV_PATH, ADMIN_WORKLOAD, TargetError, build_target, workload_names
@@ -50,7 +50,7 @@ def parse_duration(value: str) -> float:
 
 
 def _kv(address: str, mount: str, ca_bundle: str | None) -> KvStore:
-    token = os.environ.get("VAULT_TOKEN", "")
+    token = os.environ.get(ENV_VAULT_TOKEN, "")
     if not token:
         raise click.UsageError(
             "set VAULT_TOKEN (a token allowed to read/write the workload logins on the KV mount and "
@@ -80,7 +80,7 @@ def _kv(address: str, mount: str, ca_bundle: str | None) -> KvStore:
     "--resume", "mode", flag_value="resume", help="Continue an unfinished rotation from where the database really is."
 )
 @click.option("--abort", "mode", flag_value="abort", help="Stop an unfinished rotation, leaving working credentials.")
-@click.option("--vault-addr", envvar="VAULT_ADDR", help="Vault address; default: vault.address of the environment.")
+@click.option("--vault-addr", envvar=ENV_VAULT_ADDR, help="Vault address; default: vault.address of the environment.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="CA bundle for Vault's TLS.")
 @click.option("--master-secret-arn", help="RDS master secret ARN (needed to rotate the vault-admin login only).")
 @click.option(
@@ -181,7 +181,7 @@ def rotate(
 @click.command("rotate-master")
 @click.option("--env", "env_name", required=True, help="Environment.")
 @click.option("--master-secret-arn", required=True, help="Secrets Manager ARN of the RDS-managed master secret.")
-@click.option("--vault-addr", envvar="VAULT_ADDR", help="Vault address; default: vault.address of the environment.")
+@click.option("--vault-addr", envvar=ENV_VAULT_ADDR, help="Vault address; default: vault.address of the environment.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False))
 @click.option("--timeout", default="10m", show_default=True, help="Longest wait for RDS to finish.")
 @click.option("--db-sslmode", default="prefer", show_default=True)

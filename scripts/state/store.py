@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.config import ConfigError, load_environment
-from app.contracts.names import STATE_SUFFIX, state_key
+from app.contracts.names import NETWORK_STACK, STATE_SUFFIX, state_key
 from app.schema import EnvironmentConfig
 from scripts.awsclients import client
 from scripts.state.errors import (
@@ -103,7 +103,7 @@ def locate(env: EnvironmentConfig, stack: str) -> StateLocation:
     if not stack.startswith(prefix) or len(stack) == len(prefix):
         raise ConfigurationError(
             f"stack {stack!r} does not belong to environment {env.name!r}: "
-            f"stack names are '<env>-<concern>', e.g. {env.stack_name('network')!r}"
+            f"stack names are '<env>-<concern>', e.g. {env.stack_name(NETWORK_STACK)!r}"
         )
     return StateLocation(env.name, stack, env.state.bucket, state_key(env.name, stack))
 

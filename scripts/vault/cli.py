@@ -17,6 +17,7 @@ import click
 
 from app.config import load_environment
 from app.contracts import exitcodes
+from app.contracts.names import DEFAULT_AWS_AUTH_MOUNT, ENV_VAULT_TOKEN, POSTGRES_PORT
 from app.schema import EnvironmentConfig
 from scripts import awsclients
 from scripts.cliexit import UsageExitGroup
@@ -27,7 +28,7 @@ from scripts.vault.client import build_client
 from scripts.vault.database import DatabaseTarget
 from scripts.vault.secrets_cli import errors_to_exit_codes as _errors_to_exit_codes
 from scripts.vault.secrets_cli import secrets
-from scripts.vault.spec import SpecOptions, build_spec
+from scripts.vault.spec import DEFAULT_AUDIT_FILE_PATH, SpecOptions, build_spec
 
 __all__ = ["secrets", "vault"]
 
@@ -95,7 +96,7 @@ def vault() -> None:
 @click.option("--sts-role-arn", help="Role Vault assumes for IAM lookups (the vault stack's aws_auth_role_arn).")
 @click.option("--check", is_flag=True, help="Change nothing; list every drift and exit 1 if there is any.")
 @click.option("--db-host", help="PostgreSQL host (RDS endpoint); with --master-secret-arn manages logins.")
-@click.option("--db-port", type=int, default=None, help="PostgreSQL port  [default: 5432]")
+@click.option("--db-port", type=int, default=None, help=f"PostgreSQL port  [default: {POSTGRES_PORT}]")
 @click.option("--db-name", help="Database name; default: database.database_name of the environment.")
 @click.option(
     "--db-sslmode",
@@ -104,7 +105,7 @@ def vault() -> None:
     type=click.Choice(["disable", "prefer", "require", "verify-ca", "verify-full"]),
 )
 @click.option("--master-secret-arn", help="Secrets Manager ARN of the RDS-managed master secret.")
-@click.option("--aws-auth-mount", default="aws", show_default=True)
+@click.option("--aws-auth-mount", default=DEFAULT_AWS_AUTH_MOUNT, show_default=True)
 @click.option(
     "--audit-file-path",
     default=None,
@@ -170,7 +171,7 @@ def bootstrap(
     )
     options = SpecOptions(
         aws_auth_mount=aws_auth_mount,
-        audit_file_path=inputs.audit_file_path or "stdout",
+        audit_file_path=inputs.audit_file_path or DEFAULT_AUDIT_FILE_PATH,
         sts_endpoint=sts_endpoint,
         iam_endpoint=iam_endpoint,
         sts_region=sts_region,
@@ -204,7 +205,7 @@ def _database_target(env: EnvironmentConfig, inputs: ResolvedInputs) -> Database
     if inputs.db_host and inputs.master_secret_arn:
         return DatabaseTarget(
             inputs.db_host,
-            inputs.db_port or 5432,
+            inputs.db_port or POSTGRES_PORT,
             inputs.db_name or env.database.database_name,
             inputs.master_secret_arn,
             inputs.db_sslmode,
@@ -236,7 +237,7 @@ def _token(argv_value: str | None, from_stdin: bool) -> str | None:
         )
     if from_stdin:
         return sys.stdin.readline().strip() or None
-    return os.environ.get("VAULT_TOKEN") or None
+    return os.environ.get(ENV_VAULT_TOKEN) or None
 
 
 @vault.command("init")

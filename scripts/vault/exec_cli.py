@@ -18,7 +18,15 @@ from typing import Any, TypeVar
 import click
 
 from app.contracts import exitcodes
-from app.contracts.names import ENV_SECRETS_PREFIX, ENV_VAULT_KV_MOUNT, ENV_VAULT_READ_PATHS, ENV_VAULT_ROLE
+from app.contracts.names import (
+    DEFAULT_AWS_AUTH_MOUNT,
+    DEFAULT_KV_MOUNT,
+    ENV_SECRETS_PREFIX,
+    ENV_VAULT_ADDR,
+    ENV_VAULT_KV_MOUNT,
+    ENV_VAULT_READ_PATHS,
+    ENV_VAULT_ROLE,
+)
 from scripts.vault import secrets_exec
 from scripts.vault.client import VaultError
 
@@ -38,7 +46,7 @@ def _vault_errors_exit_1(func: F) -> F:
 
 
 @click.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--vault-addr", envvar="VAULT_ADDR", required=True, show_envvar=True, help="Vault address.")
+@click.option("--vault-addr", envvar=ENV_VAULT_ADDR, required=True, show_envvar=True, help="Vault address.")
 @click.option(
     "--role",
     envvar=ENV_VAULT_ROLE,
@@ -66,7 +74,12 @@ def _vault_errors_exit_1(func: F) -> F:
     help=f"KV v2 path below the mount; repeatable. Default: ${ENV_VAULT_READ_PATHS} (comma-separated).",
 )
 @click.option(
-    "--mount", envvar=ENV_VAULT_KV_MOUNT, default="platform", show_default=True, show_envvar=True, help="KV v2 mount."
+    "--mount",
+    envvar=ENV_VAULT_KV_MOUNT,
+    default=DEFAULT_KV_MOUNT,
+    show_default=True,
+    show_envvar=True,
+    help="KV v2 mount.",
 )
 @click.option(
     "--prefix",
@@ -76,11 +89,13 @@ def _vault_errors_exit_1(func: F) -> F:
     help="Prefix for the exported variable names (DATABASE_URL becomes <prefix>DATABASE_URL).",
 )
 @click.option("--override", is_flag=True, help="Let secrets replace variables the environment already has.")
-@click.option("--aws-auth-mount", default="aws", show_default=True)
+@click.option("--aws-auth-mount", default=DEFAULT_AWS_AUTH_MOUNT, show_default=True)
 @click.option("--namespace", help="Vault namespace.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False))
 @click.option("--iam-server-id-header", help="X-Vault-AWS-IAM-Server-ID value the auth mount requires.")
-@click.option("--sts-region", default="us-east-1", show_default=True, help="Region the login is signed for.")
+@click.option(
+    "--sts-region", default=secrets_exec.DEFAULT_STS_REGION, show_default=True, help="Region the login is signed for."
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @_vault_errors_exit_1
 def exec_cmd(

@@ -25,11 +25,12 @@ from scripts.vault import approle
 from scripts.vault.client import VaultError
 from scripts.vault.database import MasterCredentials
 from scripts.vault.secrets_exec import ExecRequest, read_paths
+from scripts.vault.spec import DEFAULT_AUDIT_FILE_PATH
 
 ROLE_ENV = "PLATFORM_MIGRATION_VAULT_ROLE"
 PATH_ENV = "PLATFORM_MIGRATION_VAULT_PATH"
 MOUNT_ENV = "PLATFORM_MIGRATION_VAULT_MOUNT"
-ADDR_ENV = "VAULT_ADDR"
+ADDR_ENV = contracts.ENV_VAULT_ADDR
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,10 @@ class LocalInputs:
     address: str
     token: str = field(repr=False)
     db_host: str = "127.0.0.1"
-    db_port: int = 5432
+    db_port: int = contracts.POSTGRES_PORT
     db_name: str = "app"
     master: MasterCredentials | None = None
-    audit_file_path: str = "stdout"
+    audit_file_path: str = DEFAULT_AUDIT_FILE_PATH
 
 
 def applies(

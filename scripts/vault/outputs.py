@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.contracts import names as c
 from app.schema import EnvironmentConfig
 
-TASK_ROLES_OUTPUT = "vault_task_role_arns"
-MIGRATION_ROLES_OUTPUT = "vault_migration_role_arns"
-DATABASE_OUTPUTS = ("address", "port", "database_name", "master_secret_arn")
+DATABASE_OUTPUTS = (c.OUT_DB_ADDRESS, c.OUT_DB_PORT, c.OUT_DB_NAME, c.OUT_DB_MASTER_SECRET_ARN)
 
 
 class OutputsError(ValueError):
@@ -134,26 +133,26 @@ def _role_map(outputs: StackOutputs, name: str) -> dict[str, str]:
 
 def resolve(env: EnvironmentConfig, outputs: StackOutputs, cli_task_roles: Mapping[str, str]) -> BootstrapInputs:
     """Bootstrap inputs from the outputs; role ARNs given on the command line win per workload."""
-    database = outputs.stack(env.stack_name("database"))
+    database = outputs.stack(env.stack_name(c.DATABASE_STACK))
     missing = [name for name in DATABASE_OUTPUTS if database.get(name) in (None, "")]
     if missing:
-        raise OutputsError(f"{env.stack_name('database')} in {outputs.source} lacks outputs {', '.join(missing)}")
-    vault = outputs.stack(env.stack_name("vault"))
-    task_roles = _role_map(outputs, TASK_ROLES_OUTPUT)
+        raise OutputsError(f"{env.stack_name(c.DATABASE_STACK)} in {outputs.source} lacks outputs {', '.join(missing)}")
+    vault = outputs.stack(env.stack_name(c.VAULT_STACK))
+    task_roles = _role_map(outputs, c.OUT_VAULT_TASK_ROLE_ARNS)
     unresolved = [w.name for w in env.vault.workloads if w.name not in task_roles and w.name not in cli_task_roles]
     if unresolved:
         raise OutputsError(
             f"no task role ARN for workload(s) {', '.join(unresolved)}: no {env.name}-* stack in {outputs.source} "
-            f"exports {TASK_ROLES_OUTPUT} for them (the service stack does once deployed); "
+            f"exports {c.OUT_VAULT_TASK_ROLE_ARNS} for them (the service stack does once deployed); "
             "or pass --task-role-arn WORKLOAD=ARN"
         )
     return BootstrapInputs(
-        address=vault.get("address") or None,
-        sts_role_arn=vault.get("aws_auth_role_arn") or None,
+        address=vault.get(c.OUT_VAULT_ADDRESS) or None,
+        sts_role_arn=vault.get(c.OUT_VAULT_AWS_AUTH_ROLE_ARN) or None,
         task_roles={**task_roles, **cli_task_roles},
-        migration_roles=_role_map(outputs, MIGRATION_ROLES_OUTPUT),
-        db_host=str(database["address"]),
-        db_port=int(database["port"]),
-        db_name=str(database["database_name"]),
-        master_secret_arn=str(database["master_secret_arn"]),
+        migration_roles=_role_map(outputs, c.OUT_VAULT_MIGRATION_ROLE_ARNS),
+        db_host=str(database[c.OUT_DB_ADDRESS]),
+        db_port=int(database[c.OUT_DB_PORT]),
+        db_name=str(database[c.OUT_DB_NAME]),
+        master_secret_arn=str(database[c.OUT_DB_MASTER_SECRET_ARN]),
     )

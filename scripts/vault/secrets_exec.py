@@ -19,10 +19,13 @@ import boto3
 import hvac
 import hvac.exceptions
 
-from app.contracts.names import APP_KV_SUFFIX
+from app.contracts.names import APP_KV_SUFFIX, DEFAULT_AWS_AUTH_MOUNT, DEFAULT_KV_MOUNT, ENV_DATABASE_URL
 from scripts.vault.client import VaultError, build_client, vault_errors
 
 log = logging.getLogger(__name__)
+
+# Region the STS login is signed for unless told otherwise (the global endpoint's region).
+DEFAULT_STS_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -30,14 +33,14 @@ class ExecRequest:
     address: str
     role: str
     paths: tuple[str, ...]
-    mount: str = "platform"
+    mount: str = DEFAULT_KV_MOUNT
     prefix: str = ""
-    aws_auth_mount: str = "aws"
+    aws_auth_mount: str = DEFAULT_AWS_AUTH_MOUNT
     namespace: str | None = None
     ca_bundle: str | None = None
     # Signed into the login when the auth mount requires X-Vault-AWS-IAM-Server-ID.
     iam_server_id_header: str | None = None
-    sts_region: str = "us-east-1"
+    sts_region: str = DEFAULT_STS_REGION
     # "aws" (ECS tasks) or "approle" (local tier on a server without AWS IAM auth: OpenBao).
     auth: str = "aws"
     approle_file: str | None = None  # 0600 credentials file `vault bootstrap` wrote for the role
@@ -174,8 +177,8 @@ def resolve_environment(
     secrets = read_paths(client, request)
     variables = secrets_to_env(secrets, request.prefix)
     url = database_url(secrets)
-    if url is not None and f"{request.prefix}DATABASE_URL" not in variables:
-        variables[f"{request.prefix}DATABASE_URL"] = url
+    if url is not None and f"{request.prefix}{ENV_DATABASE_URL}" not in variables:
+        variables[f"{request.prefix}{ENV_DATABASE_URL}"] = url
         refuse_loader_variables(variables, {})  # a --prefix could make even this one a loader variable
     clashes = sorted(k for k in variables if k in base_env)
     if clashes and not request.override:

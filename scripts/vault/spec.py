@@ -17,16 +17,13 @@ server without AWS IAM auth (OpenBao), AppRole roles of the same names and polic
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from app.aws_rules import IAM_ROLE_ARN
 from app.contracts import names as contracts
 from app.schema import EnvironmentConfig
-
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-APP_KV_SUFFIX = contracts.APP_KV_SUFFIX
 
 
 class SpecError(ValueError):
@@ -47,19 +44,25 @@ class PolicySpec:
     text: str
 
 
+# Defaults of `vault bootstrap`: login token lifetime, and where the audit device writes ("stdout"
+# sends audit entries to the container log: awslogs -> CloudWatch on ECS Fargate).
+DEFAULT_TOKEN_TTL_S = 3600
+DEFAULT_AUDIT_FILE_PATH = "stdout"
+
+
 @dataclass(frozen=True)
 class AwsRoleSpec:
     name: str
     bound_iam_principal_arn: str
     policies: tuple[str, ...]
-    token_ttl: int = 3600  # seconds
+    token_ttl: int = DEFAULT_TOKEN_TTL_S
 
 
 @dataclass(frozen=True)
 class AppRoleSpec:
     name: str
     policies: tuple[str, ...]
-    token_ttl: int = 3600  # seconds
+    token_ttl: int = DEFAULT_TOKEN_TTL_S
 
 
 @dataclass(frozen=True)
@@ -104,16 +107,15 @@ class VaultSpec:
 class SpecOptions:
     """Knobs that are not part of the environment file (deployment-specific, from the CLI)."""
 
-    aws_auth_mount: str = "aws"
-    # "stdout" sends audit entries to the container log (awslogs -> CloudWatch on ECS Fargate).
-    audit_file_path: str = "stdout"
+    aws_auth_mount: str = contracts.DEFAULT_AWS_AUTH_MOUNT
+    audit_file_path: str = DEFAULT_AUDIT_FILE_PATH
     audit_path: str = "file"
     sts_endpoint: str | None = None
     iam_endpoint: str | None = None
     sts_region: str | None = None
     # Vault's replay protection: logins must sign this value in X-Vault-AWS-IAM-Server-ID.
     iam_server_id_header: str | None = None
-    token_ttl: int = 3600  # seconds
+    token_ttl: int = DEFAULT_TOKEN_TTL_S
     # The AWS-auth role of the vault stack (ExternalVaultAwsAuth): Vault assumes it to resolve
     # bound role ARNs (the self-hosted task role itself has no IAM read).
     sts_role_arn: str | None = None
@@ -186,7 +188,7 @@ def _check_arns(kind: str, arns: Mapping[str, str], known: list[str], required: 
         if arn is None:
             if required:
                 problems.append(f"no {kind} given for workload {name!r}")
-        elif not ROLE_ARN.match(arn):
+        elif not IAM_ROLE_ARN.match(arn):
             problems.append(f"{kind} of {name!r} is not an IAM role ARN: {arn!r}")
     return problems
 
@@ -257,7 +259,7 @@ def _input_problems(
     if auth == "aws":
         problems += _check_arns("task role ARN", task_role_arns, names, required=True)
         problems += _check_arns("migration role ARN", migration_role_arns, names, required=False)
-    if options.sts_role_arn is not None and not ROLE_ARN.match(options.sts_role_arn):
+    if options.sts_role_arn is not None and not IAM_ROLE_ARN.match(options.sts_role_arn):
         problems.append(f"AWS auth STS role is not an IAM role ARN: {options.sts_role_arn!r}")
     return problems
 
@@ -270,7 +272,11 @@ def _aws_roles(
     ttl: int,
 ) -> list[AwsRoleSpec]:
     """AWS auth roles: one per workload with a task role, one per workload with a migration role."""
-    roles = [AwsRoleSpec(f"{env}-{n}", task_role_arns[n], (f"{env}-{n}",), ttl) for n in names if n in task_role_arns]
+    roles = [
+        AwsRoleSpec(contracts.vault_role(env, n), task_role_arns[n], (contracts.vault_policy(env, n),), ttl)
+        for n in names
+        if n in task_role_arns
+    ]
     roles += [
         AwsRoleSpec(
             contracts.vault_migration_role(env, n),
@@ -288,7 +294,7 @@ def _database_logins(names: list[str], mount: str, internal: str) -> tuple[Datab
     """Per workload: its app login (KV on the workload mount), its migration login (internal mount)."""
     logins = []
     for n in names:
-        logins.append(DatabaseLoginSpec(n, "app", contracts.db_app_login(n), n, f"{n}/{APP_KV_SUFFIX}", mount))
+        logins.append(DatabaseLoginSpec(n, "app", contracts.db_app_login(n), n, contracts.app_kv_path(n), mount))
         logins.append(
             DatabaseLoginSpec(
                 n, "migration", contracts.db_migration_login(n), n, contracts.migration_kv_path(n), internal
@@ -312,7 +318,7 @@ def _aws_client_config(options: SpecOptions) -> dict[str, str]:
 
 
 def _approle_roles(env: str, names: list[str], ttl: int) -> tuple[AppRoleSpec, ...]:
-    roles = [AppRoleSpec(f"{env}-{n}", (f"{env}-{n}",), ttl) for n in names]
+    roles = [AppRoleSpec(contracts.vault_role(env, n), (contracts.vault_policy(env, n),), ttl) for n in names]
     roles += [
         AppRoleSpec(contracts.vault_migration_role(env, n), (contracts.vault_migration_policy(env, n),), ttl)
         for n in names

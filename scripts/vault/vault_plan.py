@@ -12,7 +12,7 @@ import hvac.exceptions
 from scripts.vault.capabilities import ServerCapabilities
 from scripts.vault.client import wait_kv_v2_ready
 from scripts.vault.plan import Action
-from scripts.vault.spec import AuditSpec, AwsRoleSpec, MountSpec, PolicySpec, VaultSpec
+from scripts.vault.spec import DEFAULT_AUDIT_FILE_PATH, AuditSpec, AwsRoleSpec, MountSpec, PolicySpec, VaultSpec
 
 
 def _listing(answer: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +149,7 @@ def _declared_audit_conflict(want: AuditSpec, caps: ServerCapabilities, what: st
     return Action(
         f"audit device at {want.path}/ is {what}, and this {caps.product} server only takes audit devices "
         "declared in its configuration file: add this block to the server config and restart it:\n"
-        + audit_block(want.path, want.options.get("file_path", "stdout")),
+        + audit_block(want.path, want.options.get("file_path", DEFAULT_AUDIT_FILE_PATH)),
         None,
     )
 

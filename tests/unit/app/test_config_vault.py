@@ -130,10 +130,3 @@ def test_vault_dns_name_defaults_per_environment_and_can_be_set(tmp_path: Path) 
     assert load_environment("dev", tmp_path).vault_dns_name == "vault.dev.internal"
     write_env(tmp_path, DEV, vault__dns_name="vault.dev.corp.example")
     assert load_environment("dev", tmp_path).vault_dns_name == "vault.dev.corp.example"
-
-
-def test_the_config_and_the_construct_accept_the_same_dns_names() -> None:
-    from app.validate import VAULT_DNS_NAME
-    from modules.vault_lb import DNS_NAME
-
-    assert VAULT_DNS_NAME.pattern == DNS_NAME.pattern
