@@ -19,11 +19,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import hvac
 import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
 from app.config import load_environment
+from scripts import contracts
 from scripts.awsclients import client
 from scripts.localtarget import target
 from scripts.localtarget.procs import free_port
@@ -109,7 +111,13 @@ def test_documented_local_migration_runs_with_the_vault_login_and_a_second_run_i
     forced = platformctl(*DOCUMENTED, "--always-migrate")
     assert forced.exit_code == 0 and "migration succeeded" in forced.output, forced.output
 
-    secrets = [state.pg_password(), state.vault_root_token()]
+    vault = hvac.Client(url=state.vault_address, token=state.vault_root_token())
+    migrator = vault.secrets.kv.v2.read_secret_version(
+        contracts.migration_kv_path("app"), mount_point=contracts.internal_kv_mount(env.vault.kv_mount),
+        raise_on_deleted_version=True,
+    )["data"]["data"]  # fmt: skip
+    assert migrator["username"] == "app_migrator"
+    secrets = [state.pg_password(), state.vault_root_token(), migrator["password"]]
     for out in (first.output, second.output, forced.output, json.dumps(record)):
         assert not any(secret in out for secret in secrets)
 
