@@ -212,15 +212,15 @@ def run(
         with signals_interrupt():
             env = _load_environment(environment)
             timeout = timeout_s or (env.migration.timeout_seconds if env else None) or 1800
-            full_command = list(command) or (list(env.migration.command) if env else [])
-            if local:
+            if local:  # the command from the file; in ECS mode only an explicit one overrides the container's
+                local_command = list(command) or (list(env.migration.command) if env else [])
                 local_run = _LocalRun(database_url_env, cwd, lock_dir, always_migrate)
-                result = _run_local(service, full_command, timeout, on_log, env, local_run)
+                result = _run_local(service, local_command, timeout, on_log, env, local_run)
             else:
                 network = _network_configuration(subnets, security_groups)
                 history = None if env is None else _history(env)
                 result = _run_ecs(
-                    service, cluster, task_definition, container, region, timeout, full_command, network,
+                    service, cluster, task_definition, container, region, timeout, list(command), network,
                     on_log, history, always_migrate,
                 )  # fmt: skip
     except MigrationError as err:
