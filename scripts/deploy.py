@@ -58,6 +58,17 @@ def gate_failure(report_dir: Path) -> DeployError | None:
     )
 
 
+def refuse_if_locked(env: EnvironmentConfig) -> None:
+    """One writer per environment, checked before anything is applied: a held state lock (another
+    deploy or CI apply) refuses the deploy with exit LOCKED, naming the holder (scripts/state/locks.py)."""
+    from app.contracts import exitcodes
+    from scripts.state.locks import check_unlocked, locked_report
+
+    held = check_unlocked(env)
+    if held:
+        raise DeployError(locked_report(env.name, held), exit_code=exitcodes.LOCKED)
+
+
 def outputs_file(env_name: str) -> Path:
     path = platform_home() / "outputs" / f"{env_name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +157,8 @@ def cdktf_deploy(env: EnvironmentConfig, stacks: list[str] | None = None, outdir
         gate = gate_failure(reports)
         if gate is not None:
             raise gate
+        # Another writer that started after our check: its lock is still held (ours is released).
+        refuse_if_locked(env)
         raise DeployError(
             f"cdktf deploy failed (exit {proc.returncode}); the output above names the stack and resource. "
             "Stacks that finished stay applied; fix the cause and re-run: unchanged stacks are no-ops."

@@ -193,17 +193,19 @@ def _prepare_target(env: EnvironmentConfig) -> None:
 def deploy(env_name: str, stacks: tuple[str, ...], skip_bootstrap: bool, outdir: Path | None) -> None:
     """Validate, bootstrap the state bucket if needed, then `cdktf deploy 'ENV-*'`.
 
-    Exit codes: 0 deployed; 2 configuration error; a failed migration gate's own code (1 failed,
-    3 timed out, 4 another migration running, 128+N interrupted; see docs/migrations.md); 1 any
-    other failure.
+    Another deploy or CI apply of ENV (a held state lock) is refused first, before anything is
+    applied. Exit codes: 0 deployed; 64 configuration error; 5 another run holds the state lock
+    (the message names it) or another migration is running; a failed migration gate's own code
+    (1 failed, 7 timed out, 128+N interrupted; see docs/migrations.md); 1 any other failure.
     """
     from scripts.bootstrap import BootstrapRefused, bootstrap
-    from scripts.deploy import DeployError, cdktf_deploy, summarize_outputs
+    from scripts.deploy import DeployError, cdktf_deploy, refuse_if_locked, summarize_outputs
     from scripts.terraform import TerraformError
 
     env = load_env_or_exit(env_name)
     _prepare_target(env)
     try:
+        refuse_if_locked(env)
         if not skip_bootstrap:
             click.echo(bootstrap(env).summary())
         out = cdktf_deploy(env, list(stacks) or None, outdir)

@@ -12,8 +12,9 @@ Exit codes (the contract with the Terraform gate and CI stages; the one table, d
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
@@ -34,11 +35,13 @@ from scripts.migrate.outcome import (
 from scripts.migrate.report import GateLog, report_dir, report_for_error, report_for_success, write_report
 from scripts.migrate.signals import signal_of, signals_interrupt
 
+if TYPE_CHECKING:
+    from app.schema import EnvironmentConfig
+
 OLD_VERSION_SERVES = "The service was not updated: the previous version keeps serving."
 NEXT_STEP = {
     EXIT_ALREADY_RUNNING: "Nothing was started. Wait for the running migration to finish, then deploy again.",
-    EXIT_TIMEOUT: "Check whether it is stuck on a lock or needs longer "
-    "(migration.timeout_seconds), then deploy again.",
+    EXIT_TIMEOUT: "Check whether it is stuck on a lock or needs longer (migration.timeout_seconds), then deploy again.",
     EXIT_USAGE: "Nothing was started. Fix the arguments or configuration above and run again.",
 }
 INTERRUPTED_NEXT_STEP = "Deploy again when ready; the migration runs again from where the database is."
@@ -96,17 +99,17 @@ def _usage(message: str) -> NoReturn:
     raise MigrationConfigError(message)
 
 
-def _environment_defaults(name: str | None) -> tuple[int | None, list[str]]:
-    """(timeout, command) from `app/environments/<name>.toml`, so the gate needs no duplicates."""
+def _load_environment(name: str | None) -> EnvironmentConfig | None:
+    """`app/environments/<name>.toml` (timeout, command, local_dir, state bucket, vault), so the
+    gate needs no duplicates; None without --environment."""
     if not name:
-        return None, []
+        return None
     from app.config import ConfigError, load_environment
 
     try:
-        env = load_environment(name)
+        return load_environment(name)
     except ConfigError as exc:
         _usage(str(exc))
-    return env.migration.timeout_seconds, list(env.migration.command)
 
 
 def _boto_client(name: str, region: str | None) -> Any:
@@ -170,8 +173,8 @@ def migrate() -> None:
 @click.option(
     "--always-migrate",
     is_flag=True,
-    help="ECS mode: run the migration even if this image and command already migrated successfully "
-    "(by default such a migration is skipped, which makes a rollback to a previous image work).",
+    help="With --environment: run the migration even if this image (local: this checkout) and command "
+    "already migrated successfully (by default such a migration is skipped, which makes a rollback work).",
 )
 @click.option(
     "--lock-dir",
@@ -218,15 +221,15 @@ def run(
         click.echo(f"migration of {service}: output goes to {gate_log.path}")
     try:
         with signals_interrupt():
-            env_timeout, env_command = _environment_defaults(environment)
-            timeout = timeout_s or env_timeout or gate.DEFAULT_MIGRATION_TIMEOUT_S
-            if local:
-                result = _run_local(
-                    service, list(command) or env_command, timeout, database_url_env, cwd, lock_dir, on_log
-                )
+            env = _load_environment(environment)
+            timeout = timeout_s or (env.migration.timeout_seconds if env else None) or gate.DEFAULT_MIGRATION_TIMEOUT_S
+            if local:  # the command from the file; in ECS mode only an explicit one overrides the container's
+                local_command = list(command) or (list(env.migration.command) if env else [])
+                local_run = _LocalRun(database_url_env, cwd, lock_dir, always_migrate)
+                result = _run_local(service, local_command, timeout, on_log, env, local_run)
             else:
                 network = _network_configuration(subnets, security_groups)
-                history = None if environment is None else _history(environment)
+                history = None if env is None else _history(env)
                 result = _run_ecs(
                     service, cluster, task_definition, container, region, timeout, list(command), network,
                     on_log, history, always_migrate,
@@ -253,16 +256,12 @@ def run(
     click.echo(f"{summary}; the service update may proceed.")
 
 
-def _history(environment: str) -> Any:
-    """The record of succeeded migrations in the environment's state bucket (rollbacks skip them)."""
-    from app.config import ConfigError, load_environment
+def _history(env: EnvironmentConfig) -> Any:
+    """The record of succeeded migrations in the environment's state bucket (rollbacks skip them);
+    for `local` the bucket in the local target's emulator, the same store and record."""
     from scripts.awsclients import client
     from scripts.migrate.history import S3MigrationHistory
 
-    try:
-        env = load_environment(environment)
-    except ConfigError as exc:
-        _usage(str(exc))
     return S3MigrationHistory(client("s3", env), env.state.bucket)
 
 
@@ -281,47 +280,64 @@ def _network_configuration(subnets: str | None, security_groups: str | None) -> 
     return awsvpc_configuration(subnet_ids, sg_ids)
 
 
+@dataclass(frozen=True)
+class _LocalRun:
+    """Local mode's own options."""
+
+    url_env: str
+    cwd: Path | None
+    lock_dir: Path | None
+    always_migrate: bool
+
+
 def _run_local(
-    service: str,
-    command: list[str],
-    timeout: int,
-    url_env: str,
-    cwd: Path | None,
-    lock_dir: Path | None,
-    on_log: Any,
+    service: str, command: list[str], timeout: int, on_log: Any, env: EnvironmentConfig | None, opts: _LocalRun
 ) -> MigrationResult:
-    from app.contracts.workspace import platform_home
+    from app.contracts.workspace import PROJECT_ROOT, platform_home
     from scripts.migrate.local_runner import run_local_migration
 
     if not command:
         _usage("local mode needs the migration command after `--` (or --environment)")
+    cwd = opts.cwd or (Path(env.migration.local_dir) if env is not None else None)
     if cwd is not None and not cwd.is_absolute():
-        from app.contracts.workspace import PROJECT_ROOT
-
         cwd = PROJECT_ROOT / cwd
-    url = os.environ.get(url_env, "") or _url_from_vault()
-    if not url:
-        _usage(f"${url_env} is not set; export the local database URL (see `platformctl local up`)")
     return run_local_migration(
         command,
         service=service,
-        database_url=url,
+        database_url=lambda: _database_url(opts.url_env, env),
         timeout_s=timeout,
-        lock_dir=lock_dir or platform_home() / "locks",
+        lock_dir=opts.lock_dir or platform_home() / "locks",
         cwd=cwd,
         on_log=on_log,
+        # As on ECS: with --environment, recorded migrations are skipped and successes recorded.
+        history=None if env is None else _history(env),
+        always_run=opts.always_migrate,
     )
 
 
-def _url_from_vault() -> str:
-    """Local tier: the migration login from the vault (scripts/vault/local.py), if the deploy set it up."""
+def _database_url(url_env: str, env: EnvironmentConfig | None) -> str:
+    """An exported URL, else the migration login from the vault (never an argument, never printed)."""
+    url = os.environ.get(url_env, "") or _url_from_vault(env)
+    if not url:
+        hint = "run with --environment local (the runner then reads the migration login from the local vault)"
+        _usage(f"${url_env} is not set and no vault login is configured; {hint}, or export {url_env}")
+    return url
+
+
+def _url_from_vault(env: EnvironmentConfig | None) -> str:
+    """The migration login from the vault (scripts/vault/local.py): where `platformctl deploy` said
+    (PLATFORM_MIGRATION_VAULT_*), else, for a local-tier --environment, from the running local target."""
     from scripts.vault.client import VaultError
-    from scripts.vault.local import migration_database_url
+    from scripts.vault.local import local_gate_environment, migration_database_url
 
     try:
-        return migration_database_url() or ""
+        url = migration_database_url()
+        if url is None and env is not None:
+            environ = local_gate_environment(env)
+            url = migration_database_url(environ) if environ else None
     except VaultError as exc:
         _usage(f"cannot read the migration credentials from the vault: {exc}")
+    return url or ""
 
 
 def _run_ecs(

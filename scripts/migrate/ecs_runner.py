@@ -34,7 +34,7 @@ from scripts.migrate.ecs_lookup import (
 )
 from scripts.migrate.ecs_stop import STOP_WAIT_S, deadline_tags, stop_and_wait, stop_overdue
 from scripts.migrate.ecs_verdict import TaskVerdict, classify_stopped_task, describe_run_task_failures
-from scripts.migrate.history import MigrationFingerprint, MigrationHistory
+from scripts.migrate.history import MigrationFingerprint, MigrationHistory, skipped_reason
 from scripts.migrate.outcome import (
     DEFAULT_TAIL_LINES,
     LogCallback,
@@ -251,11 +251,7 @@ def _follow_to_stop(
 
 
 def _skipped(td_arn: str, fingerprint: MigrationFingerprint, done: dict[str, Any]) -> MigrationResult:
-    reason = (
-        f"image {fingerprint.image} with this migration command already migrated successfully "
-        f"({done.get('task_definition', '?')}, {done.get('succeeded_at', '?')}); the database is at or ahead "
-        "of what it expects, so its migration is skipped (a rollback). Pass --always-migrate to run it anyway."
-    )
+    reason = skipped_reason(f"image {fingerprint.image}", str(done.get("task_definition", "?")), done)
     log.info("%s", reason)
     return MigrationResult(runner="ecs", ref=td_arn, exit_code=0, duration_s=0.0, skipped_reason=reason)
 

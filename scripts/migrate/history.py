@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,43 @@ class MigrationFingerprint:
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps([self.image, list(self.command)]).encode()).hexdigest()[:40]
+
+
+# Not part of what a checkout migrates: caches, virtualenvs, VCS metadata, dot-files.
+_UNHASHED_DIRS = frozenset({"__pycache__", "node_modules", "venv"})
+
+
+def tree_digest(directory: Path) -> str:
+    """sha256 over the relative paths and contents of the files below `directory` (caches,
+    virtualenvs and dot-entries left out): the local runner's equivalent of an image digest."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _UNHASHED_DIRS)
+        for name in sorted(files):
+            if name.startswith(".") or name.endswith((".pyc", ".pyo")):
+                continue
+            path = Path(root) / name
+            digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+            try:
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+            except OSError:  # unreadable (a dangling link): still a difference worth a rerun
+                digest.update(b"\0unreadable\0")
+    return digest.hexdigest()
+
+
+def checkout_fingerprint(directory: Path, label: str, command: Sequence[str]) -> MigrationFingerprint:
+    """The local runner's fingerprint: it runs the checkout's code, not an image, so the checkout's
+    content takes the image's place (`checkout:<label>@sha256:<digest>`, like a pinned image)."""
+    return MigrationFingerprint.of(f"checkout:{label}@sha256:{tree_digest(directory)}", command)
+
+
+def skipped_reason(subject: str, where: str, done: Mapping[str, Any]) -> str:
+    """What the runners say when they skip an already recorded migration (ECS and local alike)."""
+    return (
+        f"{subject} with this migration command already migrated successfully "
+        f"({where}, {done.get('succeeded_at', '?')}); the database is at or ahead "
+        "of what it expects, so its migration is skipped (a rollback). Pass --always-migrate to run it anyway."
+    )
 
 
 class MigrationHistory(Protocol):

@@ -10,6 +10,9 @@ definition's variables.
 On timeout, Ctrl-C, SIGTERM or SIGHUP (see `signals`) the migration's process group is killed
 before the runner returns, and the lock records the deadline so that the next run can kill a
 migration whose runner died without doing so (`lockfile`).
+With a history (`--environment`), as on ECS: a success is recorded in the environment's state
+bucket (the local target's emulator) and the same checkout and command is skipped the next time;
+the checkout's content digest stands in for the image (`history.checkout_fingerprint`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import IO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from app.contracts.names import ENV_DATABASE_URL
+from scripts.migrate.history import MigrationHistory, checkout_fingerprint, skipped_reason
 from scripts.migrate.lockfile import migration_lock
 from scripts.migrate.outcome import (
     DEFAULT_TAIL_LINES,
@@ -119,7 +123,7 @@ def run_local_migration(
     command: Sequence[str],
     *,
     service: str,
-    database_url: str,
+    database_url: str | Callable[[], str],
     timeout_s: float,
     lock_dir: Path,
     cwd: Path | None = None,
@@ -129,14 +133,30 @@ def run_local_migration(
     tail_lines: int = DEFAULT_TAIL_LINES,
     term_grace_s: float = TERM_GRACE_S,
     wall_clock: Callable[[], float] = time.time,
+    history: MigrationHistory | None = None,
+    always_run: bool = False,
 ) -> MigrationResult:
-    """Run `command` to completion; return on exit code 0, raise a MigrationError otherwise."""
+    """Run `command` to completion; return on exit code 0, raise a MigrationError otherwise.
+
+    With `history`, as the ECS runner: a migration of this checkout and command that already
+    succeeded is skipped unless `always_run` (`database_url` may be a callable, so a skip needs no
+    login), and a successful one is recorded."""
     if not command:
         raise MigrationConfigError("no migration command given")
-    if not database_url:
-        raise MigrationConfigError("no database URL: the migration needs DATABASE_URL")
     _check_working_directory(cwd)
-    env = migration_environment(os.environ, database_url, extra_env)
+    fingerprint = None
+    if history is not None:
+        directory = (cwd or Path.cwd()).resolve()
+        fingerprint = checkout_fingerprint(directory, _label(directory), command)
+        done = None if always_run else history.find(service, fingerprint)
+        if done is not None:
+            reason = skipped_reason(fingerprint.image, str(done.get("process", "?")), done)
+            log.info("%s", reason)
+            return MigrationResult(runner="local", ref="", exit_code=0, duration_s=0.0, skipped_reason=reason)
+    url = database_url() if callable(database_url) else database_url
+    if not url:
+        raise MigrationConfigError("no database URL: the migration needs DATABASE_URL")
+    env = migration_environment(os.environ, url, extra_env)
     with migration_lock(lock_dir, service, now_unix=wall_clock) as lock:
         started = clock()
         proc = _spawn(command, cwd, env, lock.fd)
@@ -161,6 +181,8 @@ def run_local_migration(
                 last_lines=tail.lines(),
             ) from None
         _raise_unless_succeeded(proc, timed_out, timeout_s, tail)
+        if history is not None and fingerprint is not None:
+            history.record(service, fingerprint, runner="local", process=f"pid {proc.pid}")
         return MigrationResult(
             runner="local", ref=f"pid {proc.pid}", exit_code=0, duration_s=clock() - started, last_lines=tail.lines()
         )
@@ -211,6 +233,16 @@ def _raise_unless_succeeded(proc: subprocess.Popen[str], timed_out: bool, timeou
         )
     if code != 0:
         raise MigrationFailed(f"the migration exited with code {code}", ref=ref, last_lines=tail.lines())
+
+
+def _label(directory: Path) -> str:
+    """The checkout as the record names it: relative to the repository when inside it."""
+    from app.contracts.workspace import PROJECT_ROOT
+
+    try:
+        return directory.relative_to(PROJECT_ROOT.resolve()).as_posix()
+    except ValueError:
+        return str(directory)
 
 
 def _check_working_directory(cwd: Path | None) -> None:

@@ -7,12 +7,12 @@ later". The exit codes are part of the CLI contract; see docs/exit-codes.md.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.contracts import exitcodes
+from scripts.migrate.excerpt import OutputExcerpt, heading
 
 # The gate's exit codes, read by Terraform, `platformctl deploy` and the CI stages: names for
 # this runner's entries of the one table (scripts/exitcodes.py, docs/exit-codes.md).
@@ -44,22 +44,25 @@ def describe_exit_code(code: int) -> str:
         return f"the migration runner was interrupted by signal {code - EXIT_SIGNAL_BASE} and stopped the migration"
     return EXIT_MEANINGS.get(code, f"unknown exit code {code}")
 
+
 DEFAULT_TAIL_LINES = 20
 
 LogCallback = Callable[[str], None]
 
 
 class LogTail:
-    """The last N log lines, so a failure message can show what the migration printed last."""
+    """The last N log lines, so a failure message can show what the migration printed last, plus
+    the migration tool's last progress line and the exception line when they came earlier
+    (`excerpt`: the same summary for the local and the ECS runner)."""
 
     def __init__(self, size: int = DEFAULT_TAIL_LINES):
-        self._lines: deque[str] = deque(maxlen=size)
+        self._excerpt = OutputExcerpt(size)
 
     def extend(self, lines: Iterable[str]) -> None:
-        self._lines.extend(lines)
+        self._excerpt.extend(lines)
 
     def lines(self) -> list[str]:
-        return list(self._lines)
+        return self._excerpt.lines()
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class MigrationError(Exception):
         if self.last_lines and not include_lines:
             parts.append("the migration's output is above.")
         elif self.last_lines:
-            parts.append(f"last {len(self.last_lines)} log line(s):")
+            parts.append(heading(self.last_lines))
             parts.extend(f"  | {line}" for line in self.last_lines)
         else:
             parts.append("no log lines were received from the migration.")

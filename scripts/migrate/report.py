@@ -19,6 +19,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from scripts.migrate.excerpt import heading
 from scripts.migrate.outcome import EXIT_OK, MigrationError, describe_exit_code
 
 REPORT_DIR_ENV = "PLATFORM_MIGRATION_REPORT_DIR"
@@ -70,7 +71,7 @@ class GateReport:
         if self.ref:
             parts.append(f"  ({self.ref})")
         if self.last_lines:
-            parts.append(f"last {len(self.last_lines)} log line(s):")
+            parts.append(heading(self.last_lines))
             parts.extend(f"  | {line}" for line in self.last_lines)
         if self.log_file:
             parts.append(f"full migration output: {self.log_file}")

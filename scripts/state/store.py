@@ -191,16 +191,17 @@ class StateStore:
         except AWS_ERRORS as exc:
             raise self._translate(exc, f"listing versions of s3://{self.bucket}/{key}") from exc
 
-    def list_stacks(self, env_name: str) -> list[str]:
-        """Stacks of `env_name` that have a current state object under `<env>/`."""
+    def list_stacks(self, env_name: str, suffix: str = STATE_SUFFIX) -> list[str]:
+        """Stacks of `env_name` that have a current state object under `<env>/` (with
+        `suffix=STATE_SUFFIX + LOCK_SUFFIX`: the stacks whose S3 lock file exists, i.e. locked)."""
         paginator = self.s3.get_paginator("list_objects_v2")
         stacks: list[str] = []
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{env_name}/"):
                 for item in page.get("Contents", []):
                     name = str(item["Key"])[len(env_name) + 1 :]
-                    if name.endswith(STATE_SUFFIX) and "/" not in name:
-                        stacks.append(name[: -len(STATE_SUFFIX)])
+                    if name.endswith(suffix) and "/" not in name:
+                        stacks.append(name[: -len(suffix)])
         except AWS_ERRORS as exc:
             raise self._translate(exc, f"listing s3://{self.bucket}/{env_name}/") from exc
         return sorted(stacks)

@@ -8,6 +8,8 @@
   migration role and `migration/<workload>/database` on the internal mount). The deploy exports only where to look
   (non-secret names); the runner logs in with the role's AppRole credentials file and builds the
   migration's DATABASE_URL from the KV secret. The superuser password reaches no migration process.
+  Run on its own (`migrate run --local --environment local`), the runner finds the same names itself
+  (`local_gate_environment`), so no shell ever holds the migration password.
 """
 
 from __future__ import annotations
@@ -117,6 +119,20 @@ def migration_database_url(environ: Mapping[str, str] | None = None) -> str | No
     client = approle.login(address, creds)
     request = ExecRequest(address, role, (path,), environ.get(MOUNT_ENV, "platform"))
     return database_url(read_paths(client, request)[path])
+
+
+def local_gate_environment(env: EnvironmentConfig) -> dict[str, str]:
+    """`gate_environment` for a migration run outside a deploy (`migrate run --local --environment
+    local`): the running local target's OpenBao, found as the deploy finds it. Empty for an
+    environment that is not the local target's."""
+    if not (env.tier == "local" and env.aws.emulator):
+        return {}
+    from scripts.localtarget import target
+
+    state = target.load()
+    if not (state.vault_address and state.vault_running()):
+        raise VaultError("the local OpenBao is not running; start the local target with `platformctl local up`")
+    return gate_environment(env, state.vault_address)
 
 
 def export_gate_environment(env: EnvironmentConfig, vault_address: str, environ: MutableMapping[str, str]) -> None:
