@@ -4,6 +4,7 @@ the whole repository sit directly in `tests/unit/`."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,3 +44,13 @@ def test_every_test_directory_is_a_package() -> None:
         for directory in (REPO / "tests" / kind).rglob("*"):
             if directory.is_dir() and directory.name != "__pycache__" and any(directory.glob("*.py")):
                 assert (directory / "__init__.py").is_file(), directory.relative_to(REPO)
+
+
+def test_every_checkout_root_lookup_names_the_checkout() -> None:
+    """`Path(__file__).resolve().parents[N]` must be the checkout whatever depth a test moved to."""
+    wrong = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        for match in re.finditer(r"__file__\)\.resolve\(\)\.parents\[(\d+)\]", path.read_text()):
+            if path.parents[int(match.group(1))] != REPO:
+                wrong.append(f"{path.relative_to(REPO)}: parents[{match.group(1)}]")
+    assert not wrong, "\n".join(wrong)

@@ -20,7 +20,7 @@ from scripts.migrate.cli import TIMEOUT_ENV, migrate
 from scripts.platformctl import cli
 from tests.helpers.synth import Synth
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 ENVIRONMENTS = ["prod", "staging", "dev", "local"]
 
 
