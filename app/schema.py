@@ -15,10 +15,13 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
+from app import kinds
 from app.contracts import names
+from app.kinds.web import WebSettings
 from modules.settings import Autoscaling, PostgresSettings
 
 Tier = Literal["production", "non-production", "local"]
@@ -26,7 +29,6 @@ NatMode = Literal["none", "single", "per_az"]
 NetworkMode = Literal["managed", "existing"]
 MigrationRunner = Literal["ecs", "local"]
 VaultMode = Literal["self-hosted", "external"]
-ServiceKind = Literal["web", "worker"]
 # Production by identity (docs/adr/0015): an environment so named is production whatever its tier.
 PRODUCTION_NAME = re.compile(r"^(prod|prd|live)")
 
@@ -98,11 +100,12 @@ DatabaseConfig = PostgresSettings
 AutoscalingConfig = Autoscaling
 
 
-class ServiceConfig(Model):
+# Each kind with settings of its own adds them as a base here (docs/adr/0024).
+class ServiceConfig(Model, WebSettings):
     """One workload of the environment: `[services.<name>]`."""
 
-    kind: ServiceKind = "web"
-    """`web` runs behind the environment's load balancer; `worker` has no load balancer and no port."""
+    # Described and enumerated from the registry (app/kinds), so a new kind documents itself.
+    kind: str = Field(kinds.DEFAULT_KIND, description=kinds.description(), json_schema_extra={"enum": list(kinds.KINDS)})
     image: str
     """Container image reference `[registry[:port]/]lowercase/path[:tag][@sha256:...]` (production: pinned by digest, `image@sha256:...`)."""
     command: list[str] | None = None
@@ -113,14 +116,6 @@ class ServiceConfig(Model):
     """Fargate memory in MiB (must fit `cpu`)."""
     desired_count: int = 2
     """Tasks to run (the autoscaler owns the count once enabled); at most 5000, ECS's per-service quota."""
-    container_port: int = 8000
-    """Port the container listens on (web only)."""
-    health_check_path: str = "/healthz"
-    """Path the load balancer's health check requests (web only)."""
-    path_patterns: list[str] = Field(default_factory=list)
-    """Load-balancer path rules routed to this web service (e.g. `/api/*`). Empty: the default route."""
-    host_headers: list[str] = Field(default_factory=list)
-    """Load-balancer host rules routed to this web service. Empty: any host."""
     environment: dict[str, str] = Field(default_factory=dict)
     """Plain, non-secret environment variables (names that look like secrets are refused: use Vault)."""
     read_paths: list[str] | None = None
@@ -133,6 +128,20 @@ class ServiceConfig(Model):
     """Check after the update that the service really runs the new task definition (a circuit-breaker rollback fails the deploy). Default: on, except against the emulator."""
     migrate: bool = True
     """Gate this service on the environment's migration (its image change runs the migration first)."""
+
+    @field_validator("kind")
+    @classmethod
+    def _registered_kind(cls, value: str) -> str:
+        # Refused at binding like a Literal would be (same message), but against the registry.
+        if value not in kinds.KINDS:
+            names_ = [repr(k) for k in kinds.KINDS]
+            expected = " or ".join([", ".join(names_[:-1]), names_[-1]]) if len(names_) > 1 else names_[0]
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
+
+    @property
+    def kind_unit(self) -> kinds.Kind:
+        return kinds.kind_of(self.kind)
 
 
 class LoadBalancerConfig(Model):
@@ -291,7 +300,8 @@ class EnvironmentConfig(Model):
 
     @property
     def web_services(self) -> dict[str, ServiceConfig]:
-        return {n: s for n, s in sorted(self.services.items()) if s.kind == "web"}
+        """The services the load balancer routes to (their kind has one)."""
+        return {n: s for n, s in sorted(self.services.items()) if s.kind_unit.has_load_balancer}
 
     @property
     def gated_services(self) -> list[str]:
