@@ -21,7 +21,6 @@ from pydantic_core import PydanticCustomError
 
 from app import kinds
 from app.contracts import names
-from app.kinds.web import WebSettings
 from modules.settings import Autoscaling, PostgresSettings
 
 Tier = Literal["production", "non-production", "local"]
@@ -100,8 +99,8 @@ DatabaseConfig = PostgresSettings
 AutoscalingConfig = Autoscaling
 
 
-# Each kind with settings of its own adds them as a base here (docs/adr/0024).
-class ServiceConfig(Model, WebSettings):
+# The kinds' own settings (app/kinds, docs/adr/0024) are bases: one flat `[services.<name>]` table.
+class ServiceConfig(Model, kinds.AllKindSettings):
     """One workload of the environment: `[services.<name>]`."""
 
     # Described and enumerated from the registry (app/kinds), so a new kind documents itself.

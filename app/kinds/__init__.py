@@ -1,9 +1,9 @@
 """The registry of service kinds (docs/adr/0024): `[services.<name>] kind = "<name>"`.
 
 Adding a kind: write `app/kinds/<kind>.py` (a `Kind`: settings, capabilities, checks) and its
-construct part `stacks/kinds/<kind>.py`, then register each with one line (here and in
-stacks/kinds/__init__.py); a kind with settings of its own also adds its settings class to the
-bases of `ServiceConfig` (app/schema.py). Nothing else names a kind.
+construct part `stacks/kinds/<kind>.py` (or reuse one), then register each with one line (`KINDS`
+here, `CONSTRUCTS` in stacks/kinds/__init__.py); a kind with settings of its own also adds its
+settings class to the bases of `AllKindSettings` below. Nothing else names a kind.
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from app.kinds.base import Kind, KindProblem, KindSettings
 KINDS: dict[str, Kind] = {k.name: k for k in (web.KIND, worker.KIND)}
 DEFAULT_KIND = web.KIND.name
 
-__all__ = ["DEFAULT_KIND", "KINDS", "Kind", "KindProblem", "KindSettings", "kind_of", "registered"]
+
+class AllKindSettings(web.WebSettings):
+    """The settings of every kind: `[services.<name>]` is one flat table (ServiceConfig's base);
+    validation refuses a setting of another kind than the service's."""
+
+
+__all__ = ["DEFAULT_KIND", "KINDS", "AllKindSettings", "Kind", "KindProblem", "KindSettings", "kind_of", "registered"]
 
 
 def kind_of(name: str) -> Kind:
