@@ -49,6 +49,9 @@ class Kind:
     # Its running tasks hold the database login they read at start, so a rotation restarts them
     # before retiring the old login. False: every run reads the login afresh; nothing to restart.
     restart_on_rotation: bool = True
+    # AWS APIs (provider endpoint names, e.g. "scheduler") its resources use beyond the platform's
+    # own: on the local target the provider must send them to the emulator too (stacks/target.py).
+    aws_services: tuple[str, ...] = ()
     # Completes "a <other kind> has no ..." when another kind sets one of this kind's settings.
     settings_need: str = ""
     validate: Callable[[ServiceConfig, EnvironmentConfig], Iterable[KindProblem]] = field(default=no_checks)

@@ -61,6 +61,7 @@ PROBE = Kind(
     summary="runs one task on demand",
     long_running=False,
     restart_on_rotation=False,
+    aws_services=("scheduler",),
     validate=probe_checks,
 )
 
@@ -137,6 +138,8 @@ def test_synthesis_builds_the_registered_kind_and_gates_it_on_the_migration(tmp_
     assert all("probe" not in rid for rid in resources["terraform_data"] if rid != gate_id)
     assert "probe" not in stack["output"]["service_names"]["value"]
     assert "probe" in stack["output"]["task_definition_arns"]["value"]
+    # The AWS API it declares is sent to the emulator on the local target.
+    assert "scheduler" in stack["provider"]["aws"][0]["endpoints"][0]
 
 
 def test_rotation_restarts_a_kind_only_if_its_tasks_keep_the_login() -> None:
