@@ -15,9 +15,11 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
+from app import kinds
 from app.contracts import gate, names
 from modules import settings
 from modules.settings import Autoscaling, NatMode, PostgresSettings
@@ -26,7 +28,6 @@ Tier = Literal["production", "non-production", "local"]
 NetworkMode = Literal["managed", "existing"]
 MigrationRunner = Literal["ecs", "local"]
 VaultMode = Literal["self-hosted", "external"]
-ServiceKind = Literal["web", "worker"]
 # Production by identity (docs/adr/0015): an environment so named is production whatever its tier.
 PRODUCTION_NAME = re.compile(r"^(prod|prd|live)")
 
@@ -98,11 +99,12 @@ DatabaseConfig = PostgresSettings
 AutoscalingConfig = Autoscaling
 
 
-class ServiceConfig(Model):
+# The kinds' own settings (app/kinds, docs/adr/0024) are bases: one flat `[services.<name>]` table.
+class ServiceConfig(Model, kinds.AllKindSettings):
     """One workload of the environment: `[services.<name>]`."""
 
-    kind: ServiceKind = "web"
-    """`web` runs behind the environment's load balancer; `worker` has no load balancer and no port."""
+    # Described and enumerated from the registry (app/kinds), so a new kind documents itself.
+    kind: str = Field(kinds.DEFAULT_KIND, description=kinds.description(), json_schema_extra={"enum": list(kinds.KINDS)})
     image: str
     """Container image reference `[registry[:port]/]lowercase/path[:tag][@sha256:...]` (production: pinned by digest, `image@sha256:...`)."""
     command: list[str] | None = None
@@ -113,14 +115,6 @@ class ServiceConfig(Model):
     """Fargate memory in MiB (must fit `cpu`)."""
     desired_count: int = 2
     """Tasks to run (the autoscaler owns the count once enabled); at most 5000, ECS's per-service quota."""
-    container_port: int = 8000
-    """Port the container listens on (web only)."""
-    health_check_path: str = settings.HEALTH_CHECK_PATH
-    """Path the load balancer's health check requests (web only)."""
-    path_patterns: list[str] = Field(default_factory=list)
-    """Load-balancer path rules routed to this web service (e.g. `/api/*`). Empty: the default route."""
-    host_headers: list[str] = Field(default_factory=list)
-    """Load-balancer host rules routed to this web service. Empty: any host."""
     environment: dict[str, str] = Field(default_factory=dict)
     """Plain, non-secret environment variables (names that look like secrets are refused: use Vault)."""
     read_paths: list[str] | None = None
@@ -133,6 +127,20 @@ class ServiceConfig(Model):
     """Check after the update that the service really runs the new task definition (a circuit-breaker rollback fails the deploy). Default: on, except against the emulator."""
     migrate: bool = True
     """Gate this service on the environment's migration (its image change runs the migration first)."""
+
+    @field_validator("kind")
+    @classmethod
+    def _registered_kind(cls, value: str) -> str:
+        # Refused at binding like a Literal would be (same message), but against the registry.
+        if value not in kinds.KINDS:
+            names_ = [repr(k) for k in kinds.KINDS]
+            expected = " or ".join([", ".join(names_[:-1]), names_[-1]]) if len(names_) > 1 else names_[0]
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
+
+    @property
+    def kind_unit(self) -> kinds.Kind:
+        return kinds.kind_of(self.kind)
 
 
 class LoadBalancerConfig(Model):
@@ -291,7 +299,8 @@ class EnvironmentConfig(Model):
 
     @property
     def web_services(self) -> dict[str, ServiceConfig]:
-        return {n: s for n, s in sorted(self.services.items()) if s.kind == "web"}
+        """The services the load balancer routes to (their kind has one)."""
+        return {n: s for n, s in sorted(self.services.items()) if s.kind_unit.has_load_balancer}
 
     @property
     def gated_services(self) -> list[str]:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from app import aws_rules
+from app import aws_rules, kinds
 from app.contracts.names import MAX_MIGRATION_TIMEOUT_S, PLATFORM_ENV_VARS, ecs_service_name, looks_secret
 from app.loader import Problem, shown
 from app.schema import EnvironmentConfig, MigrationConfig, ServiceConfig
 
 ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-WEB_ONLY = ("container_port", "health_check_path", "path_patterns", "host_headers")
 # ALB: at most 5 condition values per rule; a target group name has at most 32 characters.
 MAX_RULE_VALUES = 5
 TG_NAME_BASE = 29
@@ -113,16 +112,7 @@ def _validate_service(env: EnvironmentConfig, name: str, svc: ServiceConfig) -> 
     yield from _task_counts(p, svc)
     if svc.log_retention_days not in LOG_RETENTION_DAYS:
         yield Problem(f"{p}.log_retention_days", f"CloudWatch accepts only {sorted(LOG_RETENTION_DAYS)}")
-    if svc.kind == "worker":
-        for fld in WEB_ONLY:
-            if fld in svc.model_fields_set:
-                yield Problem(f"{p}.{fld}", "only for kind = 'web' (a worker has no load balancer)")
-    else:
-        if not 1 <= svc.container_port <= 65535:
-            yield Problem(f"{p}.container_port", f"must be 1-65535, got {svc.container_port}")
-        limit = aws_rules.shape_max("elbv2", "Path")  # botocore elbv2 model: HealthCheckPath
-        if not svc.health_check_path.startswith("/") or len(svc.health_check_path) > limit:
-            yield Problem(f"{p}.health_check_path", f"must start with '/' (at most {limit} characters)")
+    yield from _kind(p, svc, env)
     for key in sorted(svc.environment):
         if not ENV_VAR_NAME.match(key):
             yield Problem(f"{p}.environment", f"{shown(key)} is not an environment variable name")
@@ -144,6 +134,19 @@ def _validate_service(env: EnvironmentConfig, name: str, svc: ServiceConfig) -> 
             yield Problem(f"{p}.autoscaling", "needs 1 <= min_capacity <= max_capacity")
         if not 10 <= auto.cpu_target_percent <= 90:
             yield Problem(f"{p}.autoscaling.cpu_target_percent", "must be 10-90")
+
+
+def _kind(p: str, svc: ServiceConfig, env: EnvironmentConfig) -> Iterable[Problem]:
+    """The kind's own checks, and no other kind's settings (they would be silently ignored)."""
+    kind, refused = svc.kind_unit, set(svc.kind_unit.own_fields)
+    for other in kinds.KINDS.values():
+        for fld in other.settings.model_fields:
+            if fld in svc.model_fields_set and fld not in refused:
+                refused.add(fld)  # once, even if several other kinds have it
+                why = f"a {kind.name} has no {other.settings_need}"
+                yield Problem(f"{p}.{fld}", f"only for kind = {other.name!r} ({why})")
+    for fld, message in kind.validate(svc, env):
+        yield Problem(f"{p}.{fld}", message)
 
 
 def _validate_routes(env: EnvironmentConfig) -> Iterable[Problem]:

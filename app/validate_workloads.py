@@ -1,6 +1,6 @@
 """Workload names and what they may read in Vault: one rule for `[services.*]` and `[[vault.workloads]]`.
 
-The rules live in scripts/contracts.py (the Vault spec re-checks them, so a configuration that
+The rules live in app/contracts/names.py (the Vault spec re-checks them, so a configuration that
 skipped this validation still cannot produce a broader policy); here they are reported per file
 field. Every name derived from a workload (Vault policies and roles, KV prefix, PostgreSQL logins,
 ECS service) is compared with the other workloads' and the platform's own (docs/adr/0017).

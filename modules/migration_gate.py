@@ -1,6 +1,7 @@
 """MigrationGate: run the environment's database migration before the services it gates update.
 
-Takes the migration's `FargateTaskDefinition` and the list of `FargateService`s it gates:
+Takes the migration's `FargateTaskDefinition` and the workloads it gates, whatever runs them (an
+ECS service, or anything else that runs a task definition: `GatedWorkload`):
 - `gate`: a `terraform_data` whose `triggers_replace` is the migration task definition's ARN and
   the images of the gated services, so a new migration image/command *or* a new image of any gated
   service replaces it, and its local-exec step runs the migration runner once. Every gated
@@ -18,14 +19,32 @@ ever parsed by a shell (docs/adr/0018). See docs/adr/0005 and docs/adr/0011.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from modules.cdk import Construct, DataResource, LocalExecProvisioner
-from modules.fargate_service import FargateService
 from modules.task_definition import FargateTaskDefinition, reject_secret_like_keys
 
 TASK_DEFINITION = "{task_definition}"
 MIGRATE_STREAM_PREFIX = "migrate"
+
+
+class GatedWorkload(Protocol):
+    """What the gate needs of a workload: the task definition it runs, and a way to make that
+    task definition (and whatever runs it) wait for the gate."""
+
+    task_definition: FargateTaskDefinition
+
+    def add_dependency(self, *resources: Any) -> None: ...
+
+
+@runtime_checkable
+class RolledOutWorkload(Protocol):
+    """A workload with a long-running ECS service, whose rollout can be verified after it."""
+
+    task_definition: FargateTaskDefinition
+    service: Any  # the aws_ecs_service resource
 
 
 @dataclass(frozen=True)
@@ -62,11 +81,11 @@ class MigrationGate(Construct):
         id_: str,
         props: MigrationGateProps,
         task_definition: FargateTaskDefinition,
-        services: dict[str, FargateService],
+        services: Mapping[str, GatedWorkload],
         gated: list[str],
     ):
-        """`services`: every service of the stack (rollout checks may name any); `gated`: the
-        names of those that wait for the migration."""
+        """`services`: every workload of the stack (rollout checks may name any with an ECS
+        service); `gated`: the names of those that wait for the migration."""
         super().__init__(scope, id_)
         self.task_definition = task_definition
         env = props.gate_environment or None
@@ -85,6 +104,8 @@ class MigrationGate(Construct):
         self.rollout_checks: dict[str, DataResource] = {}
         for name, command in sorted(props.verify_commands.items()):
             svc = services[name]
+            if not isinstance(svc, RolledOutWorkload):
+                raise ValueError(f"a rollout check needs a long-running service; {name!r} is not one")
             self.rollout_checks[name] = DataResource(
                 self,
                 f"rollout-check-{name}",

@@ -6,7 +6,7 @@ image (ECR pull of that repository only) and log group, a task role with no AWS 
 settings (read-only root, non-root user, init process). Services and the migration each build one.
 
 Secrets never enter the task definition: the container gets Vault's address, its role and KV
-paths (scripts/contracts.py) and reads its secrets at start-up (`platformctl secrets exec`).
+paths (app/contracts/names.py) and reads its secrets at start-up (`platformctl secrets exec`).
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ Evidence: docs/adr/0007-vault-deployment.md and docs/adr/0008-network-and-databa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from modules.cdk import Construct, TerraformResource
 
 EMULATOR_IGNORED_CHANGES: dict[str, list[str]] = {
@@ -24,12 +26,15 @@ EMULATOR_IGNORED_CHANGES: dict[str, list[str]] = {
 }
 
 
-def ignore_emulator_artefacts(scope: Construct) -> None:
-    """Add the emulator's read-back gaps to `lifecycle.ignore_changes` of every resource below SCOPE."""
+def ignore_emulator_artefacts(scope: Construct, extra: Mapping[str, list[str]] | None = None) -> None:
+    """Add the emulator's read-back gaps to `lifecycle.ignore_changes` of every resource below SCOPE.
+
+    EXTRA: the gaps of resource types that only a service kind creates (stacks/kinds/)."""
+    gaps = {**EMULATOR_IGNORED_CHANGES, **(extra or {})}
     for node in scope.node.find_all():
         if not isinstance(node, TerraformResource):
             continue
-        ignored = EMULATOR_IGNORED_CHANGES.get(node.terraform_resource_type)
+        ignored = gaps.get(node.terraform_resource_type)
         if not ignored:
             continue
         existing = node.lifecycle.ignore_changes if node.lifecycle is not None else None

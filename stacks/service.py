@@ -2,10 +2,11 @@
 
 Wiring only; every setting comes from the environment file (`[services.*]`, `[load_balancer]`,
 `[migration]`) and the network/database stacks (cdktf cross-stack references). Composition:
-one `EcsCluster`; one `PublicLoadBalancer` when there are web services; per service a
-`FargateTaskDefinition` (own execution role, task role, logs) and a `FargateService` carrying the
-database stack's client security group of *that* service; the migration's own task definition
-and security group; one `MigrationGate` in front of every gated service (docs/adr/0011).
+one `EcsCluster`; one `PublicLoadBalancer` when a service's kind has one; per service what its
+kind builds (stacks/kinds/, docs/adr/0024) on a `FargateTaskDefinition` of its own (execution
+role, task role, logs), carrying the database stack's client security group of *that* service;
+the migration's own task definition and security group; one `MigrationGate` in front of every
+gated service (docs/adr/0011).
 Containers receive Vault's address, role and KV paths (app/contracts/names.py) — never a secret.
 
 The gate (docs/adr/0005) runs `platformctl migrate run` before the service updates:
@@ -25,19 +26,14 @@ from app.schema import EnvironmentConfig, ServiceConfig
 from modules.account import AccountContext
 from modules.cdk import Construct, Fn
 from modules.ecs_cluster import EcsCluster
-from modules.fargate_service import (
-    FargateService,
-    FargateServiceProps,
-    LbAttachment,
-    egress_ports,
-    task_security_group,
-)
+from modules.fargate_service import egress_ports, task_security_group
 from modules.load_balancer import LbTarget, LoadBalancerProps, PublicLoadBalancer
 from modules.migration_gate import MIGRATE_STREAM_PREFIX, TASK_DEFINITION, MigrationGate, MigrationGateProps
 from modules.task_definition import FargateTaskDefinition, TaskDefinitionProps
 from stacks.base import PlatformStack
 from stacks.database import DatabaseStack
 from stacks.emulator import ignore_emulator_artefacts
+from stacks.kinds import Workload, construct_of
 from stacks.legacy_layout import LEGACY_SERVICE, add_legacy_moves
 from stacks.network import NetworkStack
 
@@ -85,7 +81,9 @@ class ServiceStack(PlatformStack):
         self.account = AccountContext(self, "account")
         self.cluster = EcsCluster(self, "cluster", cluster_name(env))
         self.load_balancer = self._load_balancer() if env.web_services else None
-        self.services = {name: self._service(name, svc) for name, svc in sorted(env.services.items())}
+        self.services: dict[str, Workload] = {
+            name: construct_of(svc.kind).build(self, name, svc) for name, svc in sorted(env.services.items())
+        }
         self.migration_task = self._migration_task_definition()
         mig_sg_scope = Construct(self, "migration-network")
         self.migration_sg = task_security_group(
@@ -93,7 +91,9 @@ class ServiceStack(PlatformStack):
             f"Migration tasks of {env.name}: nothing reaches them",
         )  # fmt: skip
         self.migration_sgs = [self.migration_sg.id, self.db_clients[c.MIGRATION_DB_CLIENT]]
-        verify = {n: self._verify_command(n) for n, s in env.services.items() if s.verify_rollout}
+        verify = {
+            n: self._verify_command(n) for n, s in env.services.items() if s.kind_unit.long_running and s.verify_rollout
+        }
         self.gate = MigrationGate(
             self,
             "migration",
@@ -103,9 +103,11 @@ class ServiceStack(PlatformStack):
             gated=env.gated_services,
         )
         legacy = env.services.get(LEGACY_SERVICE)
-        add_legacy_moves(self, LEGACY_SERVICE if legacy is not None and legacy.kind == "web" else None)
+        # The single-service layout ran one routed service: only such a service can take its place.
+        add_legacy_moves(self, LEGACY_SERVICE if legacy is not None and legacy.kind_unit.has_load_balancer else None)
         if env.aws.emulator:
-            ignore_emulator_artefacts(self)
+            kinds = [construct_of(s.kind) for s in env.services.values()]
+            ignore_emulator_artefacts(self, {t: a for k in kinds for t, a in k.emulator_ignored_changes.items()})
         self._outputs()
 
     # --- constructs ---------------------------------------------------------------------------
@@ -135,39 +137,25 @@ class ServiceStack(PlatformStack):
             ),
         )
 
-    def _service(self, name: str, cfg: ServiceConfig) -> FargateService:
+    # --- for the kinds' construct parts (stacks/kinds/) ----------------------------------------
+
+    def ecs_name(self, name: str) -> str:
+        return service_name(self.env, name)
+
+    def task_definition(self, name: str, cfg: ServiceConfig, port: int | None) -> FargateTaskDefinition:
+        """The service's own task definition (roles, logs; Vault address, role and KV path only)."""
         env = self.env
-        full = service_name(env, name)
-        web = cfg.kind == "web"
-        td = FargateTaskDefinition(
+        return FargateTaskDefinition(
             self,
             f"{name}-task-definition",
             TaskDefinitionProps(
-                name=full, image=cfg.image, cpu=cfg.cpu, memory=cfg.memory, container_name=CONTAINER,
+                name=service_name(env, name), image=cfg.image, cpu=cfg.cpu, memory=cfg.memory, container_name=CONTAINER,
                 environment={**cfg.environment, **self.plain_env, c.ENV_VAULT_ROLE: c.vault_role(env.name, name)},
                 vault_address=self.vault_address, vault_secret_paths=[c.app_kv_path(name)],
-                command=list(cfg.command) if cfg.command else None, port=cfg.container_port if web else None,
+                command=list(cfg.command) if cfg.command else None, port=port,
                 log_retention_days=cfg.log_retention_days, stream_prefix=CONTAINER,
             ),
             self.account,
-        )  # fmt: skip
-        attachment = None
-        if web and self.load_balancer is not None:
-            lb = self.load_balancer
-            attachment = LbAttachment(
-                target_group_arn=lb.target_groups[name].arn, security_group_id=lb.security_group_id,
-                container_port=cfg.container_port, depends_on=lb.listener_dependencies(name),
-            )  # fmt: skip
-        return FargateService(
-            self,
-            name,
-            FargateServiceProps(
-                name=full, cluster_arn=self.cluster.arn, cluster_name=self.cluster.name, vpc_id=self.net.vpc_id,
-                subnet_ids=self.net.private_subnet_ids, desired_count=cfg.desired_count,
-                security_group_ids=[self.db_clients[name]], egress_ports=self.ports, load_balancer=attachment,
-                autoscaling=cfg.autoscaling,
-            ),
-            td,
         )  # fmt: skip
 
     def _migration_task_definition(self) -> FargateTaskDefinition:
@@ -221,8 +209,9 @@ class ServiceStack(PlatformStack):
 
     def _outputs(self) -> None:
         svcs, mig = self.services, self.migration_task
+        running = {n: s for n, s in svcs.items() if self.env.services[n].kind_unit.long_running}
         self.output(c.OUT_CLUSTER_NAME, self.cluster.name, "ECS cluster")
-        self.output(c.OUT_SERVICE_NAMES, {n: s.name for n, s in svcs.items()}, "Service -> ECS service name")
+        self.output(c.OUT_SERVICE_NAMES, {n: s.name for n, s in running.items()}, "Service -> ECS service name")
         self.output(c.OUT_TASK_DEFINITION_ARNS, {n: s.task_definition.arn for n, s in svcs.items()},
                     "Service -> task definition it runs")  # fmt: skip
         if self.load_balancer is not None:

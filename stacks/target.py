@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.contracts.names import DEFAULT_LOCAL_ENDPOINT, EMULATOR_ACCOUNT_ID, LOCAL_ENDPOINT_ENV
+from app.kinds import KINDS
 from app.schema import EnvironmentConfig
 
 # Every AWS service the stacks use; the emulator serves them all on one endpoint.
@@ -34,6 +35,11 @@ EMULATED_SERVICES = (
     "ssm",
     "sts",
 )
+
+
+def emulated_services() -> list[str]:
+    """EMULATED_SERVICES and what the registered service kinds add (app/kinds, docs/adr/0024)."""
+    return sorted({*EMULATED_SERVICES, *(svc for kind in KINDS.values() for svc in kind.aws_services)})
 
 
 def local_endpoint() -> str:
@@ -79,7 +85,7 @@ class AwsTarget:
                 skip_metadata_api_check="true",
                 skip_region_validation=True,
                 s3_use_path_style=True,
-                endpoints=[{svc: self.endpoint for svc in EMULATED_SERVICES}],
+                endpoints=[{svc: self.endpoint for svc in emulated_services()}],
             )
         return kwargs
 

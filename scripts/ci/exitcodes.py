@@ -1,4 +1,4 @@
-"""The CI stages' part of the one exit-code table (scripts/exitcodes.py, docs/exit-codes.md).
+"""The CI stages' part of the one exit-code table (app/contracts/exitcodes.py, docs/exit-codes.md).
 
 The migration gate's codes pass through unchanged: they mean the same in every command, so a
 pipeline can tell "the migration timed out" (7) from "the plan was stale" (4) without parsing logs.

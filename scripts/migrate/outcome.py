@@ -15,7 +15,7 @@ from app.contracts import exitcodes
 from scripts.migrate.excerpt import OutputExcerpt, heading
 
 # The gate's exit codes, read by Terraform, `platformctl deploy` and the CI stages: names for
-# this runner's entries of the one table (scripts/exitcodes.py, docs/exit-codes.md).
+# this runner's entries of the one table (app/contracts/exitcodes.py, docs/exit-codes.md).
 EXIT_OK = exitcodes.OK
 EXIT_FAILED = exitcodes.FAILED
 EXIT_USAGE = exitcodes.USAGE

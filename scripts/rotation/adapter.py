@@ -1,11 +1,12 @@
 """The one place that maps the environment's configuration onto rotation targets.
 
-Names come from scripts/contracts.py (what the stacks and `vault bootstrap` use too): each Vault
+Names come from app/contracts/names.py (what the stacks and `vault bootstrap` use too): each Vault
 workload `<w>` has the logins `<w>_app` (KV `<w>/database` on the workload mount) and
 `<w>_migrator` (KV `migration/<w>/database` on the internal mount, ADR 0017). Every
 `[services.<name>]` is the Vault workload of its name; its task
 (`<env>-<name>` in `<env>-cluster`) reads `<name>/database` at start (stacks/service.py); no other
-service can be granted that path (ADR 0017), so only it is restarted. The
+service can be granted that path (ADR 0017), so only it is restarted — if its kind restarts on a
+rotation (`Kind.restart_on_rotation`, docs/adr/0024: a one-off run reads the login afresh). The
 migration task is one-off (it reads its login when the next deploy runs it): nothing to restart.
 Extra `[[vault.workloads]]` have no service. The vault's own database admin is
 `platform_vault_admin` (KV `admin/database` on the internal mount), rotated with the RDS master credentials;
@@ -75,13 +76,15 @@ def services_reading(env: EnvironmentConfig, workload: str) -> tuple[str | None,
 
     The service named after the workload reads it at start; another service whose `read_paths`
     grant `<workload>/database` may read it as well, so it is restarted too (a spare restart is
-    cheap; a task left on a retired slot is an outage). None: no service reads it.
+    cheap; a task left on a retired slot is an outage). Only kinds whose tasks keep running are
+    restarted. None: no service reads it.
     """
     path = contracts.app_kv_path(workload)
     names = sorted(
         name
         for name, svc in env.services.items()
-        if name == workload or any(grants(p, path) for p in svc.read_paths or contracts.default_read_paths(name))
+        if svc.kind_unit.restart_on_rotation
+        and (name == workload or any(grants(p, path) for p in svc.read_paths or contracts.default_read_paths(name)))
     )
     if not names:
         return None, ()

@@ -116,7 +116,7 @@ def exec_cmd(
 ) -> None:
     """Log in (the task's AWS identity, or AppRole locally), export secrets as variables, exec COMMAND.
 
-    In a platform task every default comes from the task definition (scripts/contracts.py), so the
+    In a platform task every default comes from the task definition (app/contracts/names.py), so the
     entrypoint is just: platformctl secrets exec -- gunicorn app:wsgi. A database login read from
     `<workload>/database` is also exported as DATABASE_URL. Existing variables are never replaced
     unless --override is given; loader and interpreter variables (LD_*, PYTHON*, NODE_OPTIONS,

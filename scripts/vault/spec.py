@@ -8,7 +8,7 @@ roles `<env>-<workload>` (and `<env>-<workload>-migration` when a migration task
 database logins `<workload>_app` (DML, at `<kv_mount>/<workload>/database`) and
 `<workload>_migrator` (DDL, owns schema `<workload>`, at `<kv_mount>-internal/migration/<workload>/database`).
 No policy built here names any other path, whatever the configuration says: names and read paths
-are checked again (scripts/contracts.py) and refused with SpecError.
+are checked again (app/contracts/names.py) and refused with SpecError.
 
 Workload logins: AWS IAM auth (`auth="aws"`, every real environment) or, on the local tier of a
 server without AWS IAM auth (OpenBao), AppRole roles of the same names and policies

@@ -1,5 +1,5 @@
 """`secrets exec`'s environment: DATABASE_URL from the database login, no silent override of the
-variables the process already has, defaults from the task definition's variables (scripts/contracts.py).
+variables the process already has, defaults from the task definition's variables (app/contracts/names.py).
 
 The Vault reads are replaced by a fixed answer here; the real login and reads run against OpenBao
 in tests/integration/scripts/vault/test_secrets_exec.py.
