@@ -20,11 +20,11 @@ from scripts import awsclients
 from scripts.contracts import internal_kv_mount
 from scripts.rotation import operations
 from scripts.rotation.adapter import ADMIN_KV_PATH, ADMIN_WORKLOAD, TargetError, build_target, workload_names
+from scripts.rotation.admin import admin_connector
 from scripts.rotation.ecs import EcsRestarter
 from scripts.rotation.engine import Rotator
 from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import ExitCode
-from scripts.rotation.prepare import admin_connector
 from scripts.vault.client import VaultError, build_client
 
 log = logging.getLogger(__name__)

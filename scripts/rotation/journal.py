@@ -20,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from scripts.dblogins.connect import first_line
+
 # Another rotation holds the lease: the one LockHeld of the exit-code table (exit LOCKED).
 from scripts.exitcodes import LockHeld
 from scripts.rotation.kvstore import CasConflict, KvStore
 from scripts.rotation.model import Journal
-from scripts.rotation.pgslots import first_line
 
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("scripts.rotation.audit")

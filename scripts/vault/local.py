@@ -1,8 +1,7 @@
 """The local target's vault: bootstrap inputs and the local migration gate's credentials.
 
-- `local_inputs`: what `vault bootstrap --env local` reads from the running local target instead of
-  stack outputs: the OpenBao address and root token (0600 init file), the local PostgreSQL and its
-  superuser (0600 password file), the declared audit log.
+- `LocalInputs`: what `vault bootstrap --env local` uses instead of stack outputs; the CLI reads
+  it from the running local target (scripts/localtarget/vault_inputs.py) and passes it in.
 - `gate_environment` / `migration_database_url`: the local migration gate takes the *migration*
   credentials from the vault, as the migration task does in production (`secrets exec` with the
   migration role and `migration/<workload>/database` on the internal mount). The deploy exports only where to look
@@ -21,9 +20,9 @@ from urllib.parse import quote
 
 from app.schema import EnvironmentConfig
 from scripts import contracts
+from scripts.dblogins.model import MasterCredentials
 from scripts.vault import approle
 from scripts.vault.client import VaultError
-from scripts.vault.database import MasterCredentials
 from scripts.vault.secrets_exec import ExecRequest, read_paths
 
 ROLE_ENV = "PLATFORM_MIGRATION_VAULT_ROLE"
@@ -48,27 +47,6 @@ def applies(
 ) -> bool:
     """`--env local` with nothing pointing elsewhere: use the running local target."""
     return env.tier == "local" and env.aws.emulator and not (address or outputs or from_state or db)
-
-
-def local_inputs(env: EnvironmentConfig) -> LocalInputs:
-    from scripts.localtarget import postgres, target
-
-    state = target.load()
-    if not (state.vault_address and state.vault_running()):
-        raise VaultError("the local OpenBao is not running; start the local target with `platformctl local up`")
-    if not (state.pg_port and state.pg_running()):
-        raise VaultError("the local PostgreSQL is not running; start the local target with `platformctl local up`")
-    assert state.vault_dir
-    from scripts.localtarget.openbao import AUDIT_FILE
-
-    return LocalInputs(
-        address=state.vault_address,
-        token=state.vault_root_token(),
-        db_port=state.pg_port,
-        db_name=target.LOCAL_DB_NAME,
-        master=MasterCredentials(postgres.SUPERUSER, state.pg_password()),
-        audit_file_path=str(Path(state.vault_dir) / AUDIT_FILE),
-    )
 
 
 def migration_workload(env: EnvironmentConfig) -> str | None:

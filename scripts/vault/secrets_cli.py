@@ -15,9 +15,9 @@ import click
 from app.config import ConfigError
 from scripts import exitcodes
 from scripts.cliexit import UsageExitGroup
+from scripts.dblogins.connect import DatabaseError
 from scripts.vault import outputs as outputs_mod
 from scripts.vault.client import VaultError
-from scripts.vault.database import DatabaseError
 from scripts.vault.exec_cli import exec_cmd
 from scripts.vault.spec import SpecError
 
