@@ -1,15 +1,6 @@
-"""Where the project keeps machine-local files (never committed): `.platform/` by default."""
+"""Where the project keeps machine-local files: declared in scripts/runtime/workspace.py, which the
+platform-runtime package ships (its AppRole default needs it); this name stays for the full project."""
 
-from __future__ import annotations
+from scripts.runtime.workspace import PROJECT_ROOT, platform_home
 
-import os
-from pathlib import Path
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def platform_home() -> Path:
-    """Local working files: target endpoints, Terraform CLI config, bootstrap state."""
-    home = Path(os.environ.get("PLATFORM_HOME", PROJECT_ROOT / ".platform"))
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+__all__ = ["PROJECT_ROOT", "platform_home"]

@@ -15,7 +15,7 @@ import click
 from scripts import exitcodes as table
 from scripts.ci import exitcodes
 from scripts.ci.exitcodes import CiError
-from scripts.cliexit import UsageExitGroup
+from scripts.runtime.cliexit import UsageExitGroup
 
 if TYPE_CHECKING:
     from app.schema import EnvironmentConfig

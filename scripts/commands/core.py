@@ -10,8 +10,8 @@ import click
 from app.config import ConfigError, load_all, load_environment
 from app.schema import EnvironmentConfig
 from scripts import exitcodes
-from scripts.cliexit import UsageExitGroup
 from scripts.contracts import DEFAULT_LOCAL_VAULT_PORT, LOCAL_VAULT_PORT_ENV
+from scripts.runtime.cliexit import UsageExitGroup
 
 EXIT_FAILED = exitcodes.FAILED
 EXIT_USAGE = exitcodes.USAGE

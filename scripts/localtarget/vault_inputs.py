@@ -10,7 +10,7 @@ from pathlib import Path
 from scripts.dblogins.model import MasterCredentials
 from scripts.localtarget import postgres, target
 from scripts.localtarget.openbao import AUDIT_FILE
-from scripts.vault.client import VaultError
+from scripts.runtime.vault_client import VaultError
 from scripts.vault.local import LocalInputs
 
 

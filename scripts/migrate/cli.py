@@ -18,7 +18,6 @@ from typing import Any, NoReturn
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from scripts.cliexit import UsageExitGroup
 from scripts.contracts import MAX_MIGRATION_TIMEOUT_S
 from scripts.migrate.outcome import (
     EXIT_ALREADY_RUNNING,
@@ -32,6 +31,7 @@ from scripts.migrate.outcome import (
 )
 from scripts.migrate.report import GateLog, report_dir, report_for_error, report_for_success, write_report
 from scripts.migrate.signals import signal_of, signals_interrupt
+from scripts.runtime.cliexit import UsageExitGroup
 
 OLD_VERSION_SERVES = "The service was not updated: the previous version keeps serving."
 NEXT_STEP = {
@@ -305,7 +305,7 @@ def _run_local(
 
 def _url_from_vault() -> str:
     """Local tier: the migration login from the vault (scripts/vault/local.py), if the deploy set it up."""
-    from scripts.vault.client import VaultError
+    from scripts.runtime.vault_client import VaultError
     from scripts.vault.local import migration_database_url
 
     try:

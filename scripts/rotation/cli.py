@@ -25,7 +25,7 @@ from scripts.rotation.ecs import EcsRestarter
 from scripts.rotation.engine import Rotator
 from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import ExitCode
-from scripts.vault.client import VaultError, build_client
+from scripts.runtime.vault_client import VaultError, build_client
 
 log = logging.getLogger(__name__)
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")

@@ -19,7 +19,7 @@ from scripts.rotation.engine import Rotator, StopSafely
 from scripts.rotation.journal import EnvLock, LeaseLost, LockHeld
 from scripts.rotation.kvstore import CasConflict
 from scripts.rotation.model import ExitCode, Journal, Step
-from scripts.vault.client import VaultError
+from scripts.runtime.vault_client import VaultError
 
 log = logging.getLogger(__name__)
 

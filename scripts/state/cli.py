@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
-from scripts.cliexit import UsageExitGroup
 from scripts.exitcodes import exit_code_for
+from scripts.runtime.cliexit import UsageExitGroup
 from scripts.state import diff as state_diff
 from scripts.state import restore as state_restore
 from scripts.state.errors import FAILURE_EXIT, LockHeld, RestoreRefused, StateToolError

@@ -18,15 +18,15 @@ import click
 from app.config import load_environment
 from app.schema import EnvironmentConfig
 from scripts import awsclients, exitcodes
-from scripts.cliexit import UsageExitGroup
 from scripts.dblogins.model import Database
 
 # The CLI layer reads the local target and hands its values to scripts/vault (ADR 0021).
 from scripts.localtarget.vault_inputs import local_inputs
+from scripts.runtime.cliexit import UsageExitGroup
+from scripts.runtime.vault_client import build_client
 from scripts.vault import bootstrap as bootstrap_mod
 from scripts.vault import init as init_mod
 from scripts.vault.bootstrap_inputs import ResolvedInputs
-from scripts.vault.client import build_client
 from scripts.vault.login_plan import DatabaseTarget
 from scripts.vault.secrets_cli import errors_to_exit_codes as _errors_to_exit_codes
 from scripts.vault.secrets_cli import secrets

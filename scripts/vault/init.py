@@ -32,7 +32,7 @@ from typing import Any
 
 import hvac
 
-from scripts.vault.client import VaultError, vault_errors
+from scripts.runtime.vault_client import VaultError, vault_errors
 from scripts.workspace import platform_home
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from urllib.parse import quote
 from app.schema import EnvironmentConfig
 from scripts import contracts
 from scripts.dblogins.model import MasterCredentials
-from scripts.vault import approle
-from scripts.vault.client import VaultError
-from scripts.vault.secrets_exec import ExecRequest, read_paths
+from scripts.runtime import approle
+from scripts.runtime.secrets_exec import ExecRequest, read_paths
+from scripts.runtime.vault_client import VaultError
 
 ROLE_ENV = "PLATFORM_MIGRATION_VAULT_ROLE"
 PATH_ENV = "PLATFORM_MIGRATION_VAULT_PATH"

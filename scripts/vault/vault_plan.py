@@ -9,8 +9,8 @@ from typing import Any
 import hvac
 import hvac.exceptions
 
+from scripts.runtime.vault_client import wait_kv_v2_ready
 from scripts.vault.capabilities import ServerCapabilities, audit_block
-from scripts.vault.client import wait_kv_v2_ready
 from scripts.vault.plan import Action
 from scripts.vault.spec import AuditSpec, AwsRoleSpec, MountSpec, PolicySpec, VaultSpec
 

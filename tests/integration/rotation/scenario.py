@@ -25,7 +25,7 @@ from scripts.localtarget.postgres import PostgresServer
 from scripts.rotation.faults import ENV as CRASH_ENV
 from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import Journal
-from scripts.vault.client import wait_kv_v2_ready
+from scripts.runtime.vault_client import wait_kv_v2_ready
 from scripts.vault.login_plan import DatabaseTarget, plan_logins
 from scripts.vault.spec import DatabaseLoginSpec
 from tests.integration.migrate.ecs_faults import FakeEcs

@@ -17,7 +17,7 @@ from scripts.localtarget.openbao import OpenBaoServer
 from scripts.rotation.ecs import EcsRestarter
 from scripts.rotation.journal import EnvLock, LeaseLost, LockHeld
 from scripts.rotation.kvstore import CasConflict, KvStore
-from scripts.vault.client import wait_kv_v2_ready
+from scripts.runtime.vault_client import wait_kv_v2_ready
 
 _n = itertools.count()
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import hvac
 import hvac.exceptions
 
-from scripts.vault.client import VaultError, build_client, vault_errors
+from scripts.runtime.vault_client import VaultError, build_client, vault_errors
+from scripts.runtime.workspace import platform_home
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,6 @@ class AppRoleCredentials:
 
 
 def credentials_dir() -> Path:
-    from scripts.workspace import platform_home
-
     return platform_home() / "local" / "approle"
 
 

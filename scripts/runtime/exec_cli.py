@@ -19,8 +19,8 @@ import click
 
 from scripts import exitcodes
 from scripts.contracts import ENV_SECRETS_PREFIX, ENV_VAULT_KV_MOUNT, ENV_VAULT_READ_PATHS, ENV_VAULT_ROLE
-from scripts.vault import secrets_exec
-from scripts.vault.client import VaultError
+from scripts.runtime import secrets_exec
+from scripts.runtime.vault_client import VaultError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -20,7 +20,7 @@ import hvac
 import hvac.exceptions
 
 from scripts.contracts import APP_KV_SUFFIX
-from scripts.vault.client import VaultError, build_client, vault_errors
+from scripts.runtime.vault_client import VaultError, build_client, vault_errors
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def _login(request: ExecRequest, session: boto3.Session | None) -> hvac.Client:
         return aws_login(request, session)
     from pathlib import Path
 
-    from scripts.vault import approle
+    from scripts.runtime import approle
 
     path = Path(request.approle_file) if request.approle_file else approle.credentials_file(request.role)
     creds = approle.read_credentials(path)
