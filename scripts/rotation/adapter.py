@@ -17,8 +17,8 @@ from __future__ import annotations
 from app.schema import EnvironmentConfig
 from scripts import contracts
 from scripts.dblogins.model import ADMIN_KV_PATH, Database, Login, admin_login, workload_logins
-from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import AdminSource, RotationTarget
+from scripts.vault.kvstore import KvStore
 
 ADMIN_WORKLOAD = "vault-admin"
 

@@ -10,8 +10,8 @@ import psycopg
 
 from scripts.dblogins.connect import DatabaseError, connect, read_master_credentials
 from scripts.rotation.engine import AdminConnect
-from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import ROTATION_APP, RotationTarget
+from scripts.vault.kvstore import KvStore
 
 
 def admin_connector(target: RotationTarget, kv: KvStore, secretsmanager: Any | None) -> AdminConnect:

@@ -23,9 +23,9 @@ from scripts.rotation.adapter import ADMIN_KV_PATH, ADMIN_WORKLOAD, TargetError,
 from scripts.rotation.admin import admin_connector
 from scripts.rotation.ecs import EcsRestarter
 from scripts.rotation.engine import Rotator
-from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import ExitCode
 from scripts.runtime.vault_client import VaultError, build_client
+from scripts.vault.kvstore import KvStore
 
 log = logging.getLogger(__name__)
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")

@@ -35,8 +35,8 @@ from scripts.dblogins.connect import can_log_in
 from scripts.rotation.ecs import EcsRestarter
 from scripts.rotation.faults import crash_point
 from scripts.rotation.journal import EnvLock, JournalStore, whoami
-from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import VERIFY_APP, Journal, Login, LoginState, RotationTarget, Step
+from scripts.vault.kvstore import KvStore
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from scripts.dblogins.connect import first_line
 
 # Another rotation holds the lease: the one LockHeld of the exit-code table (exit LOCKED).
 from scripts.exitcodes import LockHeld
-from scripts.rotation.kvstore import CasConflict, KvStore
 from scripts.rotation.model import Journal
+from scripts.vault.kvstore import CasConflict, KvStore
 
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("scripts.rotation.audit")

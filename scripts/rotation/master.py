@@ -16,8 +16,8 @@ from typing import Any
 
 from scripts.dblogins.connect import can_log_in, read_master_credentials
 from scripts.dblogins.model import Database
-from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import VERIFY_APP
+from scripts.vault.kvstore import KvStore
 
 log = logging.getLogger(__name__)
 

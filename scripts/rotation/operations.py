@@ -17,9 +17,9 @@ from scripts.dblogins import passwords, roles
 from scripts.dblogins.connect import DatabaseError, first_line
 from scripts.rotation.engine import Rotator, StopSafely
 from scripts.rotation.journal import EnvLock, LeaseLost, LockHeld
-from scripts.rotation.kvstore import CasConflict
 from scripts.rotation.model import ExitCode, Journal, Step
 from scripts.runtime.vault_client import VaultError
+from scripts.vault.kvstore import CasConflict
 
 log = logging.getLogger(__name__)
 

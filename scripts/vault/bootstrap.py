@@ -21,10 +21,10 @@ import psycopg
 from scripts.dblogins import slots
 from scripts.dblogins.connect import DatabaseError, master_connection, read_master_credentials
 from scripts.dblogins.model import MasterCredentials
-from scripts.rotation.kvstore import KvStore
 from scripts.runtime.vault_client import VaultError, connect, is_root_token, vault_errors
 from scripts.vault import capabilities, login_plan
 from scripts.vault.capabilities import ServerCapabilities
+from scripts.vault.kvstore import KvStore
 from scripts.vault.plan import Action
 from scripts.vault.spec import VaultSpec
 from scripts.vault.upgrade import plan_upgrade

@@ -23,9 +23,9 @@ from scripts.dblogins.model import Database, Login, admin_login, workload_logins
 from scripts.dblogins.slots import prepare_slots
 from scripts.localtarget.postgres import PostgresServer
 from scripts.rotation.faults import ENV as CRASH_ENV
-from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import Journal
 from scripts.runtime.vault_client import wait_kv_v2_ready
+from scripts.vault.kvstore import KvStore
 from scripts.vault.login_plan import DatabaseTarget, plan_logins
 from scripts.vault.spec import DatabaseLoginSpec
 from tests.integration.migrate.ecs_faults import FakeEcs

@@ -22,8 +22,8 @@ from scripts.dblogins.model import ADMIN_KV_PATH, workload_logins
 from scripts.rotation import operations
 from scripts.rotation.admin import admin_connector
 from scripts.rotation.engine import Rotator
-from scripts.rotation.kvstore import CasConflict
 from scripts.rotation.model import AdminSource, ExitCode, RotationTarget
+from scripts.vault.kvstore import CasConflict
 from tests.integration.rotation.scenario import ROOT, WORKLOAD, Scenario
 from tests.integration.rotation.test_rotate import assert_rotated
 
