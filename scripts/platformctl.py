@@ -9,7 +9,7 @@ import sys
 import click
 
 from app.contracts import exitcodes
-from scripts.cliexit import UsageExitGroup
+from scripts.runtime.cliexit import UsageExitGroup
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 

@@ -8,18 +8,47 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from app.contracts import exitcodes as table
 from scripts.ci import exitcodes
 from scripts.ci.exitcodes import CiError
-from scripts.cliexit import UsageExitGroup
+from scripts.runtime.cliexit import UsageExitGroup
+
+if TYPE_CHECKING:
+    from app.schema import EnvironmentConfig
+    from scripts.ci.context import StageContext
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_SYNTH = Path("cdktf.out")
 _TTL = re.compile(r"^(\d+)([mhd])$")
+
+
+def _use_local_target(env: EnvironmentConfig) -> None:
+    """An environment on the emulator: the running local target's endpoint and gate variables."""
+    import os
+
+    from scripts.ci.exitcodes import ERROR
+    from scripts.localtarget import target
+    from stacks.target import LOCAL_ENDPOINT_ENV
+
+    state = target.load()
+    if state.aws_running():
+        # The emulator endpoint, and where the local migration gate finds its login in the vault:
+        # also when `eval "$(platformctl local env)"` already exported the endpoint, which says
+        # nothing about the gate's variables.
+        target.apply_to_environ(state, env)
+    elif LOCAL_ENDPOINT_ENV not in os.environ:
+        raise CiError(ERROR, "the local target is not running; start it with `platformctl local up` "
+                             f"(or export {LOCAL_ENDPOINT_ENV} for an emulator of your own)")
+
+
+def _context(env_name: str) -> StageContext:
+    from scripts.ci.context import StageContext
+
+    return StageContext.load(env_name, _use_local_target)
 
 
 def _stage(fn: F) -> F:
@@ -99,11 +128,10 @@ def synth_cmd(env_name: str, synth_dir: Path, allow_dirty: bool) -> int:
 def plan_cmd(env_name: str, synth_dir: Path, bundle_dir: Path | None, stacks: tuple[str, ...], ttl: str,
              lock_timeout: str) -> int:
     """Plan every stack in dependency order into one encrypted bundle; exit 0 no changes, 2 changes."""
-    from scripts.ci.context import StageContext
     from scripts.ci.plan import plan
 
     target = _bundle_default(env_name, bundle_dir)
-    manifest, code = plan(StageContext.load(env_name), synth_dir, target, list(stacks) or None, _ttl(ttl),
+    manifest, code = plan(_context(env_name), synth_dir, target, list(stacks) or None, _ttl(ttl),
                           lock_timeout)
     for s in manifest.stacks:
         click.echo(f"{s.name:<24} {s.status:<12} {'changes' if s.has_changes else 'no changes'} {s.reason}")
@@ -123,10 +151,9 @@ def policy_cmd(env_name: str, synth_dir: Path, bundle_dir: Path | None, waivers:
                no_waivers: bool) -> int:
     """Checkov on the bundle's plan JSON with .checkov.yaml; fail closed (exit 3); verdict signed into the bundle."""
     from scripts.ci.apply import run_policy
-    from scripts.ci.context import StageContext
     from scripts.ci.policy import default_waivers
 
-    ctx = StageContext.load(env_name)
+    ctx = _context(env_name)
     target = _bundle_default(env_name, bundle_dir)
     chosen = None if no_waivers else waivers or default_waivers(ctx.env.tier)
     result, code = run_policy(ctx, synth_dir, target, chosen)
@@ -148,9 +175,8 @@ def policy_cmd(env_name: str, synth_dir: Path, bundle_dir: Path | None, waivers:
 def apply_cmd(env_name: str, synth_dir: Path, bundle_dir: Path | None, lock_timeout: str) -> int:
     """Apply exactly the bundle's final plans after re-checking every manifest field (exit 4 on any mismatch)."""
     from scripts.ci.apply import apply
-    from scripts.ci.context import StageContext
 
-    manifest, code = apply(StageContext.load(env_name), synth_dir, _bundle_default(env_name, bundle_dir), lock_timeout)
+    manifest, code = apply(_context(env_name), synth_dir, _bundle_default(env_name, bundle_dir), lock_timeout)
     applied = [s.name for s in manifest.to_apply()]
     click.echo(f"applied: {', '.join(applied) or 'nothing to apply'}")
     if manifest.remaining():
@@ -168,11 +194,10 @@ def apply_cmd(env_name: str, synth_dir: Path, bundle_dir: Path | None, lock_time
 @_stage
 def drift_cmd(env_name: str, synth_dir: Path, stacks: tuple[str, ...], out_dir: Path | None) -> int:
     """Scheduled check: plan every deployed stack without locking; exit 2 when anything differs."""
-    from scripts.ci.context import StageContext
     from scripts.ci.drift import drift
 
     target = out_dir or Path("ci-drift") / env_name
-    found, undeployed, code = drift(StageContext.load(env_name), synth_dir, target, list(stacks) or None)
+    found, undeployed, code = drift(_context(env_name), synth_dir, target, list(stacks) or None)
     for sc in found:
         click.echo(f"{sc.stack:<24} {len(sc.changes)} change(s) to converge" if sc.has_changes
                    else f"{sc.stack:<24} in sync")

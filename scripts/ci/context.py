@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from app.config import ConfigError, load_environment
-from app.contracts.names import LOCAL_ENDPOINT_ENV
 from app.contracts.workspace import PROJECT_ROOT
 from app.schema import EnvironmentConfig
 from scripts.ci.bundle import Keys
@@ -23,13 +23,15 @@ class StageContext:
     env: EnvironmentConfig
 
     @classmethod
-    def load(cls, env_name: str) -> StageContext:
+    def load(cls, env_name: str, use_emulator: Callable[[EnvironmentConfig], None]) -> StageContext:
+        """`use_emulator`: called for an environment on the AWS emulator; the CLI passes the local
+        target's (this module does not import the local target)."""
         try:
             env = load_environment(env_name)
         except ConfigError as exc:
             raise CiError(USAGE, f"configuration error (nothing was changed):\n{exc}") from exc
         if env.aws.emulator:
-            _use_local_target(env)
+            use_emulator(env)
         return cls(env)
 
     @property
@@ -51,20 +53,6 @@ class StageContext:
         from scripts.awsclients import client
 
         return client("kms", self.env)
-
-
-def _use_local_target(env: EnvironmentConfig) -> None:
-    from scripts.localtarget import target
-
-    state = target.load()
-    if state.aws_running():
-        # The emulator endpoint, and where the local migration gate finds its login in the vault:
-        # also when `eval "$(platformctl local env)"` already exported the endpoint, which says
-        # nothing about the gate's variables.
-        target.apply_to_environ(state, env)
-    elif LOCAL_ENDPOINT_ENV not in os.environ:
-        raise CiError(ERROR, "the local target is not running; start it with `platformctl local up` "
-                             f"(or export {LOCAL_ENDPOINT_ENV} for an emulator of your own)")
 
 
 def _git(*args: str) -> subprocess.CompletedProcess[bytes]:

@@ -16,7 +16,7 @@ from app.contracts.names import (
     LOCAL_VAULT_PORT_ENV,
 )
 from app.schema import EnvironmentConfig
-from scripts.cliexit import UsageExitGroup
+from scripts.runtime.cliexit import UsageExitGroup
 
 EXIT_FAILED = exitcodes.FAILED
 EXIT_USAGE = exitcodes.USAGE

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.localtarget.procs import port_open, wait_until
+from scripts.vault.capabilities import audit_block
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,6 @@ def find_binary() -> str:
 def version() -> str:
     out = subprocess.run([find_binary(), "version"], capture_output=True, text=True, check=True, timeout=30)
     return out.stdout.strip()
-
-
-def audit_block(path: str, file_path: str) -> str:
-    """The server-config stanza that declares a file audit device (what OpenBao needs)."""
-    return f'audit "file" "{path}" {{\n  options {{\n    file_path = "{file_path}"\n  }}\n}}\n'
 
 
 def render_config(directory: Path, port: int, cluster_port: int) -> str:

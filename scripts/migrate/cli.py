@@ -21,7 +21,6 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from app.contracts import gate
 from app.contracts.names import ENV_DATABASE_URL, MAX_MIGRATION_TIMEOUT_S
-from scripts.cliexit import UsageExitGroup
 from scripts.migrate.outcome import (
     EXIT_ALREADY_RUNNING,
     EXIT_TIMEOUT,
@@ -34,6 +33,7 @@ from scripts.migrate.outcome import (
 )
 from scripts.migrate.report import GateLog, report_dir, report_for_error, report_for_success, write_report
 from scripts.migrate.signals import signal_of, signals_interrupt
+from scripts.runtime.cliexit import UsageExitGroup
 
 if TYPE_CHECKING:
     from app.schema import EnvironmentConfig
@@ -327,8 +327,9 @@ def _database_url(url_env: str, env: EnvironmentConfig | None) -> str:
 def _url_from_vault(env: EnvironmentConfig | None) -> str:
     """The migration login from the vault (scripts/vault/local.py): where `platformctl deploy` said
     (PLATFORM_MIGRATION_VAULT_*), else, for a local-tier --environment, from the running local target."""
-    from scripts.vault.client import VaultError
-    from scripts.vault.local import local_gate_environment, migration_database_url
+    from scripts.localtarget.vault_inputs import local_gate_environment
+    from scripts.runtime.vault_client import VaultError
+    from scripts.vault.local import migration_database_url
 
     try:
         url = migration_database_url()

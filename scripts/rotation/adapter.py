@@ -17,37 +17,15 @@ from __future__ import annotations
 
 from app.contracts import names as contracts
 from app.schema import EnvironmentConfig
-from scripts.rotation.kvstore import KvStore
-from scripts.rotation.model import AdminSource, Database, Login, RotationTarget
+from scripts.dblogins.model import ADMIN_KV_PATH, Database, Login, admin_login, workload_logins
+from scripts.rotation.model import AdminSource, RotationTarget
+from scripts.vault.kvstore import KvStore
 
 ADMIN_WORKLOAD = "vault-admin"
-ADMIN_GROUP = contracts.ADMIN_DB_GROUP
-ADMIN_KV_PATH = contracts.ADMIN_KV_PATH  # on the internal mount
 
 
 class TargetError(ValueError):
     """The configuration names no such workload, or the KV lacks what the target needs."""
-
-
-def workload_logins(workload: str) -> tuple[Login, ...]:
-    return (
-        Login("app", contracts.db_app_login(workload), contracts.app_kv_path(workload)),
-        Login("migration", contracts.db_migration_login(workload), contracts.migration_kv_path(workload), True),
-    )
-
-
-def admin_login() -> Login:
-    return Login("admin", ADMIN_GROUP, ADMIN_KV_PATH, True)
-
-
-def stored_login_matches(group: str, stored_username: str) -> bool:
-    """For `vault bootstrap`'s drift check: after a rotation the KV holds a slot, not the group.
-
-    scripts/vault/database.plan_logins compares the stored username with `<w>_app`; once slots
-    exist it must accept `<w>_app_a`/`<w>_app_b` too (and never re-enable the NOLOGIN group),
-    or a bootstrap re-run would undo a rotation.
-    """
-    return stored_username in (group, f"{group}_a", f"{group}_b")
 
 
 def grants(pattern: str, path: str) -> bool:

@@ -20,12 +20,12 @@ from app.contracts.names import ENV_VAULT_ADDR, ENV_VAULT_TOKEN, internal_kv_mou
 from scripts import awsclients
 from scripts.rotation import operations
 from scripts.rotation.adapter import ADMIN_KV_PATH, ADMIN_WORKLOAD, TargetError, build_target, workload_names
+from scripts.rotation.admin import admin_connector
 from scripts.rotation.ecs import EcsRestarter
 from scripts.rotation.engine import Rotator
-from scripts.rotation.kvstore import KvStore
 from scripts.rotation.model import ExitCode
-from scripts.rotation.prepare import admin_connector
-from scripts.vault.client import VaultError, build_client
+from scripts.runtime.vault_client import VaultError, build_client
+from scripts.vault.kvstore import KvStore
 
 log = logging.getLogger(__name__)
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")

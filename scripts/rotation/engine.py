@@ -30,12 +30,13 @@ from dataclasses import dataclass
 
 import psycopg
 
-from scripts.rotation import pgslots
+from scripts.dblogins import passwords, roles, sessions
+from scripts.dblogins.connect import can_log_in
 from scripts.rotation.ecs import EcsRestarter
 from scripts.rotation.faults import crash_point
 from scripts.rotation.journal import EnvLock, JournalStore, whoami
-from scripts.rotation.kvstore import KvStore
-from scripts.rotation.model import Journal, Login, LoginState, RotationTarget, Step
+from scripts.rotation.model import VERIFY_APP, Journal, Login, LoginState, RotationTarget, Step
+from scripts.vault.kvstore import KvStore
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class Rotator:
     def _logs_in(self, doc: dict[str, object] | None) -> bool:
         if not doc or "username" not in doc or "password" not in doc:
             return False
-        return pgslots.can_log_in(self.target.database, str(doc["username"]), str(doc["password"]))
+        return can_log_in(self.target.database, str(doc["username"]), str(doc["password"]), VERIFY_APP)
 
     def _pending_logs_in(self, login: Login) -> bool:
         found = self.internal.read(self.target.pending_path(login))
@@ -120,7 +121,7 @@ class Rotator:
                     )
                 old = str(current.data["username"])
                 new = login.other_slot(old)
-                busy = pgslots.sessions(conn, new)
+                busy = sessions.sessions(conn, new)
                 if busy:
                     raise StopSafely(
                         f"slot {new} still has {len(busy)} session(s) ({', '.join(map(str, busy[:3]))}): "
@@ -147,7 +148,7 @@ class Rotator:
             login = self.logins[state.kind]
             path = self.target.pending_path(login)
             state.pending_version = self.internal.write(
-                path, self._secret(state.new_user, pgslots.new_password()), cas=self.internal.current_version(path)
+                path, self._secret(state.new_user, passwords.new_password()), cas=self.internal.current_version(path)
             )
             crash_point(f"kv:pending:{state.kind}")
         self._advance(
@@ -161,7 +162,7 @@ class Rotator:
                 if self._logs_in(pending):
                     continue  # already set before a crash: the database is ahead of the journal
                 lock.check()
-                pgslots.set_password(conn, state.new_user, str(pending["password"]))
+                passwords.set_password(conn, state.new_user, str(pending["password"]))
                 crash_point(f"db:set:{state.kind}")
         self._advance(journal, lock, Step.DATABASE_SET, slots=[s.new_user for s in journal.logins])
 
@@ -226,10 +227,12 @@ class Rotator:
                 others = [r for r in (login.group, *login.slots) if r not in (state.old_user, state.new_user)]
                 for role in [state.old_user, *others]:
                     lock.check()
-                    if pgslots.can_login_attr(conn, role):
-                        gone = pgslots.retire(conn, role, self.grace, sleep=self._waiting(lock), progress=self.progress)
+                    if roles.can_login_attr(conn, role):
+                        gone = sessions.retire(
+                            conn, role, self.grace, sleep=self._waiting(lock), progress=self.progress
+                        )
                     elif role == state.old_user:  # disabled before a crash; end what is left
-                        gone = pgslots.sessions(conn, role)
+                        gone = sessions.sessions(conn, role)
                         for session in gone:
                             conn.execute("SELECT pg_terminate_backend(%s)", (session.pid,))
                     else:
@@ -271,8 +274,8 @@ class Rotator:
                 doc = published.data if published else None
                 if doc and doc.get("username") == state.new_user and not self._logs_in(doc):
                     self.progress(f"resume: the published {state.new_user} does not log in; setting its password again")
-                    pgslots.set_password(conn, state.new_user, str(doc["password"]))
-                if not pgslots.can_login_attr(conn, state.old_user):
+                    passwords.set_password(conn, state.new_user, str(doc["password"]))
+                if not roles.can_login_attr(conn, state.old_user):
                     self.progress(f"resume: the previous slot {state.old_user} is already disabled")
 
     def run(self, journal: Journal, lock: EnvLock) -> None:

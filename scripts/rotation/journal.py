@@ -22,9 +22,9 @@ from typing import Any
 
 # Another rotation holds the lease: the one LockHeld of the exit-code table (exit LOCKED).
 from app.contracts.exitcodes import LockHeld
-from scripts.rotation.kvstore import CasConflict, KvStore
+from scripts.dblogins.connect import first_line
 from scripts.rotation.model import Journal
-from scripts.rotation.pgslots import first_line
+from scripts.vault.kvstore import CasConflict, KvStore
 
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("scripts.rotation.audit")

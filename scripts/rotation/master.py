@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scripts.rotation import pgslots
-from scripts.rotation.kvstore import KvStore
-from scripts.rotation.model import Database
-from scripts.vault.database import read_master_credentials
+from scripts.dblogins.connect import can_log_in, read_master_credentials
+from scripts.dblogins.model import Database
+from scripts.rotation.model import VERIFY_APP
+from scripts.vault.kvstore import KvStore
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def rotate_master(
         progress("waiting for RDS to set the new master password")
         sleep(poll)
     creds = read_master_credentials(sm, arn)
-    if not pgslots.can_log_in(db, creds.username, creds.password):
+    if not can_log_in(db, creds.username, creds.password, VERIFY_APP):
         raise MasterRotationError(
             f"the new master secret (version {now_current}) does not log in to {db.host}:{db.port}"
         )
@@ -83,6 +83,6 @@ def rotate_master(
         raise MasterRotationError(
             f"the vault admin login at {kv.mount}/{admin_kv_path} IS the master user; re-run the bootstrap"
         )
-    if not pgslots.can_log_in(db, user, str(admin.data.get("password"))):
+    if not can_log_in(db, user, str(admin.data.get("password")), VERIFY_APP):
         raise MasterRotationError(f"the vault admin login {user} no longer logs in after the master rotation")
     return MasterReport(str(before), str(now_current), user)

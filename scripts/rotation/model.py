@@ -1,5 +1,7 @@
 """What a rotation acts on and where it stands: targets, steps, journal records, exit codes.
 
+The logins and the database themselves are scripts/dblogins (model.Login, model.Database).
+
 Nothing here does I/O. The journal record holds names, versions and deployment ids only — never
 a password — so it can be printed, logged and stored next to the secrets without widening them.
 """
@@ -12,6 +14,7 @@ from typing import Any, Literal
 
 from app.contracts import exitcodes
 from app.contracts import names as contracts
+from scripts.dblogins.model import Database, Login
 
 
 class Step(enum.StrEnum):
@@ -30,6 +33,9 @@ class Step(enum.StrEnum):
 
 FINISHED = (Step.DONE, Step.ABORTED)
 
+# application_name of the rotation's sessions: the admin's, and the one-off logins verifying a credential.
+ROTATION_APP, VERIFY_APP = "platformctl-rotation", "platformctl-rotation-verify"
+
 
 class ExitCode(enum.IntEnum):
     """The scheduling contract: rotation's entries of the one table (docs/exit-codes.md)."""
@@ -41,35 +47,6 @@ class ExitCode(enum.IntEnum):
     STOPPED_OLD_VALID = exitcodes.STOPPED_SAFE  # the credentials tasks use still log in; --resume later
     LOCKED = exitcodes.LOCKED  # another rotation of this environment holds the lease
     LEASE_LOST = exitcodes.LEASE_LOST  # this run's lease was taken over: it stopped at a safe point
-
-
-@dataclass(frozen=True)
-class Login:
-    """One credential of a workload: a NOLOGIN group role owning privileges, two login slots."""
-
-    kind: str  # "app" | "migration" | "admin"
-    group: str  # e.g. orders_app; the historical single login becomes the group
-    kv_path: str  # below its mount: what tasks read (username/password/host/port/dbname)
-    # On the internal mount (`<kv_mount>-internal`, ADR 0017): migration and admin logins; the
-    # app login is on the workload mount, where its workload reads it.
-    internal: bool = False
-
-    @property
-    def slots(self) -> tuple[str, str]:
-        return (f"{self.group}_a", f"{self.group}_b")
-
-    def other_slot(self, username: str) -> str:
-        """The slot to rotate: `_b` when `_a` is active, `_a` otherwise (also for the legacy login)."""
-        a, b = self.slots
-        return b if username == a else a
-
-
-@dataclass(frozen=True)
-class Database:
-    host: str
-    port: int
-    dbname: str
-    sslmode: str = "prefer"
 
 
 @dataclass(frozen=True)

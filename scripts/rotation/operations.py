@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scripts.rotation import pgslots
+from scripts.dblogins import passwords, roles
+from scripts.dblogins.connect import DatabaseError, first_line
 from scripts.rotation.engine import Rotator, StopSafely
 from scripts.rotation.journal import EnvLock, LeaseLost, LockHeld
-from scripts.rotation.kvstore import CasConflict
 from scripts.rotation.model import ExitCode, Journal, Step
-from scripts.vault.client import VaultError
+from scripts.runtime.vault_client import VaultError
+from scripts.vault.kvstore import CasConflict
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +160,11 @@ def _rotate(r: Rotator, lock: EnvLock, resume: bool, min_age: float) -> Outcome:
         if _lost_to_another(lock):
             return _lease_lost(r, journal, f"{lock.lost} ({exc})")
         return _stopped(r, journal, f"{exc}; fix it, then run --resume")
-    except (pgslots.SlotError, VaultError) as exc:
+    except (DatabaseError, VaultError) as exc:
         return _stopped(r, journal, f"{exc}; fix it, then run --resume")
     except Exception as exc:  # boto errors and the unforeseen: same safety check, no secret in the text
         log.debug("rotation error", exc_info=True)
-        return _stopped(r, journal, f"{type(exc).__name__}: {pgslots.first_line(exc)}; fix it, then run --resume")
+        return _stopped(r, journal, f"{type(exc).__name__}: {first_line(exc)}; fix it, then run --resume")
 
 
 def abort(r: Rotator, lock_ttl: float | None = None, wait_lock: float = 0.0) -> Outcome:
@@ -192,12 +193,12 @@ def _abort(r: Rotator, lock: EnvLock) -> Outcome:
                     kept = (
                         "the old slot "
                         + state.old_user
-                        + (" stays valid" if pgslots.can_login_attr(conn, state.old_user) else " is retired")
+                        + (" stays valid" if roles.can_login_attr(conn, state.old_user) else " is retired")
                     )
                     notes.append(f"{state.kind}: new slot {state.new_user} already published and kept; {kept}")
                 else:
                     lock.check()
-                    pgslots.disable(conn, state.new_user)
+                    passwords.disable(conn, state.new_user)
                     notes.append(f"{state.kind}: new slot {state.new_user} disabled; tasks keep using {state.old_user}")
                 r.internal.destroy(t.pending_path(login))  # destroyed: no `undelete` brings it back
         journal.step, journal.finished_at = Step.ABORTED, time.time()
@@ -215,7 +216,7 @@ def _abort(r: Rotator, lock: EnvLock) -> Outcome:
         )
     except LeaseLost as exc:
         return _lease_lost(r, None, str(exc))
-    except (pgslots.SlotError, VaultError, CasConflict) as exc:
+    except (DatabaseError, VaultError, CasConflict) as exc:
         return Outcome(ExitCode.FAILED, f"{t.env}/{t.workload}: abort failed: {exc}")
 
 
@@ -236,7 +237,7 @@ def _truth(r: Rotator, journal: Journal) -> list[str]:
     published_new = []
     try:
         conn = r.admin_connect()
-    except pgslots.SlotError as exc:
+    except DatabaseError as exc:
         conn = None
         lines.append(f"  database: not readable as the admin ({exc})")
     try:
@@ -254,13 +255,13 @@ def _truth(r: Rotator, journal: Journal) -> list[str]:
                 published_new.append(s.kind)
             stored = r.internal.read(r.target.pending_path(login))
             pending = "pending credential stored" if stored else "no pending credential"
-            roles = ""
+            in_db = ""
             if conn is not None:
-                roles = "; database: " + ", ".join(
-                    f"{role} {'enabled' if pgslots.can_login_attr(conn, role) else 'disabled'}"
+                in_db = "; database: " + ", ".join(
+                    f"{role} {'enabled' if roles.can_login_attr(conn, role) else 'disabled'}"
                     for role in (s.old_user, s.new_user)
                 )
-            lines.append(f"  now {s.kind}: {published}; {pending}{roles}")
+            lines.append(f"  now {s.kind}: {published}; {pending}{in_db}")
     finally:
         if conn is not None:
             conn.close()

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from app.contracts.exitcodes import exit_code_for
-from scripts.cliexit import UsageExitGroup
+from scripts.runtime.cliexit import UsageExitGroup
 from scripts.state import diff as state_diff
 from scripts.state import restore as state_restore
 from scripts.state.errors import FAILURE_EXIT, LockHeld, RestoreRefused, StateToolError

@@ -9,8 +9,8 @@ from typing import Any
 import hvac
 import hvac.exceptions
 
-from scripts.vault import approle
-from scripts.vault.client import VaultError
+from scripts.runtime import approle
+from scripts.runtime.vault_client import VaultError
 from scripts.vault.plan import Action
 from scripts.vault.spec import AppRoleSpec, VaultSpec
 

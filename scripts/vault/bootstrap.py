@@ -18,12 +18,13 @@ import hvac
 import hvac.exceptions
 import psycopg
 
-from scripts.rotation import prepare
-from scripts.rotation.kvstore import KvStore
-from scripts.rotation.model import Database
-from scripts.vault import capabilities, database
+from scripts.dblogins import slots
+from scripts.dblogins.connect import DatabaseError, master_connection, read_master_credentials
+from scripts.dblogins.model import MasterCredentials
+from scripts.runtime.vault_client import VaultError, connect, is_root_token, vault_errors
+from scripts.vault import capabilities, login_plan
 from scripts.vault.capabilities import ServerCapabilities
-from scripts.vault.client import VaultError, connect, is_root_token, vault_errors
+from scripts.vault.kvstore import KvStore
 from scripts.vault.plan import Action
 from scripts.vault.spec import VaultSpec
 from scripts.vault.upgrade import plan_upgrade
@@ -53,7 +54,7 @@ class BootstrapReport:
         return not self.changes
 
 
-def _kv_reader(client: hvac.Client, fallback: dict[tuple[str, str], tuple[str, str]]) -> database.KvRead:
+def _kv_reader(client: hvac.Client, fallback: dict[tuple[str, str], tuple[str, str]]) -> login_plan.KvRead:
     """Reads for planning; `fallback`: where a secret the upgrade has not moved yet still is."""
 
     def read_at(mount: str, path: str) -> dict[str, Any] | None:
@@ -72,7 +73,7 @@ def _kv_reader(client: hvac.Client, fallback: dict[tuple[str, str], tuple[str, s
     return read
 
 
-def _kv_writer(client: hvac.Client) -> database.KvWrite:
+def _kv_writer(client: hvac.Client) -> login_plan.KvWrite:
     def write(mount: str, path: str, secret: dict[str, Any]) -> None:
         client.secrets.kv.v2.create_or_update_secret(path, secret=secret, mount_point=mount)
 
@@ -81,13 +82,13 @@ def _kv_writer(client: hvac.Client) -> database.KvWrite:
 
 @contextlib.contextmanager
 def _database_connection(
-    target: database.DatabaseTarget | None, secretsmanager: Any, master: database.MasterCredentials | None = None
+    target: login_plan.DatabaseTarget | None, secretsmanager: Any, master: MasterCredentials | None = None
 ) -> Iterator[psycopg.Connection | None]:
     if target is None:
         yield None
         return
-    creds = master or database.read_master_credentials(secretsmanager, target.master_secret_arn)
-    with database.master_connection(target, creds) as conn:
+    creds = master or read_master_credentials(secretsmanager, target.master_secret_arn)
+    with master_connection(target.database, creds, "platformctl-vault-bootstrap") as conn:
         yield conn
 
 
@@ -114,12 +115,12 @@ def choose_auth(caps: ServerCapabilities, tier: str, env_name: str) -> Literal["
 def run(
     spec: VaultSpec,
     vault: VaultTarget,
-    db_target: database.DatabaseTarget | None = None,
+    db_target: login_plan.DatabaseTarget | None = None,
     secretsmanager: Any = None,
     check: bool = False,
     revoke_root_token: bool = False,
     caps: ServerCapabilities | None = None,
-    master: database.MasterCredentials | None = None,
+    master: MasterCredentials | None = None,
 ) -> BootstrapReport:
     """Apply (or with `check`, only compare) the spec; raises VaultError/DatabaseError on failure.
 
@@ -128,7 +129,7 @@ def run(
     """
     client, token_info = connect(vault.address, vault.token, vault.namespace, vault.ca_bundle)
     if db_target is not None and secretsmanager is None and master is None:
-        raise database.DatabaseError("a Secrets Manager client is needed to read the master secret")
+        raise DatabaseError("a Secrets Manager client is needed to read the master secret")
     with vault_errors(vault.address, "reading what the server offers"):
         caps = caps or capabilities.detect(client, spec.aws_auth.path)
     if spec.login_auth == "aws" and not caps.aws_auth:
@@ -142,7 +143,7 @@ def run(
             move = plan_upgrade(client, spec)
             actions = plan_vault(client, move.spec, caps) + list(move.actions)
             if conn is not None and db_target is not None:
-                actions += database.plan_logins(
+                actions += login_plan.plan_logins(
                     conn, db_target, spec.database_logins, _kv_reader(client, move.fallback()), _kv_writer(client)
                 )
                 actions += _rotation_slots(conn, client, spec, db_target)
@@ -161,21 +162,21 @@ def run(
 
 
 def _rotation_slots(
-    conn: psycopg.Connection, client: hvac.Client, spec: VaultSpec, target: database.DatabaseTarget
+    conn: psycopg.Connection, client: hvac.Client, spec: VaultSpec, target: login_plan.DatabaseTarget
 ) -> list[Action]:
     """Rotation prerequisites (ADR 0012): the dedicated vault admin and two slots per login.
 
     Planned after the logins (the slots join the login roles as groups); applied only on drift.
     """
     kv = KvStore(client, spec.internal_mount.path)  # the admin login lives on the internal mount
-    db = Database(target.host, target.port, target.dbname, target.sslmode)
+    db = target.database
     workloads = list(dict.fromkeys(login.workload for login in spec.database_logins))
-    missing = prepare.slots_drift(conn, kv, db, workloads)
+    missing = slots.slots_drift(conn, kv, db, workloads)
     if not missing:
         return []
 
     def apply() -> None:
-        for change in prepare.prepare_slots(conn, kv, db, workloads):
+        for change in slots.prepare_slots(conn, kv, db, workloads):
             log.info("rotation slots: %s", change)
 
     return [Action("prepare rotation slots: " + ", ".join(missing), apply)]
@@ -189,7 +190,7 @@ def _apply(address: str, actions: list[Action]) -> None:
             try:
                 action.apply()
             except psycopg.Error as exc:
-                raise database.DatabaseError(
+                raise DatabaseError(
                     f"{action.description} failed: {(str(exc).splitlines() or ['?'])[0]}"
                 ) from None
 

@@ -8,15 +8,16 @@ the precedence can be tested without a command line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import click
 
 from app.schema import EnvironmentConfig
+from scripts.dblogins.model import MasterCredentials
 from scripts.vault import local as local_mod
 from scripts.vault import outputs as outputs_mod
-from scripts.vault.database import MasterCredentials
 
 
 def parse_pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -67,10 +68,13 @@ class ResolvedInputs:
         db_sslmode: str,
         master_secret_arn: str | None,
         audit_file_path: str | None,
+        read_local_target: Callable[[], local_mod.LocalInputs],
     ) -> ResolvedInputs:
-        """Merge the options with the stack outputs and the local target; raises click usage errors."""
+        """Merge the options with the stack outputs and the local target; raises click usage errors.
+
+        `read_local_target`: called only when the local target applies (the CLI passes the reader)."""
         applies = local_mod.applies(env, address, outputs_file, from_state, db_host)
-        local = local_mod.local_inputs(env) if applies else None
+        local = read_local_target() if applies else None
         given = cls(
             address=address,
             token=token,

@@ -25,6 +25,11 @@ AWS_PLUGIN_HINT = (
 )
 
 
+def audit_block(path: str, file_path: str) -> str:
+    """The server-config stanza that declares a file audit device (what OpenBao needs)."""
+    return f'audit "file" "{path}" {{\n  options {{\n    file_path = "{file_path}"\n  }}\n}}\n'
+
+
 @dataclass(frozen=True)
 class ServerCapabilities:
     aws_auth: bool

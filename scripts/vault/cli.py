@@ -20,12 +20,16 @@ from app.contracts import exitcodes
 from app.contracts.names import DEFAULT_AWS_AUTH_MOUNT, ENV_VAULT_TOKEN, POSTGRES_PORT
 from app.schema import EnvironmentConfig
 from scripts import awsclients
-from scripts.cliexit import UsageExitGroup
+from scripts.dblogins.model import Database
+
+# The CLI layer reads the local target and hands its values to scripts/vault (ADR 0021).
+from scripts.localtarget.vault_inputs import local_inputs
+from scripts.runtime.cliexit import UsageExitGroup
+from scripts.runtime.vault_client import build_client
 from scripts.vault import bootstrap as bootstrap_mod
 from scripts.vault import init as init_mod
 from scripts.vault.bootstrap_inputs import ResolvedInputs
-from scripts.vault.client import build_client
-from scripts.vault.database import DatabaseTarget
+from scripts.vault.login_plan import DatabaseTarget
 from scripts.vault.secrets_cli import errors_to_exit_codes as _errors_to_exit_codes
 from scripts.vault.secrets_cli import secrets
 from scripts.vault.spec import DEFAULT_AUDIT_FILE_PATH, SpecOptions, build_spec
@@ -168,6 +172,7 @@ def bootstrap(
         db_sslmode=db_sslmode,
         master_secret_arn=master_secret_arn,
         audit_file_path=audit_file_path,
+        read_local_target=local_inputs,
     )
     options = SpecOptions(
         aws_auth_mount=aws_auth_mount,
@@ -203,13 +208,9 @@ def _database_target(env: EnvironmentConfig, inputs: ResolvedInputs) -> Database
     if bool(inputs.db_host) != bool(inputs.master_secret_arn):
         raise click.UsageError("--db-host and --master-secret-arn go together (database logins need both)")
     if inputs.db_host and inputs.master_secret_arn:
-        return DatabaseTarget(
-            inputs.db_host,
-            inputs.db_port or POSTGRES_PORT,
-            inputs.db_name or env.database.database_name,
-            inputs.master_secret_arn,
-            inputs.db_sslmode,
-        )
+        db = Database(inputs.db_host, inputs.db_port or POSTGRES_PORT, inputs.db_name or env.database.database_name,
+                      inputs.db_sslmode)
+        return DatabaseTarget(db, inputs.master_secret_arn)
     click.echo("note: no --db-host/--master-secret-arn: database logins are not managed in this run", err=True)
     return None
 

@@ -33,7 +33,7 @@ from typing import Any
 import hvac
 
 from app.contracts.workspace import platform_home
-from scripts.vault.client import VaultError, vault_errors
+from scripts.runtime.vault_client import VaultError, vault_errors
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,14 @@
 """The local target's vault: bootstrap inputs and the local migration gate's credentials.
 
-- `local_inputs`: what `vault bootstrap --env local` reads from the running local target instead of
-  stack outputs: the OpenBao address and root token (0600 init file), the local PostgreSQL and its
-  superuser (0600 password file), the declared audit log.
+- `LocalInputs`: what `vault bootstrap --env local` uses instead of stack outputs; the CLI reads
+  it from the running local target (scripts/localtarget/vault_inputs.py) and passes it in.
 - `gate_environment` / `migration_database_url`: the local migration gate takes the *migration*
   credentials from the vault, as the migration task does in production (`secrets exec` with the
   migration role and `migration/<workload>/database` on the internal mount). The deploy exports only where to look
   (non-secret names); the runner logs in with the role's AppRole credentials file and builds the
   migration's DATABASE_URL from the KV secret. The superuser password reaches no migration process.
   Run on its own (`migrate run --local --environment local`), the runner finds the same names itself
-  (`local_gate_environment`), so no shell ever holds the migration password.
+  (`scripts/localtarget/vault_inputs.local_gate_environment`), so no shell ever holds the migration password.
 """
 
 from __future__ import annotations
@@ -23,10 +22,10 @@ from urllib.parse import quote
 
 from app.contracts import names as contracts
 from app.schema import EnvironmentConfig
-from scripts.vault import approle
-from scripts.vault.client import VaultError
-from scripts.vault.database import MasterCredentials
-from scripts.vault.secrets_exec import ExecRequest, read_paths
+from scripts.dblogins.model import MasterCredentials
+from scripts.runtime import approle
+from scripts.runtime.secrets_exec import ExecRequest, read_paths
+from scripts.runtime.vault_client import VaultError
 from scripts.vault.spec import DEFAULT_AUDIT_FILE_PATH
 
 ROLE_ENV = "PLATFORM_MIGRATION_VAULT_ROLE"
@@ -51,27 +50,6 @@ def applies(
 ) -> bool:
     """`--env local` with nothing pointing elsewhere: use the running local target."""
     return env.tier == "local" and env.aws.emulator and not (address or outputs or from_state or db)
-
-
-def local_inputs(env: EnvironmentConfig) -> LocalInputs:
-    from scripts.localtarget import postgres, target
-
-    state = target.load()
-    if not (state.vault_address and state.vault_running()):
-        raise VaultError("the local OpenBao is not running; start the local target with `platformctl local up`")
-    if not (state.pg_port and state.pg_running()):
-        raise VaultError("the local PostgreSQL is not running; start the local target with `platformctl local up`")
-    assert state.vault_dir
-    from scripts.localtarget.openbao import AUDIT_FILE
-
-    return LocalInputs(
-        address=state.vault_address,
-        token=state.vault_root_token(),
-        db_port=state.pg_port,
-        db_name=target.LOCAL_DB_NAME,
-        master=MasterCredentials(postgres.SUPERUSER, state.pg_password()),
-        audit_file_path=str(Path(state.vault_dir) / AUDIT_FILE),
-    )
 
 
 def migration_workload(env: EnvironmentConfig) -> str | None:
@@ -119,20 +97,6 @@ def migration_database_url(environ: Mapping[str, str] | None = None) -> str | No
     client = approle.login(address, creds)
     request = ExecRequest(address, role, (path,), environ.get(MOUNT_ENV, "platform"))
     return database_url(read_paths(client, request)[path])
-
-
-def local_gate_environment(env: EnvironmentConfig) -> dict[str, str]:
-    """`gate_environment` for a migration run outside a deploy (`migrate run --local --environment
-    local`): the running local target's OpenBao, found as the deploy finds it. Empty for an
-    environment that is not the local target's."""
-    if not (env.tier == "local" and env.aws.emulator):
-        return {}
-    from scripts.localtarget import target
-
-    state = target.load()
-    if not (state.vault_address and state.vault_running()):
-        raise VaultError("the local OpenBao is not running; start the local target with `platformctl local up`")
-    return gate_environment(env, state.vault_address)
 
 
 def export_gate_environment(env: EnvironmentConfig, vault_address: str, environ: MutableMapping[str, str]) -> None:

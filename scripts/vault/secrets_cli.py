@@ -14,11 +14,11 @@ import click
 
 from app.config import ConfigError
 from app.contracts import exitcodes
-from scripts.cliexit import UsageExitGroup
+from scripts.dblogins.connect import DatabaseError
+from scripts.runtime.cliexit import UsageExitGroup
+from scripts.runtime.exec_cli import exec_cmd
+from scripts.runtime.vault_client import VaultError
 from scripts.vault import outputs as outputs_mod
-from scripts.vault.client import VaultError
-from scripts.vault.database import DatabaseError
-from scripts.vault.exec_cli import exec_cmd
 from scripts.vault.spec import SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])

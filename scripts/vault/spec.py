@@ -99,7 +99,7 @@ class VaultSpec:
     login_auth: Literal["aws", "approle"] = "aws"
     approle_auth: MountSpec | None = None
     approle_roles: tuple[AppRoleSpec, ...] = ()
-    # Where each AppRole role's credentials file (0600) is kept; None: scripts.vault.approle's default.
+    # Where each AppRole role's credentials file (0600) is kept; None: scripts.runtime.approle's default.
     approle_credentials_dir: str | None = None
 
 

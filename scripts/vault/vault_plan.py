@@ -9,8 +9,8 @@ from typing import Any
 import hvac
 import hvac.exceptions
 
-from scripts.vault.capabilities import ServerCapabilities
-from scripts.vault.client import wait_kv_v2_ready
+from scripts.runtime.vault_client import wait_kv_v2_ready
+from scripts.vault.capabilities import ServerCapabilities, audit_block
 from scripts.vault.plan import Action
 from scripts.vault.spec import DEFAULT_AUDIT_FILE_PATH, AuditSpec, AwsRoleSpec, MountSpec, PolicySpec, VaultSpec
 
@@ -144,8 +144,6 @@ def _role_actions(client: hvac.Client, mount: str, want: AwsRoleSpec, auth_exist
 
 
 def _declared_audit_conflict(want: AuditSpec, caps: ServerCapabilities, what: str) -> Action:
-    from scripts.localtarget.openbao import audit_block
-
     return Action(
         f"audit device at {want.path}/ is {what}, and this {caps.product} server only takes audit devices "
         "declared in its configuration file: add this block to the server config and restart it:\n"

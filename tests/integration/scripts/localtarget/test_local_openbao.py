@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from scripts.localtarget import openbao, target
 from scripts.localtarget.procs import free_port, pid_alive
 from scripts.platformctl import _register, cli
-from scripts.vault.client import wait_kv_v2_ready
+from scripts.runtime.vault_client import wait_kv_v2_ready
 from tests.integration.scripts.localtarget.test_local_target import vault_port
 
 pytestmark = pytest.mark.integration

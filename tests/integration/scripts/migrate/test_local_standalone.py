@@ -32,7 +32,7 @@ from scripts.localtarget.procs import free_port
 from scripts.migrate.history import RECORD_PREFIX
 from scripts.platformctl import _register, cli
 from scripts.vault import local
-from tests.integration.test_local_target import vault_port
+from tests.integration.scripts.localtarget.test_local_target import vault_port
 
 pytestmark = pytest.mark.integration
 _register()

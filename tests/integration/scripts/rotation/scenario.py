@@ -19,14 +19,14 @@ import psycopg
 from psycopg import sql
 
 from app.contracts.names import internal_kv_mount
+from scripts.dblogins.model import Database, Login, admin_login, workload_logins
+from scripts.dblogins.slots import prepare_slots
 from scripts.localtarget.postgres import PostgresServer
-from scripts.rotation.adapter import admin_login, workload_logins
 from scripts.rotation.faults import ENV as CRASH_ENV
-from scripts.rotation.kvstore import KvStore
-from scripts.rotation.model import Database, Journal, Login
-from scripts.rotation.prepare import prepare_slots
-from scripts.vault.client import wait_kv_v2_ready
-from scripts.vault.database import DatabaseTarget, plan_logins
+from scripts.rotation.model import Journal
+from scripts.runtime.vault_client import wait_kv_v2_ready
+from scripts.vault.kvstore import KvStore
+from scripts.vault.login_plan import DatabaseTarget, plan_logins
 from scripts.vault.spec import DatabaseLoginSpec
 from tests.integration.scripts.migrate.ecs_faults import FakeEcs
 from tests.integration.scripts.rotation.ecs_rollouts import Rollouts, create_service
@@ -246,7 +246,7 @@ def build_scenario(
 
     with psycopg.connect(pg.dsn(env), autocommit=True) as master:
         for action in plan_logins(
-            master, DatabaseTarget(db.host, db.port, env, "unused"), specs, kv_read, kv_write
+            master, DatabaseTarget(db, "unused"), specs, kv_read, kv_write
         ):
             assert action.apply is not None
             action.apply()

@@ -17,12 +17,13 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
-from scripts.rotation import operations, pgslots
-from scripts.rotation.adapter import ADMIN_KV_PATH, workload_logins
+from scripts.dblogins import sessions
+from scripts.dblogins.model import ADMIN_KV_PATH, workload_logins
+from scripts.rotation import operations
+from scripts.rotation.admin import admin_connector
 from scripts.rotation.engine import Rotator
-from scripts.rotation.kvstore import CasConflict
 from scripts.rotation.model import AdminSource, ExitCode, RotationTarget
-from scripts.rotation.prepare import admin_connector
+from scripts.vault.kvstore import CasConflict
 from tests.integration.scripts.rotation.scenario import ROOT, WORKLOAD, Scenario
 from tests.integration.scripts.rotation.test_rotate import assert_rotated
 
@@ -226,14 +227,14 @@ def test_sessions_the_admin_cannot_see_are_reported_as_unknown_and_sockets_as_so
         ),
         admin_connector(target, scenario.kv, None)() as admin,
     ):
-        seen = {s.application: s for s in pgslots.sessions(admin, old["username"])}
+        seen = {s.application: s for s in sessions.sessions(admin, old["username"])}
         assert seen["old-task"].client == "127.0.0.1" and seen["old-task"].since.endswith(" UTC")
         assert seen["socket-task"].client == "local socket"
         # Without pg_read_all_stats (a bootstrap of before this grant) PostgreSQL hides them: say so.
         with scenario.superuser() as su:
             su.execute("REVOKE pg_read_all_stats FROM platform_vault_admin")
-        hidden = [str(s) for s in pgslots.sessions(admin, old["username"])]
+        hidden = [str(s) for s in sessions.sessions(admin, old["username"])]
     assert len(hidden) == 2
     for line in hidden:
-        assert f"from {pgslots.UNKNOWN}, since {pgslots.UNKNOWN}" in line, line
+        assert f"from {sessions.UNKNOWN}, since {sessions.UNKNOWN}" in line, line
         assert "None" not in line and "local socket" not in line

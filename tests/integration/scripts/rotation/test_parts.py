@@ -16,8 +16,8 @@ import pytest
 from scripts.localtarget.openbao import OpenBaoServer
 from scripts.rotation.ecs import EcsRestarter
 from scripts.rotation.journal import EnvLock, LeaseLost, LockHeld
-from scripts.rotation.kvstore import CasConflict, KvStore
-from scripts.vault.client import wait_kv_v2_ready
+from scripts.runtime.vault_client import wait_kv_v2_ready
+from scripts.vault.kvstore import CasConflict, KvStore
 
 _n = itertools.count()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scripts.rotation.adapter import workload_logins
+from scripts.dblogins.model import workload_logins
 from tests.integration.scripts.rotation.scenario import Scenario
 
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from app.contracts import exitcodes
 from scripts.commands import core
-from tests.integration.state.conftest import KEY, LOCK_KEY, SECRET_ONE, STACK, StateWorld, emulator_client
+from tests.integration.scripts.state.conftest import KEY, LOCK_KEY, SECRET_ONE, STACK, StateWorld, emulator_client
 
 pytestmark = pytest.mark.integration
 

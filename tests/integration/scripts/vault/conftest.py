@@ -20,11 +20,12 @@ from psycopg import sql
 
 from app.config import DEFAULT_CONFIG_DIR, parse_environment
 from app.schema import EnvironmentConfig
+from scripts.dblogins.model import Database, MasterCredentials
 from scripts.localtarget import openbao
 from scripts.localtarget.openbao import OpenBaoServer
 from scripts.localtarget.postgres import PostgresServer
 from scripts.vault.bootstrap import VaultTarget
-from scripts.vault.database import DatabaseTarget, MasterCredentials
+from scripts.vault.login_plan import DatabaseTarget
 from scripts.vault.spec import SpecOptions
 from tests.helpers.vault_double.target import VaultUnderTest, vault_under_test
 
@@ -95,7 +96,7 @@ def scenario(vault: VaultUnderTest, aws_env: dict[str, str], postgres_server: Po
         {"username": postgres_server.user, "password": postgres_server.password}))["ARN"]
     return Scenario(
         env=env, workloads=list(workloads), role_arns=arns,
-        db=DatabaseTarget(postgres_server.host, postgres_server.port, dbname, secret_arn),
+        db=DatabaseTarget(Database(postgres_server.host, postgres_server.port, dbname), secret_arn),
         options=SpecOptions(aws_auth_mount=f"aws{uid}", audit_path=f"audit{uid}", sts_region="us-east-1",
                             sts_endpoint=aws_env["AWS_ENDPOINT_URL"],
                             iam_endpoint=aws_env["AWS_ENDPOINT_URL"]),
@@ -117,7 +118,7 @@ def bao_scenario(openbao_server: OpenBaoServer, aws_env: dict[str, str], postgre
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     return Scenario(
         env=env, workloads=list(workloads), role_arns={},
-        db=DatabaseTarget(postgres_server.host, postgres_server.port, dbname, "local-superuser", "disable"),
+        db=DatabaseTarget(Database(postgres_server.host, postgres_server.port, dbname, "disable"), "local-superuser"),
         options=SpecOptions(approle_mount=f"approle{uid}", audit_path=openbao.AUDIT_PATH,
                             audit_file_path=openbao_server.audit_log,
                             approle_credentials_dir=str(tmp_path / "approle")),

@@ -46,10 +46,10 @@ def _stack_outputs(sc: Scenario, server: PostgresServer, sts_role: str) -> dict[
     return {
         f"{env}-network": {"vpc_id": "vpc-0123456789abcdef0"},
         f"{env}-database": {
-            "address": sc.db.host,
-            "port": sc.db.port,
-            "endpoint": f"{sc.db.host}:{sc.db.port}",
-            "database_name": sc.db.dbname,
+            "address": sc.db.database.host,
+            "port": sc.db.database.port,
+            "endpoint": f"{sc.db.database.host}:{sc.db.database.port}",
+            "database_name": sc.db.database.dbname,
             "master_username": server.user,
             "master_secret_arn": sc.db.master_secret_arn,
         },

@@ -17,10 +17,10 @@ from click.testing import CliRunner, Result
 
 from app.contracts.names import internal_kv_mount
 from scripts.commands import register_all
+from scripts.dblogins.model import ADMIN_GROUP, ADMIN_KV_PATH
 from scripts.localtarget.openbao import OpenBaoServer
 from scripts.localtarget.postgres import PostgresServer
 from scripts.platformctl import cli
-from scripts.rotation.adapter import ADMIN_GROUP, ADMIN_KV_PATH
 from tests.integration.scripts.vault.conftest import Scenario
 
 register_all(cli)
@@ -64,10 +64,11 @@ def run(
     s.extra["arn"] = arn
 
     def invoke(*args: str) -> Result:
+        db = s.db.database
         if args[0] == "bootstrap":
             args = (
                 "vault", "bootstrap", "--env", s.env.name, "--address", s.vault.address,
-                "--db-host", s.db.host, "--db-port", str(s.db.port), "--db-name", s.db.dbname,
+                "--db-host", db.host, "--db-port", str(db.port), "--db-name", db.dbname,
                 "--db-sslmode", "prefer", "--master-secret-arn", arn,
                 "--audit-file-path", openbao_server.audit_log, *args[1:],
             )  # fmt: skip

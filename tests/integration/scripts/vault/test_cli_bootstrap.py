@@ -34,8 +34,8 @@ def _args(sc: Scenario, *extra: str, roles: dict[str, str] | None = None) -> lis
     roles = sc.role_arns if roles is None else roles
     args = ["vault", "bootstrap", "--env", sc.env.name, "--aws-auth-mount", sc.options.aws_auth_mount,
             "--sts-endpoint", sc.aws["AWS_ENDPOINT_URL"], "--iam-endpoint", sc.aws["AWS_ENDPOINT_URL"],
-            "--sts-region", "us-east-1", "--db-host", sc.db.host, "--db-port", str(sc.db.port),
-            "--db-name", sc.db.dbname, "--db-sslmode", "prefer",
+            "--sts-region", "us-east-1", "--db-host", sc.db.database.host, "--db-port", str(sc.db.database.port),
+            "--db-name", sc.db.database.dbname, "--db-sslmode", "prefer",
             "--master-secret-arn", sc.db.master_secret_arn]
     for workload, arn in roles.items():
         args += ["--task-role-arn", f"{workload}={arn}"]

@@ -24,7 +24,8 @@ from app.contracts.names import internal_kv_mount
 from app.schema import VaultWorkloadConfig
 from scripts.localtarget import openbao
 from scripts.localtarget.openbao import OpenBaoServer
-from scripts.vault import approle, bootstrap
+from scripts.runtime import approle
+from scripts.vault import bootstrap
 from scripts.vault.bootstrap import VaultTarget
 from scripts.vault.spec import SpecError, SpecOptions, build_spec
 from tests.integration.scripts.vault.conftest import make_env

@@ -14,7 +14,8 @@ import psycopg
 import pytest
 
 from app.contracts.names import internal_kv_mount
-from scripts.vault import approle, bootstrap
+from scripts.runtime import approle
+from scripts.vault import bootstrap
 from scripts.vault.spec import VaultSpec, build_spec, policy_text
 from scripts.vault.upgrade import plan_upgrade
 from scripts.vault.vault_plan import plan_vault

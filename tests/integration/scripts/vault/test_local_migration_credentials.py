@@ -116,8 +116,9 @@ def test_migration_does_not_inherit_the_operators_superuser_login_token_or_keys(
     pgpass.write_text(f"*:*:*:{master.username}:{master.password}\n")
     pgpass.chmod(0o600)
     env = _gate_env(s, home, workload)
+    db = s.db.database
     env.update({
-        "PGHOST": s.db.host, "PGPORT": str(s.db.port), "PGUSER": master.username, "PGDATABASE": s.db.dbname,
+        "PGHOST": db.host, "PGPORT": str(db.port), "PGUSER": master.username, "PGDATABASE": db.dbname,
         "PGPASSFILE": str(pgpass), "VAULT_TOKEN": s.vault.token, "AWS_ACCESS_KEY_ID": "AKIAOPERATOR",
         "AWS_SECRET_ACCESS_KEY": "operator-secret", "TF_VAR_x": "1", "PYTHONPATH": str(tmp_path),
     })

@@ -14,8 +14,9 @@ import hvac
 import hvac.exceptions
 import pytest
 
-from scripts.vault import approle, bootstrap, secrets_exec
-from scripts.vault.client import VaultError
+from scripts.runtime import approle, secrets_exec
+from scripts.runtime.vault_client import VaultError
+from scripts.vault import bootstrap
 from scripts.vault.spec import SpecOptions, build_spec
 from tests.integration.scripts.vault.conftest import Scenario
 

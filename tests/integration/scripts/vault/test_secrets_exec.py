@@ -14,8 +14,9 @@ import boto3
 import hvac
 import pytest
 
-from scripts.vault import bootstrap, secrets_exec
-from scripts.vault.client import VaultError
+from scripts.runtime import secrets_exec
+from scripts.runtime.vault_client import VaultError
+from scripts.vault import bootstrap
 from scripts.vault.spec import build_spec
 from tests.integration.scripts.vault.conftest import Scenario
 
@@ -112,7 +113,7 @@ def test_a_secret_cannot_set_the_childs_loader_even_with_override(bao_scenario: 
     `secrets exec` start the child with LD_PRELOAD/PYTHONPATH/NODE_OPTIONS of their choosing."""
     from dataclasses import replace
 
-    from scripts.vault import approle
+    from scripts.runtime import approle
 
     s = bao_scenario
     options = replace(s.options, approle_credentials_dir=str(tmp_path / "approle"))

@@ -131,7 +131,7 @@ def test_a_group_without_a_command_prints_its_help_and_exits_usage(root: click.G
 
 
 def test_the_runtime_entry_point_uses_the_same_usage_code() -> None:
-    from scripts.runtime import cli as runtime_cli
+    from scripts.runtime.cli import cli as runtime_cli
 
     assert CliRunner().invoke(runtime_cli, ["secrets", "exec"]).exit_code == exitcodes.USAGE
 

@@ -8,11 +8,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from scripts.dblogins.model import Login, stored_login_matches
 from scripts.platformctl import _register, cli
-from scripts.rotation.adapter import stored_login_matches
 from scripts.rotation.cli import SEVERITY, parse_duration
 from scripts.rotation.ecs import EcsRestarter, RolloutResult
-from scripts.rotation.model import ExitCode, Journal, Login, LoginState, Step
+from scripts.rotation.model import ExitCode, Journal, LoginState, Step
 
 
 def test_the_inactive_slot_is_chosen_also_for_the_single_login_of_before() -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from app.config import ConfigError, parse_environment
 from app.schema import EnvironmentConfig
-from scripts.rotation.adapter import grants, services_reading, workload_logins
+from scripts.dblogins.model import workload_logins
+from scripts.rotation.adapter import grants, services_reading
 from scripts.vault.spec import build_spec
 
 REPO = Path(__file__).resolve().parents[4]

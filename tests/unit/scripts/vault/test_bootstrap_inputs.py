@@ -10,6 +10,7 @@ import click
 import pytest
 
 from app.schema import EnvironmentConfig
+from scripts.localtarget.vault_inputs import local_inputs
 from scripts.vault import local as local_mod
 from scripts.vault.bootstrap_inputs import ResolvedInputs, parse_pairs
 
@@ -34,6 +35,7 @@ def _options(**given: Any) -> dict[str, Any]:
         "db_sslmode": "require",
         "master_secret_arn": None,
         "audit_file_path": None,
+        "read_local_target": local_inputs,
     }
     return {**options, **given}
 
@@ -80,17 +82,15 @@ def test_the_outputs_fill_in_what_was_not_given_and_explicit_options_win(
     assert (inputs.db_sslmode, inputs.master, inputs.require_token()) == ("require", None, "t0ken")
 
 
-def test_the_local_target_replaces_address_token_and_database(
-    local_env: EnvironmentConfig, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_local_target_replaces_address_token_and_database(local_env: EnvironmentConfig) -> None:
     local = local_mod.LocalInputs("http://127.0.0.1:8200", "root", db_port=15432, audit_file_path="/var/audit.log")
-    monkeypatch.setattr(local_mod, "local_inputs", lambda env: local)
-    inputs = ResolvedInputs.resolve(local_env, **_options(token="exported-for-another-vault"))
+    given = {"read_local_target": lambda: local}
+    inputs = ResolvedInputs.resolve(local_env, **_options(token="exported-for-another-vault", **given))
     assert (inputs.address, inputs.require_token()) == ("http://127.0.0.1:8200", "root")
     assert (inputs.db_host, inputs.db_port, inputs.db_sslmode) == ("127.0.0.1", 15432, "disable")
     assert (inputs.master_secret_arn, inputs.audit_file_path) == ("local-target-superuser", "/var/audit.log")
     # Only a token given on stdin overrides the local root token.
-    piped = ResolvedInputs.resolve(local_env, **_options(token="piped", token_stdin=True))
+    piped = ResolvedInputs.resolve(local_env, **_options(token="piped", token_stdin=True, **given))
     assert piped.require_token() == "piped"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scripts.localtarget.procs import free_port
-from scripts.vault.client import VaultError, build_client, connect
+from scripts.runtime.vault_client import VaultError, build_client, connect
 from tests.helpers.vault_double.target import VaultUnderTest
 
 

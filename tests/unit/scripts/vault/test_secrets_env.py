@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.vault.client import VaultError
-from scripts.vault.secrets_exec import env_name, exec_child, secrets_to_env
+from scripts.runtime.secrets_exec import env_name, exec_child, secrets_to_env
+from scripts.runtime.vault_client import VaultError
 
 
 def test_keys_become_upper_snake_with_optional_prefix() -> None:

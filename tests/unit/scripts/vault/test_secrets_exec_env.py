@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from scripts.vault import secrets_exec
-from scripts.vault.client import VaultError
+from scripts.runtime import secrets_exec
+from scripts.runtime.vault_client import VaultError
 
 LOGIN = {"host": "db.internal", "port": 5432, "dbname": "app", "username": "app_app", "password": "p@ss/w:rd"}
 
@@ -75,7 +75,7 @@ def test_a_prefix_cannot_make_a_key_a_loader_variable(answers: dict[str, Any]) -
 def test_defaults_come_from_the_task_definitions_variables(
     answers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scripts.vault.exec_cli import exec_cmd as exec_
+    from scripts.runtime.exec_cli import exec_cmd as exec_
 
     seen: dict[str, Any] = {}
     monkeypatch.setattr(secrets_exec, "exec_child", lambda cmd, env: seen.update(cmd=list(cmd), env=env))

@@ -27,8 +27,8 @@ from app.contracts.names import (
     ENV_VAULT_READ_PATHS,
     ENV_VAULT_ROLE,
 )
-from scripts.vault import secrets_exec
-from scripts.vault.client import VaultError
+from scripts.runtime import secrets_exec
+from scripts.runtime.vault_client import VaultError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -20,7 +20,7 @@ import hvac
 import hvac.exceptions
 
 from app.contracts.names import APP_KV_SUFFIX, DEFAULT_AWS_AUTH_MOUNT, DEFAULT_KV_MOUNT, ENV_DATABASE_URL
-from scripts.vault.client import VaultError, build_client, vault_errors
+from scripts.runtime.vault_client import VaultError, build_client, vault_errors
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _login(request: ExecRequest, session: boto3.Session | None) -> hvac.Client:
         return aws_login(request, session)
     from pathlib import Path
 
-    from scripts.vault import approle
+    from scripts.runtime import approle
 
     path = Path(request.approle_file) if request.approle_file else approle.credentials_file(request.role)
     creds = approle.read_credentials(path)

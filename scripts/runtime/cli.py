@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import click
 
-from scripts.cliexit import UsageExitGroup
-from scripts.vault.exec_cli import exec_cmd
+from scripts.runtime.cliexit import UsageExitGroup
+from scripts.runtime.exec_cli import exec_cmd
 
 
 @click.group("platformctl", cls=UsageExitGroup)

@@ -18,7 +18,8 @@ from pathlib import Path
 import hvac
 import hvac.exceptions
 
-from scripts.vault.client import VaultError, build_client, vault_errors
+from app.contracts.workspace import platform_home
+from scripts.runtime.vault_client import VaultError, build_client, vault_errors
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ class AppRoleCredentials:
 
 
 def credentials_dir() -> Path:
-    from app.contracts.workspace import platform_home
 
     return platform_home() / "local" / "approle"
 

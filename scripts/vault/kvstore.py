@@ -12,7 +12,7 @@ from typing import Any
 import hvac
 import hvac.exceptions
 
-from scripts.vault.client import vault_errors
+from scripts.runtime.vault_client import vault_errors
 
 
 class CasConflict(Exception):
