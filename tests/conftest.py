@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,10 +54,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # and running alone at the end. The rest keep their order. A stale list costs time, never a result.
 SLOW_FILES = (
     "tests/integration/ci/test_local_pipeline.py",  # ≈560 s (every wave of local on its own target)
+    # These two share one applied network + database (SHARED_BASES): ≈450 s together.
+    "tests/integration/test_network_database_apply.py",  # ≈ 20 s on the shared base (154 s alone before)
     "tests/integration/service/test_service_deploy.py",  # 431 s (base deployment: 219 s)
     "tests/integration/service/test_upgrade.py",  # 342 s
     "tests/integration/ci/test_pipeline.py",  # 264 s
-    "tests/integration/test_network_database_apply.py",  # 154 s
     "tests/integration/test_vault_stack_apply.py",  # 149 s
     "tests/integration/test_bootstrap_and_deploy.py",  # 113 s
     "tests/integration/rotation/test_crash_resume.py",  # 90 s
@@ -67,10 +69,35 @@ SLOW_FILES = (
     "tests/unit/test_lazy_bindings.py",  # 24 s
 )
 
+# Files that read one deployed base, a session fixture (one per worker process): one work unit, so
+# they run back to back on one worker and the base is applied once (docs/adr/0022-shared-test-bases.md).
+# Listed in the order they must run: SLOW_FILES keeps them adjacent in that order.
+SHARED_BASES = {
+    "local_base": (  # tests/integration/service/deployment.py: LocalBase
+        "tests/integration/test_network_database_apply.py",  # reads network + database
+        "tests/integration/service/test_service_deploy.py",  # deploys the service on them, then clears
+    ),
+}
+_UNIT_OF = {path: f"shared-base:{name}" for name, paths in SHARED_BASES.items() for path in paths}
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {path: i for i, path in enumerate(SLOW_FILES)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: files stay whole
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile` with the files of a shared base as one work unit (SHARED_BASES)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedBaseScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return _UNIT_OF.get(path, path)
+
+    return SharedBaseScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -79,6 +79,7 @@ class FakeEcs:
         # breaker": the PRIMARY deployment stays on the previous revision (see `installed`).
         self.roll_back_next_update = False
         self._lock = threading.Lock()
+        self.generation = 0  # counts `clear_account` calls: what was deployed before is gone
 
     @property
     def endpoint(self) -> str:
@@ -289,6 +290,7 @@ class FakeEcs:
         the test process: a module that deployed a whole environment into it clears it when done,
         so later modules (in whatever order they run, on whichever xdist worker) find nothing of it."""
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=30)
+        self.generation += 1
 
     def reset(self) -> None:
         for p in self.played:
