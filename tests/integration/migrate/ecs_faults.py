@@ -28,6 +28,7 @@ from moto.ecs import responses as ecs_responses
 from moto.moto_api import state_manager
 from moto.server import ThreadedMotoServer
 
+from scripts.localtarget.emulator import aws_defaults
 from scripts.localtarget.procs import free_port
 
 REGION = "us-east-1"
@@ -70,6 +71,7 @@ class FakeEcs:
     """The emulator plus the task scripting hooks; one per test session, reset per test."""
 
     def __init__(self) -> None:
+        aws_defaults()  # as the local target's emulator: RDS instances get AWS's default CA
         self.port = free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.scripts: list[ContainerScript] = []
