@@ -52,12 +52,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # `make test` runs the files on parallel workers, each file whole on one worker (`--dist loadfile`,
 # pyproject.toml) in collection order: starting these first keeps one of them from starting last
 # and running alone at the end. The rest keep their order. A stale list costs time, never a result.
+# ≈: the time before minus what a change measurably saved (docs/performance.md), not re-measured.
 SLOW_FILES = (
-    "tests/integration/ci/test_local_pipeline.py",  # ≈560 s (every wave of local on its own target)
-    # These two share one applied network + database (SHARED_BASES): ≈450 s together.
-    "tests/integration/test_network_database_apply.py",  # ≈ 20 s on the shared base (154 s alone before)
-    "tests/integration/service/test_service_deploy.py",  # 431 s (base deployment: 219 s)
-    "tests/integration/service/test_upgrade.py",  # 342 s
+    "tests/integration/ci/test_local_pipeline.py",  # ≈480 s (every wave of local on its own target)
+    # These two share one applied network + database (SHARED_BASES): ≈380 s together.
+    "tests/integration/test_network_database_apply.py",  # base ≈100 s + ≈25 s of its own
+    "tests/integration/service/test_service_deploy.py",  # ≈255 s on the base
+    "tests/integration/service/test_upgrade.py",  # ≈262 s (342 s before RDS got AWS's default CA)
     "tests/integration/ci/test_pipeline.py",  # 264 s
     "tests/integration/test_vault_stack_apply.py",  # 149 s
     "tests/integration/test_bootstrap_and_deploy.py",  # 113 s
