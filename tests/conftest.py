@@ -52,13 +52,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # `make test` runs the files on parallel workers, each file whole on one worker (`--dist loadfile`,
 # pyproject.toml) in collection order: starting these first keeps one of them from starting last
 # and running alone at the end. The rest keep their order. A stale list costs time, never a result.
-# ≈: the time before minus what a change measurably saved (docs/performance.md), not re-measured.
+# Measured one file at a time while other sessions shared the machine (load average in brackets).
 SLOW_FILES = (
-    "tests/integration/ci/test_local_pipeline.py",  # ≈480 s (every wave of local on its own target)
-    # These two share one applied network + database (SHARED_BASES): ≈380 s together.
-    "tests/integration/test_network_database_apply.py",  # base ≈100 s + ≈25 s of its own
-    "tests/integration/service/test_service_deploy.py",  # ≈255 s on the base
-    "tests/integration/service/test_upgrade.py",  # ≈262 s (342 s before RDS got AWS's default CA)
+    "tests/integration/ci/test_local_pipeline.py",  # 553 s [1-4.5] (every wave of local on its own target)
+    # These two share one applied network + database (SHARED_BASES): 625 s together [5-10],
+    # where they took 251 s + 841 s alone [2-10] (154 s + 431 s on a quiet machine).
+    "tests/integration/test_network_database_apply.py",  # the base (176 s) and its own 60 s
+    "tests/integration/service/test_service_deploy.py",  # ≈390 s on the base
+    "tests/integration/service/test_upgrade.py",  # 343 s [2-6]
     "tests/integration/ci/test_pipeline.py",  # 264 s
     "tests/integration/test_vault_stack_apply.py",  # 149 s
     "tests/integration/test_bootstrap_and_deploy.py",  # 113 s
