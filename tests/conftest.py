@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,12 +52,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # `make test` runs the files on parallel workers, each file whole on one worker (`--dist loadfile`,
 # pyproject.toml) in collection order: starting these first keeps one of them from starting last
 # and running alone at the end. The rest keep their order. A stale list costs time, never a result.
+# Measured one file at a time while other sessions shared the machine (load average in brackets).
 SLOW_FILES = (
-    "tests/integration/scripts/ci/test_local_pipeline.py",  # ≈560 s (every wave of local on its own target)
-    "tests/integration/stacks/service/test_service_deploy.py",  # 431 s (base deployment: 219 s)
-    "tests/integration/stacks/service/test_upgrade.py",  # 342 s
+    "tests/integration/scripts/ci/test_local_pipeline.py",  # 553 s [1-4.5] (every wave of local on its own target)
+    # These two share one applied network + database (SHARED_BASES): 625 s together [5-10],
+    # where they took 251 s + 841 s alone [2-10] (154 s + 431 s on a quiet machine).
+    "tests/integration/stacks/test_network_database_apply.py",  # the base (176 s) and its own 60 s
+    "tests/integration/stacks/service/test_service_deploy.py",  # ≈390 s on the base
+    "tests/integration/stacks/service/test_upgrade.py",  # 343 s [2-6]
     "tests/integration/scripts/ci/test_pipeline.py",  # 264 s
-    "tests/integration/stacks/test_network_database_apply.py",  # 154 s
     "tests/integration/stacks/test_vault_stack_apply.py",  # 149 s
     "tests/integration/scripts/test_bootstrap_and_deploy.py",  # 113 s
     "tests/integration/scripts/rotation/test_crash_resume.py",  # 90 s
@@ -67,10 +71,35 @@ SLOW_FILES = (
     "tests/unit/modules/test_lazy_bindings.py",  # 24 s
 )
 
+# Files that read one deployed base, a session fixture (one per worker process): one work unit, so
+# they run back to back on one worker and the base is applied once (docs/adr/0022-shared-test-bases.md).
+# Listed in the order they must run: SLOW_FILES keeps them adjacent in that order.
+SHARED_BASES = {
+    "local_base": (  # tests/integration/stacks/service/deployment.py: LocalBase
+        "tests/integration/stacks/test_network_database_apply.py",  # reads network + database
+        "tests/integration/stacks/service/test_service_deploy.py",  # deploys the service on them, then clears
+    ),
+}
+_UNIT_OF = {path: f"shared-base:{name}" for name, paths in SHARED_BASES.items() for path in paths}
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {path: i for i, path in enumerate(SLOW_FILES)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: files stay whole
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile` with the files of a shared base as one work unit (SHARED_BASES)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedBaseScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return _UNIT_OF.get(path, path)
+
+    return SharedBaseScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

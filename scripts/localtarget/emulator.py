@@ -8,6 +8,7 @@ import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from scripts.localtarget.procs import port_open, wait_until
 
@@ -23,6 +24,30 @@ EMULATOR_ENV = {
     **EMULATOR_CREDENTIALS,
     "AWS_DEFAULT_REGION": EMULATOR_REGION,
 }
+# The CA AWS gives a new RDS instance (since 2024). moto answers "rds-ca-default"; the AWS provider,
+# which sends no CA on create, then modifies the instance and waits for it a second time (≈ 80 s).
+AWS_DEFAULT_RDS_CA = "rds-ca-rsa2048-g1"
+# moto's server, with AWS's defaults where moto's differ (`aws_defaults`).
+_SERVE = (
+    "import sys; from scripts.localtarget.emulator import aws_defaults; aws_defaults(); "
+    "from moto.server import main; main(sys.argv[1:])"
+)
+
+
+def aws_defaults() -> None:
+    """Make moto (in this process) create RDS instances with AWS's default CA."""
+    from moto.rds import models
+
+    original = models.DBInstance.__init__
+    if getattr(original, "aws_defaults", False):
+        return
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("ca_certificate_identifier", AWS_DEFAULT_RDS_CA)
+        original(self, *args, **kwargs)
+
+    init.aws_defaults = True  # type: ignore[attr-defined]
+    models.DBInstance.__init__ = init  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)
@@ -52,7 +77,7 @@ def start(port: int, log_file: Path, timeout: float = 60.0) -> EmulatorProcess:
     env = {**os.environ, **EMULATOR_ENV}
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-c", _SERVE, "-H", "127.0.0.1", "-p", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -1,16 +1,16 @@
 """Apply `local-network` and `local-database` with the real terraform against the AWS emulator,
 then check what was built through the AWS APIs, that nothing drifts, and that no password leaks.
 
-One synth and one apply per test session (the RDS instance alone takes ~80 s in the emulator).
+The two stacks are the base that tests/integration/stacks/service/test_service_deploy.py deploys its
+service on: one synth and one apply per test process (`local_base`, the session's in-process
+emulator; the RDS instance alone takes ~80 s of provider waits), read here before that file
+builds on it (docs/adr/0022-shared-test-bases.md).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,14 +18,13 @@ from typing import Any
 import boto3
 import pytest
 
-from scripts.tfmirror import terraform_env, write_lock_files
+from tests.integration.scripts.migrate.ecs_faults import REGION
+from tests.integration.stacks.service.deployment import BASE_STACKS, STATE_BUCKET, LocalBase
 
 pytestmark = pytest.mark.integration
 
 ENV = "local"
-STACKS = (f"{ENV}-network", f"{ENV}-database")
-STATE_BUCKET = "platform-local-tfstate"
-STATE_KEY_ALIAS = f"alias/{STATE_BUCKET}"
+STACKS = BASE_STACKS
 
 
 @dataclass
@@ -74,43 +73,24 @@ def _client(service: str, aws_env: dict[str, str]) -> Any:
     )
 
 
-def _create_state_backend(aws_env: dict[str, str]) -> None:
-    """What `<env>-state` provides: the versioned state bucket and its KMS key alias."""
-    s3 = _client("s3", aws_env)
-    s3.create_bucket(Bucket=STATE_BUCKET)
-    s3.put_bucket_versioning(Bucket=STATE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    kms = _client("kms", aws_env)
-    key_id = kms.create_key(Description="test state key")["KeyMetadata"]["KeyId"]
-    kms.create_alias(AliasName=STATE_KEY_ALIAS, TargetKeyId=key_id)
+@pytest.fixture(scope="module")
+def applied(local_base: LocalBase) -> Applied:
+    dep = local_base.get()
+    result = Applied(outdir=dep.outdir, tf_env=dep.tf_env)
+    for stack in STACKS:
+        out = terraform(["output", "-json"], result.stack_dir(stack), dep.tf_env)
+        result.outputs[stack] = json.loads(out.stdout)
+    result.seconds = {k.split("#")[0]: v for k, v in dep.seconds.items()}
+    print(f"\napply times: {', '.join(f'{k} {v:.0f}s' for k, v in result.seconds.items())}")
+    return result
 
 
 @pytest.fixture(scope="module")
-def applied(aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
-    from app.config import load_environment
-    from app.contracts.names import BOOTSTRAP_ENV
-    from app.main import build_app
-
-    _create_state_backend(aws_env)
-    outdir = tmp_path_factory.mktemp("local-synth")
-    with pytest.MonkeyPatch.context() as mp:
-        # stacks/target.py reads the endpoint at synth time; no bootstrap -> S3 backend everywhere.
-        mp.setenv("PLATFORM_LOCAL_AWS_ENDPOINT", aws_env["AWS_ENDPOINT_URL"])
-        mp.delenv(BOOTSTRAP_ENV, raising=False)
-        app = build_app([load_environment(ENV)], str(outdir))
-        app.synth()
-    write_lock_files(outdir)
-    tf_env = terraform_env({**os.environ, **aws_env})
-    result = Applied(outdir=outdir, tf_env=tf_env)
-    for stack in STACKS:
-        cwd = result.stack_dir(stack)
-        started = time.monotonic()
-        terraform(["init"], cwd, tf_env)
-        terraform(["apply", "-auto-approve"], cwd, tf_env)
-        result.seconds[stack] = time.monotonic() - started
-        out = terraform(["output", "-json"], cwd, tf_env)
-        result.outputs[stack] = json.loads(out.stdout)
-    print(f"\napply times: {', '.join(f'{k} {v:.0f}s' for k, v in result.seconds.items())}")
-    yield result
+def aws_env(local_base: LocalBase) -> dict[str, str]:
+    """This module's clients talk to the emulator that holds the shared base (not the session's
+    `aws_emulator`, which this module therefore does not start)."""
+    return {"AWS_ENDPOINT_URL": local_base.fake.endpoint, "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

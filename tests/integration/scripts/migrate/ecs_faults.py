@@ -28,6 +28,7 @@ from moto.ecs import responses as ecs_responses
 from moto.moto_api import state_manager
 from moto.server import ThreadedMotoServer
 
+from scripts.localtarget.emulator import aws_defaults
 from scripts.localtarget.procs import free_port
 
 REGION = "us-east-1"
@@ -70,6 +71,7 @@ class FakeEcs:
     """The emulator plus the task scripting hooks; one per test session, reset per test."""
 
     def __init__(self) -> None:
+        aws_defaults()  # as the local target's emulator: RDS instances get AWS's default CA
         self.port = free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.scripts: list[ContainerScript] = []
@@ -79,6 +81,7 @@ class FakeEcs:
         # breaker": the PRIMARY deployment stays on the previous revision (see `installed`).
         self.roll_back_next_update = False
         self._lock = threading.Lock()
+        self.generation = 0  # counts `clear_account` calls: what was deployed before is gone
 
     @property
     def endpoint(self) -> str:
@@ -289,6 +292,7 @@ class FakeEcs:
         the test process: a module that deployed a whole environment into it clears it when done,
         so later modules (in whatever order they run, on whichever xdist worker) find nothing of it."""
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=30)
+        self.generation += 1
 
     def reset(self) -> None:
         for p in self.played:

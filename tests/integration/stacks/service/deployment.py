@@ -10,7 +10,11 @@ with a changed environment file.
 - The gate's `platformctl` is this checkout's (`python -m scripts.platformctl` through a shim
   first on PATH), `DATABASE_URL` points at a fresh database of the session's real PostgreSQL.
 - Synthesis runs in this process; only the service stack's `cdk.tf.json` is copied over the
-  applied stack directory for re-deploys (network/database are applied once per module).
+  applied stack directory for re-deploys.
+- Network and database (the RDS instance alone is ≈ 80 s of provider waits) are applied once per
+  test process by `LocalBase` (the session fixture `local_base`) and read by every file that needs
+  only them; a file that deploys the service stack on top clears the emulator when it is done,
+  and the next `LocalBase.get()` applies a fresh base (docs/adr/0022-shared-test-bases.md).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +66,7 @@ class Deployment:
     tf_env: dict[str, str]
     outdir: Path
     service_changes: dict[str, Any] = field(default_factory=dict)
+    database_url: str = ""  # what the gate migrates (DATABASE_URL)
     seconds: dict[str, float] = field(default_factory=dict)
     _image_counter: int = 0
 
@@ -185,8 +191,11 @@ def create_state_backend(fake: FakeEcs) -> None:
     kms.create_alias(AliasName=f"alias/{STATE_BUCKET}", TargetKeyId=key_id)
 
 
+BASE_STACKS = (f"{ENV}-network", f"{ENV}-database")
+
+
 def deploy_base(root: Path, fake: FakeEcs, database_url: str, webapp: Path) -> Deployment:
-    """Synthesize once and apply network, database and the first service deployment."""
+    """Synthesize once and apply network and database (`deploy_service` applies the service on top)."""
     config_dir = root / "environments"
     config_dir.mkdir()
     bin_dir = root / "bin"
@@ -207,15 +216,59 @@ def deploy_base(root: Path, fake: FakeEcs, database_url: str, webapp: Path) -> D
     }
     dep = Deployment(
         fake=fake, root=root, config_dir=config_dir, webapp=webapp, tf_env=terraform_env(base),
-        outdir=root / "synth", service_changes={"local_migrations_dir": str(webapp)},
+        outdir=root / "synth", service_changes={"local_migrations_dir": str(webapp)}, database_url=database_url,
     )  # fmt: skip
     dep.new_image()
     first = dep.synth()
     first.rename(dep.outdir)
     write_lock_files(dep.outdir)
-    for stack in (f"{ENV}-network", f"{ENV}-database", SERVICE_STACK):
-        init = dep.terraform(stack, "init")
-        assert init.returncode == 0, init.stdout + init.stderr
-        proc = dep.apply(stack)
-        assert proc.returncode == 0, f"{stack}: {proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    for stack in BASE_STACKS:
+        _init_and_apply(dep, stack)
     return dep
+
+
+def deploy_service(dep: Deployment) -> None:
+    """The first deployment of the service stack (synthesized with the base) on top of the base."""
+    _init_and_apply(dep, SERVICE_STACK)
+
+
+def _init_and_apply(dep: Deployment, stack: str) -> None:
+    init = dep.terraform(stack, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    proc = dep.apply(stack)
+    assert proc.returncode == 0, f"{stack}: {proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+
+
+class LocalBase:
+    """`local-network` + `local-database` applied to the session's in-process emulator once per
+    test process (an xdist worker), for every file that only reads them or builds on them.
+
+    `get()` applies the base on first use and again after the emulator was cleared (a file that
+    deployed the service stack on top clears it when done): each base has its own directory, copy
+    of examples/webapp and database of the session's PostgreSQL, so no file sees another's
+    migrations. tests/conftest.py runs the files that share it on one worker, back to back.
+    """
+
+    def __init__(self, fake: FakeEcs, admin_dsn: str, dsn_of: Callable[[str], str], tmp: Callable[[str], Path]):
+        self.fake, self._admin_dsn, self._dsn_of, self._tmp = fake, admin_dsn, dsn_of, tmp
+        self._dep: Deployment | None = None
+        self._generation = -1
+        self.deploys = 0
+
+    def get(self) -> Deployment:
+        if self._dep is None or self._generation != self.fake.generation:
+            self._dep = self._deploy()
+            self._generation = self.fake.generation
+        return self._dep
+
+    def _deploy(self) -> Deployment:
+        import psycopg
+
+        self.deploys += 1
+        root = self._tmp("local-base")
+        webapp = Path(shutil.copytree(PROJECT_ROOT / "examples" / "webapp", root / "webapp",
+                                      ignore=shutil.ignore_patterns("__pycache__")))  # fmt: skip
+        name = f"local_base_{os.getpid()}_{self.deploys}"
+        with psycopg.connect(self._admin_dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return deploy_base(root, self.fake, self._dsn_of(name), webapp)

@@ -2,8 +2,9 @@
 service, and deploys that must stop with a clear message while the service keeps its previous
 task definition.
 
-One module-scoped base deployment (network + database + first service deploy) against the
-in-process emulator; every test then changes the image (a new migration task definition fires
+One base deployment (network + database, applied once per test process and shared with
+tests/integration/stacks/test_network_database_apply.py, see deployment.py) and a first service deploy
+on it against the in-process emulator; every test then changes the image (a new migration task definition fires
 the gate) and re-applies only `local-service`. Tests run in file order: local runner against the
 real PostgreSQL first, then the same stack with `migration.runner = "ecs"` and
 `services.app.verify_rollout = true`, whose migration task outcomes and rollback are injected into the
@@ -13,19 +14,15 @@ emulator (tests/integration/scripts/migrate/ecs_faults.py). See deployment.py fo
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from scripts.localtarget.postgres import PostgresServer
 from scripts.migrate.ecs_runner import running_migrations, started_by_marker
 from tests.integration.scripts.migrate.ecs_faults import ContainerScript, FakeEcs
-from tests.integration.stacks.service.deployment import CLUSTER, ENV, SERVICE, Deployment, deploy_base
-from tests.integration.stacks.service.deployment import PROJECT_ROOT as REPO
+from tests.integration.stacks.service.deployment import CLUSTER, ENV, SERVICE, Deployment, LocalBase, deploy_service
 
 pytestmark = pytest.mark.integration
 WORKER = f"{ENV}-worker"
@@ -34,33 +31,26 @@ OLD_VERSION_SERVES = "The service was not updated: the previous version keeps se
 
 
 @pytest.fixture(scope="module")
-def database_url(postgres_server: PostgresServer) -> str:
-    name = f"service_gate_{os.getpid()}"
-    with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    s = postgres_server
-    return f"postgresql://{s.user}:{s.password}@{s.host}:{s.port}/{name}"
-
-
-@pytest.fixture(scope="module")
-def deployment(
-    fake_ecs_server: FakeEcs, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Deployment]:
-    root = tmp_path_factory.mktemp("service-deploy")
-    webapp = Path(shutil.copytree(REPO / "examples" / "webapp", root / "webapp",
-                                  ignore=shutil.ignore_patterns("__pycache__")))  # fmt: skip
+def deployment(fake_ecs_server: FakeEcs, local_base: LocalBase) -> Iterator[Deployment]:
     with pytest.MonkeyPatch.context() as mp, fake_ecs_server.installed():
         # The emulator reports this many running tasks per service: wait_for_steady_state needs it.
         mp.setenv("MOTO_ECS_SERVICE_RUNNING", "1")
-        dep = deploy_base(root, fake_ecs_server, database_url, webapp)
+        dep = local_base.get()  # network + database, shared with test_network_database_apply.py
         try:
+            deploy_service(dep)
             yield dep
         finally:
             print("\napply times: " + ", ".join(f"{k} {v:.0f}s" for k, v in dep.seconds.items()))
             fake_ecs_server.reset()
             # The deployed `local-*` environment (its state bucket holds the gate's migration
-            # records) would otherwise meet the migrate tests that run later in this process.
+            # records) would otherwise meet the migrate tests that run later in this process; the
+            # next user of `local_base` gets a fresh base.
             fake_ecs_server.clear_account()
+
+
+@pytest.fixture(scope="module")
+def database_url(deployment: Deployment) -> str:
+    return deployment.database_url
 
 
 def query(url: str, sql: str) -> list[tuple[object, ...]]:
