@@ -56,6 +56,8 @@ SECRET_NAME_MARKERS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTI
 # --- the migration gate: `migration.timeout_seconds` and `migrate run --timeout` stop here (24 h;
 # app/validate_services.py says why) ---------------------------------------------------------------
 MAX_MIGRATION_TIMEOUT_S = 24 * 3600
+# A job's `timeout_seconds` (app/kinds/job.py) and `job exec --timeout` stop at the same bound.
+MAX_JOB_TIMEOUT_S = 24 * 3600
 
 # --- the local target's vault (scripts/localtarget runs it; app/config derives `local`'s address) --
 LOCAL_VAULT_PORT_ENV = "PLATFORM_LOCAL_VAULT_PORT"
