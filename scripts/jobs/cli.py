@@ -1,0 +1,88 @@
+"""`platformctl job`: scheduled jobs (docs/adr/0025). Exit codes: app/contracts/exitcodes.py."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from app.contracts import exitcodes
+from app.contracts.names import MAX_JOB_TIMEOUT_S
+from scripts.jobs import single_run
+
+if TYPE_CHECKING:
+    from app.schema import ServiceConfig
+
+
+@click.group("job")
+def job() -> None:
+    """Scheduled jobs (`kind = "job"`): run one now, or wrap a run in its container."""
+
+
+@job.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--environment", required=True, help="Environment name (part of the lock's key).")
+@click.option("--job", "job_name", required=True, help="The job's name (`[services.<name>]`).")
+@click.option("--timeout", "timeout_s", type=click.IntRange(1, MAX_JOB_TIMEOUT_S), required=True,
+              help="Seconds after which the command is stopped (exit 7).")  # fmt: skip
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_cmd(environment: str, job_name: str, timeout_s: int, command: tuple[str, ...]) -> None:
+    """Run COMMAND as the job's one run: refused (exit 5, the holder named) while another run of the
+    job holds its lock; stopped after --timeout (exit 7); else the command's exit code.
+
+    The job's container command (the service stack writes it); needs DATABASE_URL, which the image's
+    entrypoint `platformctl secrets exec` exports. The lock is a PostgreSQL advisory lock held by this
+    process's session: it ends with the run, however the run ends.
+    """
+    run = single_run.JobRun(environment, job_name, timeout_s, command)
+    try:
+        code = single_run.exec_job(run, os.environ)
+    except (single_run.JobAlreadyRunning, single_run.JobConfigError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exitcodes.exit_code_for(exc))
+    sys.exit(code)
+
+
+@job.command("run")
+@click.option("--env", "env_name", required=True, help="Environment name.")
+@click.argument("name")
+def run_cmd(env_name: str, name: str) -> None:
+    """Start one run of job NAME now and exit with its exit code (5: a run is still going).
+
+    Local target: the job's command as a local process in the current directory, logged in to the
+    local OpenBao as the job's own Vault role, below the same `job exec` as on ECS.
+    """
+    from app.contracts.names import ENV_VAULT_ADDR
+    from scripts.commands.core import load_env_or_exit
+    from scripts.jobs import local
+
+    env = load_env_or_exit(env_name)
+    svc = env.services.get(name)
+    if svc is None or not _is_job(svc):
+        jobs = sorted(n for n, s in env.services.items() if _is_job(s))
+        click.echo(f"error: {env.name} has no job {name!r} (its jobs: {', '.join(jobs) or 'none'})", err=True)
+        sys.exit(exitcodes.USAGE)
+    if not (env.tier == "local" and env.aws.emulator):
+        click.echo(f"error: `job run` starts local runs only so far; {env.name}'s schedule runs the job on ECS "
+                   "(docs/services.md, Jobs)", err=True)  # fmt: skip
+        sys.exit(exitcodes.USAGE)
+    address = os.environ.get(ENV_VAULT_ADDR) or _local_vault_address()
+    argv = local.run_argv(env.name, env.vault.kv_mount, name, svc.timeout_seconds, list(svc.command or []))
+    sys.exit(local.run(argv, local.run_environment(os.environ, address, env.name, env.vault.kv_mount,
+                                                   svc.environment)))  # fmt: skip
+
+
+def _is_job(svc: ServiceConfig) -> bool:
+    return "schedule" in svc.kind_unit.own_fields  # a kind with a schedule (app/kinds/job.py)
+
+
+def _local_vault_address() -> str:
+    from scripts.localtarget import target
+
+    state = target.load()
+    if not (state.vault_address and state.vault_running()):
+        click.echo("error: the local OpenBao is not running; start the local target with `platformctl local up`",
+                   err=True)  # fmt: skip
+        sys.exit(exitcodes.FAILED)
+    return state.vault_address
