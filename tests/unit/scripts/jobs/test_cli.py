@@ -43,7 +43,7 @@ def test_a_local_run_is_the_containers_chain_with_the_jobs_own_role() -> None:
 
 
 def test_the_local_run_gets_no_operator_credentials() -> None:
-    env = local.run_environment({"PATH": "/bin", "VAULT_TOKEN": "root", "PGPASSWORD": "x", "AWS_SECRET_ACCESS_KEY": "y",
-                                 "LC_ALL": "C"}, "http://127.0.0.1:1", "local", "platform", {"MODE": "batch"})  # fmt: skip
+    operator = {"PATH": "/bin", "VAULT_TOKEN": "root", "PGPASSWORD": "x", "AWS_SECRET_ACCESS_KEY": "y", "LC_ALL": "C"}
+    env = local.run_environment(operator, "http://127.0.0.1:1", "local", "platform", {"MODE": "batch"})
     assert env == {"PATH": "/bin", "LC_ALL": "C", "MODE": "batch", "VAULT_ADDR": "http://127.0.0.1:1",
                    "PLATFORM_ENV": "local", "VAULT_KV_MOUNT": "platform", "PYTHONUNBUFFERED": "1"}  # fmt: skip
