@@ -338,6 +338,9 @@ def load_balancer_name(env: str) -> str:
 OUT_CLUSTER_NAME = "cluster_name"
 OUT_SERVICE_NAMES = "service_names"  # service -> ECS service name
 OUT_TASK_DEFINITION_ARNS = "task_definition_arns"  # service -> task definition ARN
+# Workload that runs one-off tasks (a job) -> {"subnets", "security_groups"} (comma-separated), what
+# `job run` passes to RunTask. Only in a stack that has such a workload.
+OUT_TASK_NETWORKS = "task_networks"
 OUT_ALB_DNS_NAME = "alb_dns_name"
 OUT_MIGRATION_TASK_DEFINITION_ARN = "migration_task_definition_arn"
 OUT_MIGRATION_TASK_ROLE_ARN = "migration_task_role_arn"

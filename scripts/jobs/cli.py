@@ -13,7 +13,7 @@ from app.contracts.names import MAX_JOB_TIMEOUT_S
 from scripts.jobs import single_run
 
 if TYPE_CHECKING:
-    from app.schema import ServiceConfig
+    from app.schema import EnvironmentConfig, ServiceConfig
 
 
 @click.group("job")
@@ -50,8 +50,10 @@ def exec_cmd(environment: str, job_name: str, timeout_s: int, command: tuple[str
 def run_cmd(env_name: str, name: str) -> None:
     """Start one run of job NAME now and exit with its exit code (5: a run is still going).
 
-    Local target: the job's command as a local process in the current directory, logged in to the
-    local OpenBao as the job's own Vault role, below the same `job exec` as on ECS.
+    On AWS: one task of the job's current task definition (the one its schedule runs, so one whose
+    migration passed), its logs streamed, stopped on Ctrl-C. Local target: the job's command as a
+    local process in the current directory, logged in to the local OpenBao as the job's own Vault
+    role. Both below the same `job exec` (single-run lock, timeout).
     """
     from app.contracts.names import ENV_VAULT_ADDR
     from scripts.commands.core import load_env_or_exit
@@ -63,14 +65,29 @@ def run_cmd(env_name: str, name: str) -> None:
         jobs = sorted(n for n, s in env.services.items() if _is_job(s))
         click.echo(f"error: {env.name} has no job {name!r} (its jobs: {', '.join(jobs) or 'none'})", err=True)
         sys.exit(exitcodes.USAGE)
-    if not (env.tier == "local" and env.aws.emulator):
-        click.echo(f"error: `job run` starts local runs only so far; {env.name}'s schedule runs the job on ECS "
-                   "(docs/services.md, Jobs)", err=True)  # fmt: skip
-        sys.exit(exitcodes.USAGE)
-    address = os.environ.get(ENV_VAULT_ADDR) or _local_vault_address()
-    argv = local.run_argv(env.name, env.vault.kv_mount, name, svc.timeout_seconds, list(svc.command or []))
-    sys.exit(local.run(argv, local.run_environment(os.environ, address, env.name, env.vault.kv_mount,
-                                                   svc.environment)))  # fmt: skip
+    if env.tier == "local" and env.aws.emulator:
+        address = os.environ.get(ENV_VAULT_ADDR) or _local_vault_address()
+        argv = local.run_argv(env.name, env.vault.kv_mount, name, svc.timeout_seconds, list(svc.command or []))
+        sys.exit(local.run(argv, local.run_environment(os.environ, address, env.name, env.vault.kv_mount,
+                                                       svc.environment)))  # fmt: skip
+    sys.exit(_run_on_ecs(env, name, svc.timeout_seconds))
+
+
+def _run_on_ecs(env: EnvironmentConfig, name: str, timeout_s: int) -> int:
+    from app.contracts.names import SERVICE_STACK, stack_name
+    from scripts import awsclients
+    from scripts.jobs import ecs
+    from scripts.vault.outputs import OutputsError, from_state
+
+    try:
+        outputs = from_state(env).stacks.get(stack_name(env.name, SERVICE_STACK), {})
+        job_ = ecs.EcsJob.from_outputs(outputs, env.name, name)
+    except (OutputsError, ecs.JobOutputsError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exitcodes.USAGE
+    click.echo(f"job {name}: starting one task of {job_.task_definition}", err=True)
+    return ecs.run_on_ecs(awsclients.client("ecs", env), awsclients.client("logs", env), job_, timeout_s,
+                          on_log=lambda line: click.echo(f"{name} | {line}"))  # fmt: skip
 
 
 def _is_job(svc: ServiceConfig) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.contracts import jobs
-from modules.cdk import Construct
+from modules.cdk import Construct, Fn
 from modules.fargate_service import task_security_group
 from modules.scheduled_task import ScheduledTask, ScheduledTaskProps
 from modules.task_definition import FargateTaskDefinition
@@ -30,6 +30,8 @@ class ScheduledJob:
     name: str
     task_definition: FargateTaskDefinition
     scheduled: ScheduledTask
+    # What RunTask needs to start one run now (`job run`), as the stack output `task_networks`.
+    run_task_network: dict[str, Any]
 
     def add_dependency(self, *resources: Any) -> None:
         # Bare `type.name` addresses, as FargateService.add_dependency (Terraform refuses "${...}").
@@ -58,7 +60,9 @@ def build(stack: ServiceStack, name: str, cfg: ServiceConfig) -> ScheduledJob:
         td,
         stack.account,
     )  # fmt: skip
-    return ScheduledJob(ecs_name, td, scheduled)
+    network = {"subnets": Fn.join(",", stack.net.private_subnet_ids),
+               "security_groups": Fn.join(",", [sg.id, stack.db_clients[name]])}  # fmt: skip
+    return ScheduledJob(ecs_name, td, scheduled, network)
 
 
 JOB = KindConstruct(build=build)

@@ -65,6 +65,15 @@ def test_the_job_is_a_schedule_running_one_fargate_task_never_an_ecs_service(pro
     assert container["command"] == jobs.exec_argv("prod", "cleanup", 900, JOB["command"])
 
 
+def test_job_run_finds_the_jobs_task_definition_and_network_in_the_outputs(prod_with_job: Path) -> None:
+    out = stack_of(prod_with_job)["output"]
+    assert "cleanup" not in out["service_names"]["value"]  # not an ECS service
+    assert "cleanup-task-definition" in out["task_definition_arns"]["value"]["cleanup"]
+    net = out["task_networks"]["value"]
+    assert set(net) == {"cleanup"} and set(net["cleanup"]) == {"subnets", "security_groups"}
+    assert "cleanup-client-sg" in net["cleanup"]["security_groups"]
+
+
 def test_the_schedule_moves_to_a_new_revision_only_after_the_migration_passed(prod_with_job: Path) -> None:
     res = stack_of(prod_with_job)["resource"]
     [(gate_id, gate)] = [(k, v) for k, v in res["terraform_data"].items() if "migration_task_definition"
