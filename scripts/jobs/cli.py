@@ -38,7 +38,7 @@ def exec_cmd(environment: str, job_name: str, timeout_s: int, command: tuple[str
     run = single_run.JobRun(environment, job_name, timeout_s, command)
     try:
         code = single_run.exec_job(run, os.environ)
-    except (single_run.JobAlreadyRunning, single_run.JobConfigError) as exc:
+    except (single_run.JobAlreadyRunning, single_run.JobConfigError, single_run.LockUnavailable) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exitcodes.exit_code_for(exc))
     sys.exit(code)

@@ -53,6 +53,12 @@ class JobConfigError(Exception):
     exit_code = exitcodes.USAGE
 
 
+class LockUnavailable(Exception):
+    """The lock session could not be opened: a run that cannot prove it is alone does not start."""
+
+    exit_code = exitcodes.FAILED
+
+
 @dataclass(frozen=True)
 class JobRun:
     environment: str
@@ -83,7 +89,7 @@ def single_run_lock(database_url: str, environment: str, job: str) -> Iterator[N
     try:
         conn = psycopg.connect(database_url, autocommit=True, application_name=session_name(job), **KEEPALIVES)
     except psycopg.Error as exc:  # the message names host and login, never the password
-        raise JobConfigError(f"job {job!r}: cannot open the lock session on the database: {exc}") from None
+        raise LockUnavailable(f"job {job!r}: cannot open the lock session on the database: {exc}") from None
     with conn:
         if not conn.execute("select pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
             raise JobAlreadyRunning(

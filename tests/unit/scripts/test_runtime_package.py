@@ -10,6 +10,7 @@ passing because the developer's venv happens to have everything.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,17 @@ def test_the_full_platformctl_keeps_the_same_command() -> None:
     register_all(cli)
     group = cli.commands["secrets"]
     assert getattr(group, "commands", {})["exec"] is exec_cmd
+
+
+def test_job_exec_runs_in_the_runtime_package_and_refuses_without_the_login(tmp_path: Path) -> None:
+    """A job's container command (`job exec`, docs/adr/0025) needs only the runtime package."""
+    marker = tmp_path / "ran"
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER, "job", "exec", "--environment", "prod", "--job", "cleanup", "--timeout", "60",
+         "--", "touch", str(marker)],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+    )  # fmt: skip
+    assert proc.returncode == 64, (proc.stdout, proc.stderr)
+    assert "DATABASE_URL is not set" in proc.stderr and not marker.exists()
+    assert loaded_modules(proc.stderr) <= packaged_modules()
