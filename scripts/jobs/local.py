@@ -45,8 +45,12 @@ def run_environment(
 
 
 def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
-    """Run to the end; its exit code (Ctrl-C reaches `job exec` too, which stops the command)."""
-    try:
-        return subprocess.run(list(argv), env=dict(env), check=False).returncode
-    except KeyboardInterrupt:
-        return 128 + 2
+    """Run to the end; its exit code. Ctrl-C reaches `job exec` too (same terminal process group),
+    which stops the command and exits: wait for that rather than kill it, or the command would run
+    on without the lock."""
+    proc = subprocess.Popen(list(argv), env=dict(env))
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            continue

@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from app.contracts.names import ENV_DATABASE_URL
 log = logging.getLogger(__name__)
 
 TERM_GRACE_S = 10.0
+_PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
 # A run whose host vanished must not hold the lock for TCP's default (hours): PostgreSQL probes the
 # idle lock session and drops it after ~60 s of silence.
 KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
@@ -117,10 +119,22 @@ def _stop(proc: subprocess.Popen[bytes], grace_s: float) -> None:
         proc.wait()
 
 
+def _die_with_parent() -> None:
+    """In the child: be killed if `job exec` dies (SIGKILL, OOM) — its lock session dies with it, and
+    a command still running without the lock would let a second run start beside it. Linux only."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def run_command(run: JobRun, env: Mapping[str, str], grace_s: float = TERM_GRACE_S,
                 clock: Callable[[], float] = time.monotonic) -> int:  # fmt: skip
     """Run the command to its end or its timeout; the exit code `job exec` exits with."""
-    proc = subprocess.Popen(list(run.command), env=dict(env), start_new_session=True)
+    try:
+        proc = subprocess.Popen(list(run.command), env=dict(env), start_new_session=True, preexec_fn=_die_with_parent)
+    except OSError as exc:  # not found, not executable: nothing started
+        raise JobConfigError(f"job {run.job!r}: cannot start {run.command[0]!r}: {exc.strerror}") from None
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         _signal_group(proc, signum)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,7 @@ HOLDER = textwrap.dedent(
     import psycopg
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
         user = conn.execute("select current_user").fetchone()[0]
-    pathlib.Path(sys.argv[1]).write_text(user)
+    pathlib.Path(sys.argv[1]).write_text(f"{user} {os.getpid()}")
     while not pathlib.Path(sys.argv[2]).exists():
         time.sleep(0.05)
     sys.exit(int(sys.argv[3]))
@@ -100,3 +102,34 @@ def test_a_run_past_its_timeout_is_stopped_and_the_lock_is_free_again(
     argv2, env2 = job_run(s, home, job, [sys.executable, "-c", "import sys; sys.exit(4)"])
     again = subprocess.run(argv2, env=env2, capture_output=True, text=True, timeout=120, check=False)
     assert again.returncode == 4, again.stdout + again.stderr
+    argv3, env3 = job_run(s, home, job, [str(tmp_path / "no-such-program")])
+    missing = subprocess.run(argv3, env=env3, capture_output=True, text=True, timeout=120, check=False)
+    assert missing.returncode == exitcodes.USAGE, missing.stdout + missing.stderr
+    assert "cannot start" in missing.stderr and "No such file or directory" in missing.stderr
+
+
+def test_a_run_killed_outright_frees_the_lock_and_takes_its_command_with_it(
+        bootstrapped: tuple[Scenario, Path], tmp_path: Path) -> None:
+    """`job exec` SIGKILLed (OOM, kill -9): its lock session ends, and its command dies with it, so
+    no command ever runs without the lock beside the next run."""
+    s, home = bootstrapped
+    job = s.workloads[1]
+    holder, started = tmp_path / "holder.py", tmp_path / "started"
+    holder.write_text(HOLDER)
+    argv, env = job_run(s, home, job, [sys.executable, str(holder), str(started), str(tmp_path / "never"), "0"])
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(started, first)
+    command_pid = int(started.read_text().split()[1])
+    os.kill(first.pid, signal.SIGKILL)  # `secrets exec` exec'd into `job exec`: same pid
+    first.communicate(timeout=60)
+    give_up = time.monotonic() + 60  # a bound for a hung test, not a timing assertion
+    while True:  # the kernel delivers the parent-death signal asynchronously
+        try:
+            os.kill(command_pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < give_up, "the command outlived its `job exec` (and its lock)"
+        time.sleep(0.05)
+    argv2, env2 = job_run(s, home, job, [sys.executable, "-c", "import sys; sys.exit(0)"])
+    second = subprocess.run(argv2, env=env2, capture_output=True, text=True, timeout=120, check=False)
+    assert second.returncode == exitcodes.OK, second.stdout + second.stderr
