@@ -47,3 +47,17 @@ def test_the_local_run_gets_no_operator_credentials() -> None:
     env = local.run_environment(operator, "http://127.0.0.1:1", "local", "platform", {"MODE": "batch"})
     assert env == {"PATH": "/bin", "LC_ALL": "C", "MODE": "batch", "VAULT_ADDR": "http://127.0.0.1:1",
                    "PLATFORM_ENV": "local", "VAULT_KV_MOUNT": "platform", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+
+
+def test_platformctl_validate_refuses_a_job_without_a_schedule_and_one_with_a_bad_one(tmp_path: Path) -> None:
+    from app.config import DEFAULT_CONFIG_DIR
+
+    job = '\n[services.cleanup]\nkind = "job"\nimage = "registry.example/app:1"\ncommand = ["true"]\n'
+    text = (DEFAULT_CONFIG_DIR / "local.toml").read_text()
+    (tmp_path / "local.toml").write_text(text + job)
+    (tmp_path / "dev.toml").write_text(
+        (DEFAULT_CONFIG_DIR / "dev.toml").read_text() + job + 'schedule = "rate(1 hours)"\n')
+    code, out = invoke("validate", env={"PLATFORM_CONFIG_DIR": str(tmp_path)})
+    assert code == exitcodes.USAGE
+    assert "local.toml: services.cleanup.schedule: a job needs a schedule" in out
+    assert "dev.toml: services.cleanup.schedule: write `rate(1 hour)` for one and the plural for more" in out
