@@ -125,7 +125,8 @@ def _validate_service(env: EnvironmentConfig, name: str, svc: ServiceConfig) -> 
                 "put the value in Vault and list its path in read_paths",
             )
     auto = svc.autoscaling
-    if auto.enabled:
+    # Only an ECS service scales; a kind that runs one-off tasks refuses the field in its own checks.
+    if auto.enabled and svc.kind_unit.long_running:
         if env.aws.emulator:
             yield Problem(
                 f"{p}.autoscaling.enabled", "the local emulator cannot do Application Auto Scaling; set false"

@@ -214,6 +214,10 @@ class ServiceStack(PlatformStack):
         self.output(c.OUT_SERVICE_NAMES, {n: s.name for n, s in running.items()}, "Service -> ECS service name")
         self.output(c.OUT_TASK_DEFINITION_ARNS, {n: s.task_definition.arn for n, s in svcs.items()},
                     "Service -> task definition it runs")  # fmt: skip
+        # Kinds that run one-off tasks say where (stacks/kinds/job.py); absent without such a kind.
+        networks = {n: net for n, s in svcs.items() if (net := getattr(s, "run_task_network", None))}
+        if networks:
+            self.output(c.OUT_TASK_NETWORKS, networks, "One-off workload -> RunTask subnets and security groups")
         if self.load_balancer is not None:
             self.output(c.OUT_ALB_DNS_NAME, self.load_balancer.dns_name, "Public DNS name of the load balancer")
         self.output(c.OUT_MIGRATION_TASK_DEFINITION_ARN, mig.arn, "Task definition of the migration")

@@ -37,9 +37,11 @@ EMULATED_SERVICES = (
 )
 
 
-def emulated_services() -> list[str]:
-    """EMULATED_SERVICES and what the registered service kinds add (app/kinds, docs/adr/0024)."""
-    return sorted({*EMULATED_SERVICES, *(svc for kind in KINDS.values() for svc in kind.aws_services)})
+def emulated_services(env: EnvironmentConfig) -> list[str]:
+    """EMULATED_SERVICES and what the kinds the environment runs add (app/kinds, docs/adr/0024): an
+    environment without such a kind synthesizes exactly what it did before the kind existed."""
+    kinds = {svc.kind for svc in env.services.values()}
+    return sorted({*EMULATED_SERVICES, *(api for k in sorted(kinds) for api in KINDS[k].aws_services)})
 
 
 def local_endpoint() -> str:
@@ -59,11 +61,16 @@ class AwsTarget:
     region: str
     account_id: str
     endpoint: str | None = None  # set only for the emulator
+    # The AWS APIs the provider sends to the emulator (only with `endpoint`).
+    emulated: tuple[str, ...] = ()
 
     @classmethod
     def for_environment(cls, env: EnvironmentConfig) -> AwsTarget:
         if env.aws.emulator:
-            return cls(region=env.aws.region, account_id=EMULATOR_ACCOUNT_ID, endpoint=local_endpoint())
+            return cls(
+                region=env.aws.region, account_id=EMULATOR_ACCOUNT_ID, endpoint=local_endpoint(),
+                emulated=tuple(emulated_services(env)),
+            )  # fmt: skip
         if env.aws.account_id is None:  # enforced by app.config validation (not an assert: -O drops those)
             raise ValueError(f"{env.name}: aws.account_id is required outside the emulator")
         return cls(region=env.aws.region, account_id=env.aws.account_id)
@@ -85,7 +92,7 @@ class AwsTarget:
                 skip_metadata_api_check="true",
                 skip_region_validation=True,
                 s3_use_path_style=True,
-                endpoints=[{svc: self.endpoint for svc in emulated_services()}],
+                endpoints=[{svc: self.endpoint for svc in self.emulated}],
             )
         return kwargs
 

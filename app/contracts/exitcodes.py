@@ -50,13 +50,14 @@ TABLE: tuple[Code, ...] = (
          ("ci policy", "ci apply")),
     Code(STALE, "stale", "stale, tampered, forged, expired, foreign or already-applied bundle; nothing was applied",
          ("ci apply",)),
-    Code(LOCKED, "locked", "another writer holds the lock (state lock, rotation lease, or a migration of the "
-         "service running); nothing was changed — retry later",
-         ("ci plan", "ci apply", "ci drift", "state restore", "secrets rotate", "migrate run", "deploy")),
+    Code(LOCKED, "locked", "another writer holds the lock (state lock, rotation lease, a migration of the "
+         "service running, or the job's previous run still going); nothing was changed — retry later",
+         ("ci plan", "ci apply", "ci drift", "state restore", "secrets rotate", "migrate run", "deploy", "job run",
+          "job exec")),
     Code(LEASE_LOST, "lease-lost", "this run's rotation lease was taken over; it stopped at a safe point — "
          "run --status", ("secrets rotate",)),
-    Code(TIMEOUT, "timeout", "timed out: the migration was stopped, or the rollout was still in progress",
-         ("migrate run", "migrate verify-rollout", "deploy", "ci apply")),
+    Code(TIMEOUT, "timeout", "timed out: the migration or the job's run was stopped, or the rollout was still in "
+         "progress", ("migrate run", "migrate verify-rollout", "deploy", "ci apply", "job run", "job exec")),
     Code(NOTHING_DUE, "nothing-due", "nothing was due (or nothing to resume or abort); nothing was changed",
          ("secrets rotate",)),
     Code(STOPPED_SAFE, "stopped-safe", "rotation stopped safely: the credentials tasks use still log in; "
@@ -66,8 +67,9 @@ TABLE: tuple[Code, ...] = (
 )
 
 # 128+n is a range, not one code: documented with the table, checked apart from it.
-SIGNAL_MEANING = "interrupted by signal N (exit 128+N: 130 SIGINT, 143 SIGTERM); the migration was stopped"
-SIGNAL_COMMANDS = ("migrate run", "deploy")
+SIGNAL_MEANING = ("interrupted by signal N (exit 128+N: 130 SIGINT, 143 SIGTERM); the migration was stopped "
+                  "(a job's command killed by signal N exits the same way)")
+SIGNAL_COMMANDS = ("migrate run", "deploy", "job run", "job exec")
 
 MEANINGS = {c.code: c.meaning for c in TABLE}
 

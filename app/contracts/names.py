@@ -56,6 +56,8 @@ SECRET_NAME_MARKERS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTI
 # --- the migration gate: `migration.timeout_seconds` and `migrate run --timeout` stop here (24 h;
 # app/validate_services.py says why) ---------------------------------------------------------------
 MAX_MIGRATION_TIMEOUT_S = 24 * 3600
+# A job's `timeout_seconds` (app/kinds/job.py) and `job exec --timeout` stop at the same bound.
+MAX_JOB_TIMEOUT_S = 24 * 3600
 
 # --- the local target's vault (scripts/localtarget runs it; app/config derives `local`'s address) --
 LOCAL_VAULT_PORT_ENV = "PLATFORM_LOCAL_VAULT_PORT"
@@ -336,6 +338,9 @@ def load_balancer_name(env: str) -> str:
 OUT_CLUSTER_NAME = "cluster_name"
 OUT_SERVICE_NAMES = "service_names"  # service -> ECS service name
 OUT_TASK_DEFINITION_ARNS = "task_definition_arns"  # service -> task definition ARN
+# Workload that runs one-off tasks (a job) -> {"subnets", "security_groups"} (comma-separated), what
+# `job run` passes to RunTask. Only in a stack that has such a workload.
+OUT_TASK_NETWORKS = "task_networks"
 OUT_ALB_DNS_NAME = "alb_dns_name"
 OUT_MIGRATION_TASK_DEFINITION_ARN = "migration_task_definition_arn"
 OUT_MIGRATION_TASK_ROLE_ARN = "migration_task_role_arn"

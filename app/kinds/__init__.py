@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from app.kinds import web, worker
+from app.kinds import job, web, worker
 from app.kinds.base import Kind, KindProblem, KindSettings
 
-KINDS: dict[str, Kind] = {k.name: k for k in (web.KIND, worker.KIND)}
+KINDS: dict[str, Kind] = {k.name: k for k in (web.KIND, worker.KIND, job.KIND)}
 DEFAULT_KIND = web.KIND.name
 
 
-class AllKindSettings(web.WebSettings):
+class AllKindSettings(web.WebSettings, job.JobSettings):
     """The settings of every kind: `[services.<name>]` is one flat table (ServiceConfig's base);
     validation refuses a setting of another kind than the service's."""
 

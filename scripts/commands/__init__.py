@@ -14,6 +14,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("scripts.commands.core", "deploy"),
     ("scripts.commands.core", "diff"),
     ("scripts.migrate.cli", "migrate"),
+    ("scripts.jobs.cli", "job"),
     ("scripts.vault.cli", "vault"),
     ("scripts.vault.cli", "secrets"),
     ("scripts.state.cli", "state_group"),

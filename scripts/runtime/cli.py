@@ -1,4 +1,4 @@
-"""`platformctl` as an application image carries it: only `secrets exec`.
+"""`platformctl` as an application image carries it: only `secrets exec` and `job exec`.
 
 The console script of the `platform-runtime` package (runtime/pyproject.toml). The full
 `platformctl` (scripts/platformctl.py) has the same `secrets exec`, so a container's entrypoint
@@ -11,6 +11,7 @@ import click
 
 from scripts.runtime.cliexit import UsageExitGroup
 from scripts.runtime.exec_cli import exec_cmd
+from scripts.runtime.job_exec import exec_cmd as job_exec_cmd
 
 
 @click.group("platformctl", cls=UsageExitGroup)
@@ -24,6 +25,14 @@ def secrets() -> None:
 
 
 secrets.add_command(exec_cmd)
+
+
+@cli.group("job")
+def job() -> None:
+    """A scheduled job's run: single-run lock and timeout (the job's container command)."""
+
+
+job.add_command(job_exec_cmd)
 
 
 def main() -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from stacks.kinds import ecs_service
+from stacks.kinds import ecs_service, job
 from stacks.kinds.base import KindConstruct, Workload
 
 CONSTRUCTS: dict[str, KindConstruct] = {
     "web": ecs_service.LONG_RUNNING,
     "worker": ecs_service.LONG_RUNNING,
+    "job": job.JOB,
 }
 
 __all__ = ["CONSTRUCTS", "KindConstruct", "Workload", "construct_of", "registered"]

@@ -27,7 +27,7 @@ def test_schema_describes_services_and_forbids_unknown_fields() -> None:
     schema = json.loads(reference.SCHEMA_FILE.read_text())
     assert schema["additionalProperties"] is False
     service = schema["$defs"]["ServiceConfig"]
-    assert service["properties"]["kind"]["enum"] == ["web", "worker"]
+    assert service["properties"]["kind"]["enum"] == ["web", "worker", "job"]
     assert service["required"] == ["image"] and service["additionalProperties"] is False
     assert schema["properties"]["services"]["additionalProperties"] == {"$ref": "#/$defs/ServiceConfig"}
     assert "source" not in schema["properties"]  # set by the loader, not part of the file

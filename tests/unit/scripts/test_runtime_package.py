@@ -108,6 +108,8 @@ def test_the_full_platformctl_keeps_the_same_command() -> None:
 # The runtime's declared dependencies (runtime/pyproject.toml) by import name, and what they bring:
 # requests comes with hvac, botocore with boto3.
 THIRD_PARTY = {"boto3", "botocore", "hvac", "requests", "click"}
+# `job exec` (docs/adr/0025) imports psycopg lazily, only in a job's image, which has its own.
+IMAGE_PROVIDED = {"psycopg"}
 # The contract layer (docs/adr/0020), shipped whole, and the two empty parent packages.
 CONTRACT = {"scripts", "app", "app.contracts"} | {f"app.contracts.{p.stem}" for p in (REPO / "app" / "contracts").glob(
     "[!_]*.py")}
@@ -126,7 +128,7 @@ def imports_of(path: Path) -> set[str]:
 
 def allowed(name: str) -> bool:
     top = name.split(".")[0]
-    return (top in sys.stdlib_module_names or top in THIRD_PARTY or name in CONTRACT
+    return (top in sys.stdlib_module_names or top in THIRD_PARTY or top in IMAGE_PROVIDED or name in CONTRACT
             or name == "scripts.runtime" or name.startswith("scripts.runtime."))  # fmt: skip
 
 
@@ -139,7 +141,7 @@ def test_the_runtime_folder_imports_only_itself_the_contract_layer_and_its_depen
         if not allowed(name)
     }
     assert outside == set()
-    assert not allowed("scripts.vault.spec") and not allowed("app.schema") and not allowed("psycopg")
+    assert not allowed("scripts.vault.spec") and not allowed("app.schema") and not allowed("pydantic")
 
 
 def test_the_build_ships_the_runtime_folder_whole_and_only_the_contract_layer_besides(
@@ -178,3 +180,19 @@ def test_every_shipped_module_imports_from_the_build_alone(built: Path, packaged
                           timeout=60, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"OK {len(packaged_modules)}"
+
+
+def test_job_exec_runs_in_the_runtime_package_and_refuses_without_the_login(
+    tmp_path: Path, packaged_modules: set[str]
+) -> None:
+    """A job's container command (`job exec`, docs/adr/0025) needs only the runtime package."""
+    marker = tmp_path / "ran"
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER, "job", "exec", "--environment", "prod", "--job", "cleanup", "--timeout", "60",
+         "--", "touch", str(marker)],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+    )  # fmt: skip
+    assert proc.returncode == 64, (proc.stdout, proc.stderr)
+    assert "DATABASE_URL is not set" in proc.stderr and not marker.exists()
+    assert loaded_modules(proc.stderr) <= packaged_modules

@@ -88,8 +88,8 @@ def problems(data: dict[str, Any]) -> tuple[str, dict[str, str]]:
 
 def test_an_unregistered_kind_is_refused_naming_file_field_and_the_known_kinds() -> None:
     text, found = problems(with_probe())
-    assert found == {"services.probe.kind": "must be one of 'web' or 'worker', got 'probe'"}
-    assert "local.toml: services.probe.kind: must be one of 'web' or 'worker'" in text
+    assert found == {"services.probe.kind": "must be one of 'web', 'worker' or 'job', got 'probe'"}
+    assert "local.toml: services.probe.kind: must be one of 'web', 'worker' or 'job'" in text
 
 
 def test_a_registered_kind_is_accepted_and_listed_among_the_known_ones() -> None:
@@ -97,7 +97,7 @@ def test_a_registered_kind_is_accepted_and_listed_among_the_known_ones() -> None
         env = parse_environment(with_probe(), "local.toml", "local")
         assert env.services["probe"].kind == "probe"
         _, found = problems(with_probe(kind="nope"))
-    assert found == {"services.probe.kind": "must be one of 'web', 'worker' or 'probe', got 'nope'"}
+    assert found == {"services.probe.kind": "must be one of 'web', 'worker', 'job' or 'probe', got 'nope'"}
     assert "probe" not in kinds.KINDS and "probe" not in stack_kinds.CONSTRUCTS  # unregistered again
 
 
