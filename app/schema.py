@@ -164,7 +164,7 @@ class MigrationConfig(Model):
     image: str | None = None
     """Image of the migration task. Default: the image of the service named by `image_from`."""
     image_from: str | None = None
-    """Service whose image (and Vault migration login) the migration uses. Default: the first web service by name, else the first service."""
+    """Service whose image (and Vault migration login) the migration uses; the release's migrations must ship in that image. Default: the first web service by name, else the first service (validation warns when the gated images differ and this is unset)."""
     timeout_seconds: int = gate.DEFAULT_MIGRATION_TIMEOUT_S
     """The migration is stopped and the deploy fails after this long (60 s to 24 h)."""
     cpu: int = 256
