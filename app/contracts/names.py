@@ -19,6 +19,22 @@ ENV_VAULT_READ_PATHS = "VAULT_READ_PATHS"  # comma-separated KV paths below the 
 ENV_VAULT_KV_MOUNT = "VAULT_KV_MOUNT"
 ENV_DATABASE_HOST = "DATABASE_HOST"
 ENV_DATABASE_NAME = "DATABASE_NAME"
+ENV_DATABASE_PORT = "DATABASE_PORT"
+ENV_DATABASE_USER = "DATABASE_USER"
+ENV_DATABASE_PASSWORD = "DATABASE_PASSWORD"
+# `secrets exec` exports a database login's keys (`<workload>/database`) under these names, never
+# under the bare key: `PORT` is a web server's listening port (gunicorn binds $PORT), `HOST`,
+# `USERNAME` and `PASSWORD` mean other things to shells and tools. Other keys of the login become
+# `DATABASE_<KEY>`. The task definition's DATABASE_HOST/DATABASE_NAME name the same database; the
+# login's values replace them.
+DATABASE_LOGIN_VARIABLES = {
+    "host": ENV_DATABASE_HOST,
+    "port": ENV_DATABASE_PORT,
+    "dbname": ENV_DATABASE_NAME,
+    "username": ENV_DATABASE_USER,
+    "password": ENV_DATABASE_PASSWORD,
+}
+DATABASE_LOGIN_PREFIX = "DATABASE_"
 # The database URL of a local migration and of `secrets exec`'s export; never set in a task definition.
 ENV_DATABASE_URL = "DATABASE_URL"
 # Optional: prefix `secrets exec` puts before each secret key (default: none).
@@ -47,6 +63,11 @@ PLATFORM_ENV_VARS = frozenset(
         ENV_DATABASE_HOST,
         ENV_DATABASE_NAME,
         ENV_SECRETS_PREFIX,
+        # Set by `secrets exec` from the database login (a clash would stop the task at start).
+        ENV_DATABASE_URL,
+        ENV_DATABASE_PORT,
+        ENV_DATABASE_USER,
+        ENV_DATABASE_PASSWORD,
     }
 )
 

@@ -279,3 +279,9 @@ def test_platformctl_validate_prints_the_warning_and_succeeds(tmp_path: Path) ->
                           text=True, check=False, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "local.toml: warning: migration.image_from: not set" in proc.stderr
+
+
+@pytest.mark.parametrize("key", ["DATABASE_URL", "DATABASE_PORT", "DATABASE_USER"])
+def test_the_names_secrets_exec_sets_from_the_database_login_cannot_be_redefined(key: str) -> None:
+    found = problems(with_service("jobs", kind="worker", environment={key: "5433"}))
+    assert "set by the platform" in found[f"services.jobs.environment.{key}"]
