@@ -143,7 +143,8 @@ class ServiceStack(PlatformStack):
         return service_name(self.env, name)
 
     def task_definition(self, name: str, cfg: ServiceConfig, port: int | None) -> FargateTaskDefinition:
-        """The service's own task definition (roles, logs; Vault address, role and KV path only)."""
+        """The service's own task definition (roles, logs; Vault address, role and the KV paths its
+        entrypoint reads: its login and its concrete `read_paths`, never a secret)."""
         env = self.env
         return FargateTaskDefinition(
             self,
@@ -151,7 +152,8 @@ class ServiceStack(PlatformStack):
             TaskDefinitionProps(
                 name=service_name(env, name), image=cfg.image, cpu=cfg.cpu, memory=cfg.memory, container_name=CONTAINER,
                 environment={**cfg.environment, **self.plain_env, c.ENV_VAULT_ROLE: c.vault_role(env.name, name)},
-                vault_address=self.vault_address, vault_secret_paths=[c.app_kv_path(name)],
+                vault_address=self.vault_address,
+                vault_secret_paths=c.task_read_paths(name, list(cfg.read_paths or [])),
                 command=list(cfg.command) if cfg.command else None, port=port,
                 log_retention_days=cfg.log_retention_days, stream_prefix=CONTAINER,
             ),

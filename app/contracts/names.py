@@ -200,6 +200,14 @@ def app_kv_path(workload: str) -> str:
     return f"{workload}/{APP_KV_SUFFIX}"
 
 
+def task_read_paths(workload: str, read_paths: list[str]) -> list[str]:
+    """VAULT_READ_PATHS of the workload's tasks: its database login, then every read path that names
+    one secret (`shared/django`). A wildcard (`web/*`) or a directory (`shared/`) is a policy grant
+    only: `secrets exec` reads secrets by exact path and never lists what is below a prefix."""
+    concrete = [p for p in read_paths if not p.endswith(("*", "/"))]
+    return list(dict.fromkeys([app_kv_path(workload), *concrete]))
+
+
 def default_read_paths(workload: str) -> list[str]:
     """What a service may read when its `read_paths` are not set: everything below its own prefix."""
     return [f"{workload}/*"]
