@@ -40,10 +40,10 @@ ENV_DATABASE_URL = "DATABASE_URL"
 # Optional: prefix `secrets exec` puts before each secret key (default: none).
 ENV_SECRETS_PREFIX = "PLATFORM_SECRETS_PREFIX"
 
-# How clients reach a web service, for the application's host and origin checks (Django's
-# ALLOWED_HOSTS / CSRF_TRUSTED_ORIGINS, docs/django.md). Declared here; the service stack does not
-# set them yet, so until it does a service sets them in its `environment` (hence not in
-# PLATFORM_ENV_VARS below).
+# How clients reach a service behind the load balancer, for the application's host and origin
+# checks (Django's ALLOWED_HOSTS / CSRF_TRUSTED_ORIGINS, docs/django.md). The service stack sets
+# them in the task definition of every kind with a load balancer: the hosts are the service's
+# `host_headers` plus the load balancer's DNS name; origins are `https://` with a certificate.
 ENV_HTTP_PORT = "PLATFORM_HTTP_PORT"  # the web service's container_port (gunicorn's bind)
 ENV_PUBLIC_HOSTS = "PLATFORM_PUBLIC_HOSTS"  # comma-separated host names (ALB host rules may use `*.`)
 ENV_PUBLIC_ORIGINS = "PLATFORM_PUBLIC_ORIGINS"  # comma-separated `https://host` of the same names
@@ -63,6 +63,9 @@ PLATFORM_ENV_VARS = frozenset(
         ENV_DATABASE_HOST,
         ENV_DATABASE_NAME,
         ENV_SECRETS_PREFIX,
+        ENV_HTTP_PORT,
+        ENV_PUBLIC_HOSTS,
+        ENV_PUBLIC_ORIGINS,
         # Set by `secrets exec` from the database login (a clash would stop the task at start).
         ENV_DATABASE_URL,
         ENV_DATABASE_PORT,
