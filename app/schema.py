@@ -118,7 +118,7 @@ class ServiceConfig(Model, kinds.AllKindSettings):
     environment: dict[str, str] = Field(default_factory=dict)
     """Plain, non-secret environment variables (names that look like secrets are refused: use Vault)."""
     read_paths: list[str] | None = None
-    """Vault KV paths (below `vault.kv_mount`) the service may read: `<name>`, `shared` or below them, `*` only last, no `+`. Default: `<name>/*`."""
+    """Vault KV paths (below `vault.kv_mount`) the service may read: `<name>`, `shared` or below them, `*` only last, no `+`. Default: `<name>/*`. A path naming one secret (no `*`, no trailing `/`) is also read at start by `secrets exec` (the task's `VAULT_READ_PATHS`); wildcards only grant."""
     log_retention_days: int = settings.LOG_RETENTION_DAYS
     """CloudWatch Logs retention of the service's log group."""
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
