@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ from app.literals import marker_problems
 from app.loader import Problem, bind_environment, shown
 from app.schema import EnvironmentConfig, NetworkConfig, VaultWorkloadConfig
 from app.validate import validate
+from app.validate_services import migration_image_warnings
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent / "environments"
 CONFIG_DIR_ENV = "PLATFORM_CONFIG_DIR"
@@ -140,7 +142,14 @@ def parse_environment(data: dict[str, Any], source: str, expected_name: str | No
     problems.extend(validate(env, expected_name))
     if problems:
         raise ConfigError(source, problems)
+    report_warnings(source, migration_image_warnings(env))
     return env
+
+
+def report_warnings(source: str, warnings: list[Problem]) -> None:
+    """The warning channel: `<file>: warning: <field>: <message>` on stderr; the file stays valid."""
+    for w in warnings:
+        print(f"{source}: warning: {safe_field(w.field)}: {scrub(w.message)}", file=sys.stderr)
 
 
 def _display(path: Path) -> str:

@@ -118,7 +118,7 @@ class ServiceConfig(Model, kinds.AllKindSettings):
     environment: dict[str, str] = Field(default_factory=dict)
     """Plain, non-secret environment variables (names that look like secrets are refused: use Vault)."""
     read_paths: list[str] | None = None
-    """Vault KV paths (below `vault.kv_mount`) the service may read: `<name>`, `shared` or below them, `*` only last, no `+`. Default: `<name>/*`."""
+    """Vault KV paths (below `vault.kv_mount`) the service may read: `<name>`, `shared` or below them, `*` only last, no `+`. Default: `<name>/*`. A path naming one secret (no `*`, no trailing `/`) is also read at start by `secrets exec` (the task's `VAULT_READ_PATHS`); wildcards only grant."""
     log_retention_days: int = settings.LOG_RETENTION_DAYS
     """CloudWatch Logs retention of the service's log group."""
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
@@ -164,7 +164,7 @@ class MigrationConfig(Model):
     image: str | None = None
     """Image of the migration task. Default: the image of the service named by `image_from`."""
     image_from: str | None = None
-    """Service whose image (and Vault migration login) the migration uses. Default: the first web service by name, else the first service."""
+    """Service whose image (and Vault migration login) the migration uses; the release's migrations must ship in that image. Default: the first web service by name, else the first service (validation warns when the gated images differ and this is unset)."""
     timeout_seconds: int = gate.DEFAULT_MIGRATION_TIMEOUT_S
     """The migration is stopped and the deploy fails after this long (60 s to 24 h)."""
     cpu: int = 256

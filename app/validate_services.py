@@ -183,6 +183,26 @@ def _validate_load_balancer(env: EnvironmentConfig) -> Iterable[Problem]:
         yield Problem("load_balancer.certificate_arn", f"not an ACM certificate ARN: {shown(lb.certificate_arn)}")
 
 
+def migration_image_warnings(env: EnvironmentConfig) -> list[Problem]:
+    """Warnings (never errors): the migration runs with one image only (docs/adr/0026), so where the
+    gated services carry different images and the file does not say which one ships the migrations,
+    a migration that ships only in another image would never run."""
+    mig = env.migration
+    images = {n: env.services[n].image for n in env.gated_services}
+    if mig.image is not None or mig.image_from is not None or len(set(images.values())) < 2:
+        return []
+    owner = env.migration_owner
+    listed = ", ".join(f"{n}: {shown(i)}" for n, i in images.items())
+    return [
+        Problem(
+            "migration.image_from",
+            f"not set while the gated services' images differ ({listed}); the migration runs with the image "
+            f"of {owner!r} only, so a migration shipped in another image never runs: set migration.image_from "
+            "to the service whose image ships the migrations (docs/migrations.md)",
+        )
+    ]
+
+
 def _validate_migration(env: EnvironmentConfig, mig: MigrationConfig) -> Iterable[Problem]:
     if not mig.command:
         yield Problem("migration.command", "must not be empty")

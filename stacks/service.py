@@ -143,20 +143,36 @@ class ServiceStack(PlatformStack):
         return service_name(self.env, name)
 
     def task_definition(self, name: str, cfg: ServiceConfig, port: int | None) -> FargateTaskDefinition:
-        """The service's own task definition (roles, logs; Vault address, role and KV path only)."""
+        """The service's own task definition (roles, logs; Vault address, role and the KV paths its
+        entrypoint reads: its login and its concrete `read_paths`, never a secret)."""
         env = self.env
         return FargateTaskDefinition(
             self,
             f"{name}-task-definition",
             TaskDefinitionProps(
                 name=service_name(env, name), image=cfg.image, cpu=cfg.cpu, memory=cfg.memory, container_name=CONTAINER,
-                environment={**cfg.environment, **self.plain_env, c.ENV_VAULT_ROLE: c.vault_role(env.name, name)},
-                vault_address=self.vault_address, vault_secret_paths=[c.app_kv_path(name)],
+                environment={**cfg.environment, **self.plain_env, **self._public_environment(cfg, port),
+                             c.ENV_VAULT_ROLE: c.vault_role(env.name, name)},
+                vault_address=self.vault_address,
+                vault_secret_paths=c.task_read_paths(name, list(cfg.read_paths or [])),
                 command=list(cfg.command) if cfg.command else None, port=port,
                 log_retention_days=cfg.log_retention_days, stream_prefix=CONTAINER,
             ),
             self.account,
         )  # fmt: skip
+
+    def _public_environment(self, cfg: ServiceConfig, port: int | None) -> dict[str, str]:
+        """How clients reach a service behind the load balancer (port, hosts, origins); nothing for
+        a kind without one. The DNS name is the load balancer's own attribute (a reference)."""
+        if port is None or self.load_balancer is None:
+            return {}
+        hosts = [*cfg.host_headers, self.load_balancer.dns_name]
+        scheme = "https" if self.env.load_balancer.certificate_arn else "http"
+        return {
+            c.ENV_HTTP_PORT: str(port),
+            c.ENV_PUBLIC_HOSTS: ",".join(hosts),
+            c.ENV_PUBLIC_ORIGINS: ",".join(f"{scheme}://{h}" for h in hosts),
+        }
 
     def _migration_task_definition(self) -> FargateTaskDefinition:
         env, owner, mig = self.env, self.env.migration_owner, self.env.migration

@@ -19,15 +19,31 @@ ENV_VAULT_READ_PATHS = "VAULT_READ_PATHS"  # comma-separated KV paths below the 
 ENV_VAULT_KV_MOUNT = "VAULT_KV_MOUNT"
 ENV_DATABASE_HOST = "DATABASE_HOST"
 ENV_DATABASE_NAME = "DATABASE_NAME"
+ENV_DATABASE_PORT = "DATABASE_PORT"
+ENV_DATABASE_USER = "DATABASE_USER"
+ENV_DATABASE_PASSWORD = "DATABASE_PASSWORD"
+# `secrets exec` exports a database login's keys (`<workload>/database`) under these names, never
+# under the bare key: `PORT` is a web server's listening port (gunicorn binds $PORT), `HOST`,
+# `USERNAME` and `PASSWORD` mean other things to shells and tools. Other keys of the login become
+# `DATABASE_<KEY>`. The task definition's DATABASE_HOST/DATABASE_NAME name the same database; the
+# login's values replace them.
+DATABASE_LOGIN_VARIABLES = {
+    "host": ENV_DATABASE_HOST,
+    "port": ENV_DATABASE_PORT,
+    "dbname": ENV_DATABASE_NAME,
+    "username": ENV_DATABASE_USER,
+    "password": ENV_DATABASE_PASSWORD,
+}
+DATABASE_LOGIN_PREFIX = "DATABASE_"
 # The database URL of a local migration and of `secrets exec`'s export; never set in a task definition.
 ENV_DATABASE_URL = "DATABASE_URL"
 # Optional: prefix `secrets exec` puts before each secret key (default: none).
 ENV_SECRETS_PREFIX = "PLATFORM_SECRETS_PREFIX"
 
-# How clients reach a web service, for the application's host and origin checks (Django's
-# ALLOWED_HOSTS / CSRF_TRUSTED_ORIGINS, docs/django.md). Declared here; the service stack does not
-# set them yet, so until it does a service sets them in its `environment` (hence not in
-# PLATFORM_ENV_VARS below).
+# How clients reach a service behind the load balancer, for the application's host and origin
+# checks (Django's ALLOWED_HOSTS / CSRF_TRUSTED_ORIGINS, docs/django.md). The service stack sets
+# them in the task definition of every kind with a load balancer: the hosts are the service's
+# `host_headers` plus the load balancer's DNS name; origins are `https://` with a certificate.
 ENV_HTTP_PORT = "PLATFORM_HTTP_PORT"  # the web service's container_port (gunicorn's bind)
 ENV_PUBLIC_HOSTS = "PLATFORM_PUBLIC_HOSTS"  # comma-separated host names (ALB host rules may use `*.`)
 ENV_PUBLIC_ORIGINS = "PLATFORM_PUBLIC_ORIGINS"  # comma-separated `https://host` of the same names
@@ -47,6 +63,14 @@ PLATFORM_ENV_VARS = frozenset(
         ENV_DATABASE_HOST,
         ENV_DATABASE_NAME,
         ENV_SECRETS_PREFIX,
+        ENV_HTTP_PORT,
+        ENV_PUBLIC_HOSTS,
+        ENV_PUBLIC_ORIGINS,
+        # Set by `secrets exec` from the database login (a clash would stop the task at start).
+        ENV_DATABASE_URL,
+        ENV_DATABASE_PORT,
+        ENV_DATABASE_USER,
+        ENV_DATABASE_PASSWORD,
     }
 )
 
@@ -179,6 +203,14 @@ def read_path_problem(workload: str, path: str) -> str | None:
 def app_kv_path(workload: str) -> str:
     """The workload's app login below the WORKLOAD mount (what its tasks read)."""
     return f"{workload}/{APP_KV_SUFFIX}"
+
+
+def task_read_paths(workload: str, read_paths: list[str]) -> list[str]:
+    """VAULT_READ_PATHS of the workload's tasks: its database login, then every read path that names
+    one secret (`shared/django`). A wildcard (`web/*`) or a directory (`shared/`) is a policy grant
+    only: `secrets exec` reads secrets by exact path and never lists what is below a prefix."""
+    concrete = [p for p in read_paths if not p.endswith(("*", "/"))]
+    return list(dict.fromkeys([app_kv_path(workload), *concrete]))
 
 
 def default_read_paths(workload: str) -> list[str]:

@@ -2,9 +2,9 @@
 
 import os
 
-# Always explicit: without a bind, gunicorn listens on $PORT — and `platformctl secrets exec` exports
-# the database login's `port` key as PORT (5432). PLATFORM_HTTP_PORT is the service's
-# `container_port`, the port the load balancer's target group sends to.
+# Always explicit: without a bind, gunicorn listens on $PORT or 8000, whatever the service's port is.
+# PLATFORM_HTTP_PORT is the service's `container_port`, the port the load balancer's target group
+# sends to. (`platformctl secrets exec` exports the database login's port as DATABASE_PORT.)
 bind = [f"0.0.0.0:{os.environ.get('PLATFORM_HTTP_PORT', '8000')}"]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Import Django once in the master: a broken configuration (no SECRET_KEY) stops gunicorn with a

@@ -19,7 +19,16 @@ import boto3
 import hvac
 import hvac.exceptions
 
-from app.contracts.names import APP_KV_SUFFIX, DEFAULT_AWS_AUTH_MOUNT, DEFAULT_KV_MOUNT, ENV_DATABASE_URL
+from app.contracts.names import (
+    APP_KV_SUFFIX,
+    DATABASE_LOGIN_PREFIX,
+    DATABASE_LOGIN_VARIABLES,
+    DEFAULT_AWS_AUTH_MOUNT,
+    DEFAULT_KV_MOUNT,
+    ENV_DATABASE_HOST,
+    ENV_DATABASE_NAME,
+    ENV_DATABASE_URL,
+)
 from scripts.runtime.vault_client import VaultError, build_client, vault_errors
 
 log = logging.getLogger(__name__)
@@ -89,13 +98,27 @@ def env_name(key: str, prefix: str = "") -> str:
     return name
 
 
+def is_database_login(path: str) -> bool:
+    """`<workload>/database` (or the migration's `migration/<workload>/database`)."""
+    return path.rsplit("/", 1)[-1] == APP_KV_SUFFIX
+
+
+def variable_name(path: str, key: str, prefix: str = "") -> str:
+    """The variable of KEY at PATH: a database login's keys are `DATABASE_*` (`port` -> DATABASE_PORT,
+    never PORT); any other secret's key as it is (`api-key` -> API_KEY)."""
+    if not is_database_login(path):
+        return env_name(key, prefix)
+    known = DATABASE_LOGIN_VARIABLES.get(key)
+    return prefix + known if known else env_name(key, prefix + DATABASE_LOGIN_PREFIX)
+
+
 def secrets_to_env(secrets_by_path: Mapping[str, Mapping[str, Any]], prefix: str = "") -> dict[str, str]:
     """Flatten secrets into variables; two paths giving the same variable is an error, not an override."""
     out: dict[str, str] = {}
     origin: dict[str, str] = {}
     for path, secret in secrets_by_path.items():
         for key, value in secret.items():
-            name = env_name(key, prefix)
+            name = variable_name(path, key, prefix)
             if name in out:
                 raise VaultError(
                     f"{name} would be set by both {origin[name]} and {path}; use --prefix or separate paths"
@@ -180,7 +203,9 @@ def resolve_environment(
     if url is not None and f"{request.prefix}{ENV_DATABASE_URL}" not in variables:
         variables[f"{request.prefix}{ENV_DATABASE_URL}"] = url
         refuse_loader_variables(variables, {})  # a --prefix could make even this one a loader variable
-    clashes = sorted(k for k in variables if k in base_env)
+    # The task definition's DATABASE_HOST/DATABASE_NAME describe the same database; the login wins.
+    login = {variable_name(p, k, request.prefix) for p, s in secrets.items() if is_database_login(p) for k in s}
+    clashes = sorted(k for k in variables if k in base_env and k not in _LOGIN_REPLACES & login)
     if clashes and not request.override:
         raise VaultError(
             f"secret(s) would replace existing variable(s) {', '.join(clashes)}; set a --prefix, "
@@ -190,11 +215,14 @@ def resolve_environment(
     return {**base_env, **variables}
 
 
+_LOGIN_REPLACES = frozenset({ENV_DATABASE_HOST, ENV_DATABASE_NAME})
+
+
 def database_url(secrets_by_path: Mapping[str, Mapping[str, Any]]) -> str | None:
     """`postgresql://...` from a database login secret (`<workload>/database`, or the migration's
     `migration/<workload>/database` on the internal mount), if one was read."""
     for path, s in secrets_by_path.items():
-        if path.rsplit("/", 1)[-1] == APP_KV_SUFFIX and {
+        if is_database_login(path) and {
             "host",
             "port",
             "dbname",

@@ -3,9 +3,10 @@
 Who sets what (docs/django.md):
 - `platformctl secrets exec` (the container's entrypoint) exports the workload's database login as
   DATABASE_URL, and SECRET_KEY from the application's Vault secret `shared/django`;
-- PLATFORM_PUBLIC_HOSTS / PLATFORM_PUBLIC_ORIGINS (app/contracts/names.py) name the hosts and
-  origins clients reach the service under: meant to be set by the service stack, which does not yet,
-  so for now a web service sets them in its `environment`;
+- the service stack's task definition (a web service only) sets PLATFORM_PUBLIC_HOSTS /
+  PLATFORM_PUBLIC_ORIGINS (app/contracts/names.py): the service's `host_headers` plus the load
+  balancer's DNS name, as hosts and as `https://` (with a certificate) or `http://` origins, and
+  PLATFORM_HTTP_PORT (gunicorn.conf.py);
 - the environment file (`[services.<name>] environment`) sets plain switches such as DJANGO_LOG_LEVEL.
 """
 

@@ -4,7 +4,11 @@ before Terraform, every problem at once with its field."""
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -238,3 +242,46 @@ def test_the_gate_refuses_a_timeout_beyond_a_day_from_its_flag_or_variable() -> 
     for args, env in ((["--timeout", "1000000000"], {}), ([], {"PLATFORM_MIGRATION_TIMEOUT": "86401"})):
         result = CliRunner().invoke(migrate, ["run", "--local", "--service", "s", *args, "--", "true"], env=env)
         assert result.exit_code == 64 and "86400" in result.output, result.output
+
+
+def _differing_images(**migration: Any) -> dict[str, Any]:
+    data = copy.deepcopy(LOCAL)
+    data["services"]["worker"]["image"] = "registry.example/shop:worker-8"
+    data["migration"].update(migration)
+    return data
+
+
+def test_differing_images_without_an_owner_warn_naming_file_and_field(capsys: pytest.CaptureFixture[str]) -> None:
+    """Item 3 of issue 20: a warning on stderr, and the file is still valid."""
+    env = parse_environment(_differing_images(), "local.toml", "local")
+    assert env.migration_owner == "app"
+    err = capsys.readouterr().err
+    assert err.startswith("local.toml: warning: migration.image_from: not set while the gated services' images differ")
+    assert "'registry.example/shop:worker-8'" in err and "runs with the image of 'app' only" in err
+
+
+@pytest.mark.parametrize("choice", [{"image_from": "worker"}, {"image_from": "app"}, {"image": "registry.example/m:1"}])
+def test_an_explicit_migration_image_silences_the_warning(
+    capsys: pytest.CaptureFixture[str], choice: dict[str, str]
+) -> None:
+    parse_environment(_differing_images(**choice), "local.toml", "local")
+    parse_environment(copy.deepcopy(LOCAL), "local.toml", "local")  # equal images: nothing to choose
+    assert capsys.readouterr().err == ""
+
+
+def test_platformctl_validate_prints_the_warning_and_succeeds(tmp_path: Path) -> None:
+    text = (DEFAULT_CONFIG_DIR / "local.toml").read_text()
+    head, worker = text.split("[services.worker]", 1)
+    worker = worker.replace('image = "platform-example-app:local"', 'image = "platform-example-app:worker"', 1)
+    (tmp_path / "local.toml").write_text(head + "[services.worker]" + worker)
+    env = {**os.environ, "PLATFORM_CONFIG_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "scripts.platformctl", "validate"], env=env, capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "local.toml: warning: migration.image_from: not set" in proc.stderr
+
+
+@pytest.mark.parametrize("key", ["DATABASE_URL", "DATABASE_PORT", "DATABASE_USER"])
+def test_the_names_secrets_exec_sets_from_the_database_login_cannot_be_redefined(key: str) -> None:
+    found = problems(with_service("jobs", kind="worker", environment={key: "5433"}))
+    assert "set by the platform" in found[f"services.jobs.environment.{key}"]

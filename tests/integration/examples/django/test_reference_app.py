@@ -81,11 +81,11 @@ def database(postgres_server: PostgresServer) -> Database:
 
 
 def _env(database_url: str, **extra: str) -> dict[str, str]:
-    """What `platformctl secrets exec` gives a task: DATABASE_URL plus the login's own keys (PORT is
-    the *database* port), and what the service stack sets."""
+    """What `platformctl secrets exec` gives a task: DATABASE_URL plus the login's keys as
+    DATABASE_* (docs/vault.md), and what the service stack sets."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PLATFORM_"))}
     env.pop("SECRET_KEY", None)
-    return {**env, "DATABASE_URL": database_url, "PORT": "5432", **extra}
+    return {**env, "DATABASE_URL": database_url, "DATABASE_PORT": "5432", **extra}
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -104,7 +104,7 @@ def migrated(database: Database) -> subprocess.CompletedProcess[str]:
 def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("static")
     # As at image build: no database, no secret.
-    env = {k: v for k, v in _env("").items() if k not in ("DATABASE_URL", "PORT")}
+    env = {k: v for k, v in _env("").items() if k not in ("DATABASE_URL", "DATABASE_PORT")}
     result = _manage("collectstatic", "--noinput", env={**env, "DJANGO_STATIC_ROOT": str(root)})
     assert result.returncode == 0, result.stderr
     return root

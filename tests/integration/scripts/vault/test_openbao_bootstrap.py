@@ -62,20 +62,20 @@ def test_local_tier_bootstrap_uses_approle_converges_and_scopes_each_role(bao_sc
     assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
 
     env = _exec_env(s, f"{s.env.name}-{app}", f"{app}/database")
-    assert env["USERNAME"] == f"{app}_app" and env["PASSWORD"]
+    assert env["DATABASE_USER"] == f"{app}_app" and env["DATABASE_PASSWORD"]
     with pytest.raises(VaultError, match="may not read"):
         _exec_env(s, f"{s.env.name}-{app}", f"migration/{app}/database", internal=True)
     with pytest.raises(VaultError, match="may not read"):  # its own migration login only
         _exec_env(s, f"{s.env.name}-{app}-migration", f"migration/{s.workloads[1]}/database", internal=True)
     migration = _exec_env(s, f"{s.env.name}-{app}-migration", f"migration/{app}/database", internal=True)
-    assert migration["USERNAME"] == f"{app}_migrator"
+    assert migration["DATABASE_USER"] == f"{app}_migrator"
     # Nothing secret in the report, the server's audit log or its own log (tokens and values are HMACed).
     secret_ids = [approle.read_credentials(f).secret_id for f in files]
     logs = (
         Path(s.options.audit_file_path).read_text()
         + (Path(s.options.audit_file_path).parent / "server.log").read_text()
     )
-    for secret in (env["PASSWORD"], migration["PASSWORD"], s.vault.token, *secret_ids):
+    for secret in (env["DATABASE_PASSWORD"], migration["DATABASE_PASSWORD"], s.vault.token, *secret_ids):
         assert not any(secret in line for line in first.changes)
         assert secret not in logs
 
@@ -93,7 +93,7 @@ def test_revoked_secret_id_is_drift_and_bootstrap_reissues_it(bao_scenario: Scen
     assert [c for c in drift.changes if "no longer valid" in c and role in c], drift.changes
     _run(s)
     assert approle.read_credentials(path).secret_id != creds.secret_id
-    assert _exec_env(s, role, f"{s.workloads[1]}/database")["USERNAME"] == f"{s.workloads[1]}_app"
+    assert _exec_env(s, role, f"{s.workloads[1]}/database")["DATABASE_USER"] == f"{s.workloads[1]}_app"
 
 
 def test_world_readable_credentials_file_is_refused(bao_scenario: Scenario) -> None:

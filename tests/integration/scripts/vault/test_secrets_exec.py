@@ -53,12 +53,12 @@ def test_resolve_environment_exports_secrets_without_logging_values(
     env = secrets_exec.resolve_environment(_request(ready, f"{app}/api", f"{app}/database", prefix="X_"),
                                            {"PATH": "/usr/bin"}, session=_session(ready, app))
     assert env["X_API_KEY"] == SECRET_VALUE
-    assert env["X_USERNAME"] == f"{app}_app" and env["X_PASSWORD"]
+    assert env["X_DATABASE_USER"] == f"{app}_app" and env["X_DATABASE_PASSWORD"]
     assert env["PATH"] == "/usr/bin"
     out = capsys.readouterr()
     everything = caplog.text + out.out + out.err
     assert "X_API_KEY" in everything  # names are logged, so the log is meaningful ...
-    for value in (SECRET_VALUE, env["X_PASSWORD"]):  # ... values never
+    for value in (SECRET_VALUE, env["X_DATABASE_PASSWORD"]):  # ... values never
         assert value not in everything
 
 
@@ -76,14 +76,15 @@ def test_login_with_an_identity_not_bound_to_the_role_fails(ready: Scenario) -> 
                                          session=_session(ready, jobs))
 
 
-def _platformctl(sc: Scenario, *args: str) -> subprocess.CompletedProcess[str]:
+def _platformctl(sc: Scenario, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real CLI as the workload's ECS task would: task-role credentials in the environment."""
     app = sc.workloads[0]
     creds = sc.assume(app)
     env = {**os.environ, "AWS_ACCESS_KEY_ID": creds["access_key"],
            "AWS_SECRET_ACCESS_KEY": creds["secret_key"], "AWS_SESSION_TOKEN": creds["session_token"],
-           "VAULT_ADDR": sc.vault.address}
+           "VAULT_ADDR": sc.vault.address, **(extra_env or {})}
     env.pop("VAULT_TOKEN", None)
+    env.pop("PORT", None)
     command = [sys.executable, "-m", "scripts.platformctl", "-v", "secrets", "exec",
                "--role", f"{sc.env.name}-{app}", "--mount", sc.env.vault.kv_mount,
                "--aws-auth-mount", sc.options.aws_auth_mount, *args]
@@ -97,6 +98,21 @@ def test_cli_execs_the_child_with_secrets_and_prints_no_values(ready: Scenario) 
     assert f"sha {hashlib.sha256(SECRET_VALUE.encode()).hexdigest()}" in result.stdout
     assert "API_KEY" in result.stderr
     assert SECRET_VALUE not in result.stdout + result.stderr
+
+
+def test_the_task_definitions_read_paths_bring_the_login_and_a_granted_secret(ready: Scenario) -> None:
+    """Issue 20: VAULT_READ_PATHS as the service stack sets it (the login plus each concrete
+    read path) is all the entrypoint needs; no --path, no application-side list of paths."""
+    from app.contracts.names import ENV_VAULT_READ_PATHS, task_read_paths
+
+    app = ready.workloads[0]
+    paths = task_read_paths(app, [f"{app}/*", f"{app}/api"])
+    child = ("import os; print(sorted(k for k in os.environ if k in ('API_KEY', 'DATABASE_URL', 'DATABASE_PORT',"
+             " 'PORT')))")
+    env_paths = {ENV_VAULT_READ_PATHS: ",".join(paths)}
+    result = _platformctl(ready, "--", sys.executable, "-c", child, extra_env=env_paths)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['API_KEY', 'DATABASE_PORT', 'DATABASE_URL']"
 
 
 def test_cli_reports_a_missing_path_and_does_not_run_the_child(ready: Scenario) -> None:

@@ -12,7 +12,7 @@ def test_keys_become_upper_snake_with_optional_prefix() -> None:
     assert env_name("db-password") == "DB_PASSWORD"
     assert env_name("host", "PG_") == "PG_HOST"
     env = secrets_to_env({"app/database": {"username": "u", "port": 5432}, "app/api": {"api.key": "k"}})
-    assert env == {"USERNAME": "u", "PORT": "5432", "API_KEY": "k"}
+    assert env == {"DATABASE_USER": "u", "DATABASE_PORT": "5432", "API_KEY": "k"}
 
 
 def test_same_variable_from_two_paths_is_an_error_not_a_silent_override() -> None:
