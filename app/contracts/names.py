@@ -108,6 +108,8 @@ VAULT_DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_DNS_LABEL}(\.{_DNS_LABEL}){{2,}
 
 def default_vault_dns_name(env: str) -> str:
     return f"vault.{env}.internal"
+
+
 # Names the platform uses itself (ECS `<env>-cluster`/`<env>-migrate`, KV prefixes of either
 # mount, Vault/PostgreSQL built-ins). Declared once; services and vault workloads both check it.
 RESERVED_WORKLOAD_NAMES = frozenset(
@@ -187,6 +189,13 @@ def default_read_paths(workload: str) -> list[str]:
 def db_app_login(workload: str) -> str:
     """PostgreSQL login (DML) of a workload, stored at `<workload>/database` (workload mount)."""
     return f"{workload}_app"
+
+
+def application_schema(application: str) -> str:
+    """The PostgreSQL schema of an application (docs/adr/0027): its migration login owns it, every
+    process type's DML login works in it. Named after the application, which is named after its
+    migration owner, so environments deployed before the shared schema keep their tables."""
+    return application
 
 
 def db_migration_login(workload: str) -> str:
