@@ -151,7 +151,7 @@ class ServiceStack(PlatformStack):
             TaskDefinitionProps(
                 name=service_name(env, name), image=cfg.image, cpu=cfg.cpu, memory=cfg.memory, container_name=CONTAINER,
                 environment={**cfg.environment, **self.plain_env, c.ENV_VAULT_ROLE: c.vault_role(env.name, name)},
-                vault_address=self.vault_address, vault_secret_paths=[c.app_kv_path(name)],
+                vault_address=self.vault_address, vault_secret_paths=[c.app_kv_path(name)] if cfg.database else [],
                 command=list(cfg.command) if cfg.command else None, port=port,
                 log_retention_days=cfg.log_retention_days, stream_prefix=CONTAINER,
             ),
