@@ -218,8 +218,11 @@ def build_spec(
         task_role_arns, migration_role_arns = {}, {}
 
     policies = [workload_policy(env.name, mount, w.name, w.read_paths) for w in workloads]
-    policies += [migration_policy(env.name, internal, n) for n in names]
-    roles = _aws_roles(env.name, names, task_role_arns, migration_role_arns, options.token_ttl)
+    # Only a workload with a migration login gets a migration policy and role (docs/adr/0027).
+    migrators = [n for n, (_, migrates) in env.database_layout().items() if migrates]
+    policies += [migration_policy(env.name, internal, n) for n in migrators]
+    migration_arns = {n: arn for n, arn in migration_role_arns.items() if n in migrators}
+    roles = _aws_roles(env.name, names, task_role_arns, migration_arns, options.token_ttl)
     return VaultSpec(
         env=env.name,
         kv_mount=MountSpec(mount, "kv", {"version": "2"}, f"workload secrets ({env.name})"),
@@ -237,7 +240,7 @@ def build_spec(
         approle_auth=MountSpec(options.approle_mount.strip("/"), "approle", {}, "local workloads")
         if auth == "approle"
         else None,
-        approle_roles=_approle_roles(env.name, names, options.token_ttl) if auth == "approle" else (),
+        approle_roles=_approle_roles(env.name, names, migrators, options.token_ttl) if auth == "approle" else (),
         approle_credentials_dir=options.approle_credentials_dir,
     )
 
@@ -320,10 +323,10 @@ def _aws_client_config(options: SpecOptions) -> dict[str, str]:
     }
 
 
-def _approle_roles(env: str, names: list[str], ttl: int) -> tuple[AppRoleSpec, ...]:
+def _approle_roles(env: str, names: list[str], migrators: list[str], ttl: int) -> tuple[AppRoleSpec, ...]:
     roles = [AppRoleSpec(contracts.vault_role(env, n), (contracts.vault_policy(env, n),), ttl) for n in names]
     roles += [
         AppRoleSpec(contracts.vault_migration_role(env, n), (contracts.vault_migration_policy(env, n),), ttl)
-        for n in names
+        for n in migrators
     ]
     return tuple(roles)

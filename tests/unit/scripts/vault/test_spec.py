@@ -114,7 +114,12 @@ def test_process_types_share_the_application_schema_each_with_its_own_login() ->
     mailer = {"kind": "worker", "image": "img:1", "database": False, "autoscaling": {"enabled": False}}
     data["services"]["mailer"] = mailer
     env = parse_environment(copy.deepcopy(data), "local.toml", "local")
-    logins = build_spec(env, {}, auth="approle").database_logins
+    spec = build_spec(env, {}, auth="approle")
+    logins = spec.database_logins
+    # Only the application migrates: no migration policy or role for the worker (or the mailer).
+    assert sorted(p.name for p in spec.policies) == ["local-app", "local-app-migration", "local-mailer", "local-worker"]
+    assert sorted(r.name for r in spec.approle_roles) == ["local-app", "local-app-migration", "local-mailer",
+                                                          "local-worker"]
     assert [(lg.username, lg.kind, lg.schema, lg.kv_mount, lg.kv_path) for lg in logins] == [
         ("app_app", "app", "app", "platform", "app/database"),
         ("app_migrator", "migration", "app", "platform-internal", "migration/app/database"),
