@@ -127,6 +127,8 @@ class ServiceConfig(Model, kinds.AllKindSettings):
     """Check after the update that the service really runs the new task definition (a circuit-breaker rollback fails the deploy). Default: on, except against the emulator."""
     migrate: bool = True
     """Gate this service on the environment's migration (its image change runs the migration first)."""
+    database: bool = True
+    """Whether this process type uses the application's database: its own DML login on the application's schema (docs/adr/0027). `false`: no login and no `<name>/database` secret."""
 
     @field_validator("kind")
     @classmethod
@@ -313,6 +315,30 @@ class EnvironmentConfig(Model):
             return self.migration.image_from
         webs = list(self.web_services)
         return webs[0] if webs else sorted(self.services)[0]
+
+    @property
+    def application(self) -> str | None:
+        """The environment's one application (docs/adr/0027): named after the migration owner,
+        whose schema it keeps, so an environment deployed with per-service schemas keeps its tables.
+        None without services."""
+        return self.migration_owner if self.services else None
+
+    def database_layout(self) -> dict[str, tuple[str, bool]]:
+        """Workload -> (schema its DML login works in, whether it also has the migration login).
+
+        Services share the application's schema and only the application has a migration login; a
+        service with `database = false` has no login. Extra `[[vault.workloads]]` keep their own
+        schema and migration login (they are not process types of the application).
+        """
+        app = self.application
+        layout: dict[str, tuple[str, bool]] = {}
+        for w in self.vault.workloads:
+            svc = self.services.get(w.name)
+            if svc is None:
+                layout.setdefault(w.name, (names.application_schema(w.name), True))
+            elif svc.database and app is not None:
+                layout[w.name] = (names.application_schema(app), w.name == app)
+        return layout
 
     @property
     def migration_image(self) -> str:

@@ -215,6 +215,14 @@ def _validate_migration(env: EnvironmentConfig, mig: MigrationConfig) -> Iterabl
     if mig.image_from is not None and mig.image_from not in env.services:
         known = ", ".join(sorted(env.services)) or "none"
         yield Problem("migration.image_from", f"names no service of this file (services: {known})")
+    owner = env.application
+    if owner in env.services and not env.services[owner].database and any(s.migrate for s in env.services.values()):
+        field = "migration.image_from" if mig.image_from else f"services.{owner}.database"
+        yield Problem(
+            field,
+            f"the migration runs as the database login of {owner!r} (the application's migration owner), "
+            "which has `database = false`; name a service that uses the database in migration.image_from",
+        )
     if mig.runner == "local" and env.tier != "local":
         yield Problem(
             "migration.runner",

@@ -48,7 +48,9 @@ def vault_environment(address: str | None, paths: list[str]) -> dict[str, str]:
     env: dict[str, str] = {}
     if address:
         env[ENV_VAULT_ADDR] = address
-    if paths:
+    if paths or address:
+        # Empty when the workload reads nothing (`database = false`, no concrete read_paths): the
+        # entrypoint then runs the command without a Vault login instead of refusing to start.
         env[ENV_VAULT_READ_PATHS] = ",".join(paths)
     return env
 

@@ -45,6 +45,9 @@ class DatabaseStack(PlatformStack):
             )
             for client in [*sorted(env.services), c.MIGRATION_DB_CLIENT]
         }
+        # A service with `database = false` keeps its group (it also admits it to Vault) but gets
+        # no path to the database (docs/adr/0027).
+        reach = {n: sg for n, sg in self.clients.items() if n not in env.services or env.services[n].database}
         self.postgres = Postgres(
             self,
             "postgres",
@@ -52,7 +55,7 @@ class DatabaseStack(PlatformStack):
                 identifier=identifier,
                 vpc_id=net.vpc_id,
                 subnet_ids=net.isolated_subnet_ids,
-                allowed_security_group_ids={client: sg.id for client, sg in self.clients.items()},
+                allowed_security_group_ids={client: sg.id for client, sg in reach.items()},
                 settings=cfg,
                 # Whatever may not be deleted by accident keeps a final snapshot too.
                 final_snapshot=cfg.deletion_protection,
@@ -62,7 +65,7 @@ class DatabaseStack(PlatformStack):
             ),
         )
         db_sg = self.postgres.security_group
-        for client, sg in self.clients.items():
+        for client, sg in reach.items():
             aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
                 self,
                 f"{client}-to-db",

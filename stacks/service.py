@@ -154,7 +154,7 @@ class ServiceStack(PlatformStack):
                 environment={**cfg.environment, **self.plain_env, **self._public_environment(cfg, port),
                              c.ENV_VAULT_ROLE: c.vault_role(env.name, name)},
                 vault_address=self.vault_address,
-                vault_secret_paths=c.task_read_paths(name, list(cfg.read_paths or [])),
+                vault_secret_paths=c.task_read_paths(name, list(cfg.read_paths or []), database=cfg.database),
                 command=list(cfg.command) if cfg.command else None, port=port,
                 log_retention_days=cfg.log_retention_days, stream_prefix=CONTAINER,
             ),

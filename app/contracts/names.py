@@ -134,6 +134,8 @@ VAULT_DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_DNS_LABEL}(\.{_DNS_LABEL}){{2,}
 
 def default_vault_dns_name(env: str) -> str:
     return f"vault.{env}.internal"
+
+
 # Names the platform uses itself (ECS `<env>-cluster`/`<env>-migrate`, KV prefixes of either
 # mount, Vault/PostgreSQL built-ins). Declared once; services and vault workloads both check it.
 RESERVED_WORKLOAD_NAMES = frozenset(
@@ -205,12 +207,13 @@ def app_kv_path(workload: str) -> str:
     return f"{workload}/{APP_KV_SUFFIX}"
 
 
-def task_read_paths(workload: str, read_paths: list[str]) -> list[str]:
-    """VAULT_READ_PATHS of the workload's tasks: its database login, then every read path that names
-    one secret (`shared/django`). A wildcard (`web/*`) or a directory (`shared/`) is a policy grant
-    only: `secrets exec` reads secrets by exact path and never lists what is below a prefix."""
+def task_read_paths(workload: str, read_paths: list[str], database: bool = True) -> list[str]:
+    """VAULT_READ_PATHS of the workload's tasks: its database login (unless it uses no database),
+    then every read path that names one secret (`shared/django`). A wildcard (`web/*`) or a
+    directory (`shared/`) is a policy grant only: `secrets exec` reads secrets by exact path and
+    never lists what is below a prefix."""
     concrete = [p for p in read_paths if not p.endswith(("*", "/"))]
-    return list(dict.fromkeys([app_kv_path(workload), *concrete]))
+    return list(dict.fromkeys([*([app_kv_path(workload)] if database else []), *concrete]))
 
 
 def default_read_paths(workload: str) -> list[str]:
@@ -221,6 +224,13 @@ def default_read_paths(workload: str) -> list[str]:
 def db_app_login(workload: str) -> str:
     """PostgreSQL login (DML) of a workload, stored at `<workload>/database` (workload mount)."""
     return f"{workload}_app"
+
+
+def application_schema(application: str) -> str:
+    """The PostgreSQL schema of an application (docs/adr/0027): its migration login owns it, every
+    process type's DML login works in it. Named after the application, which is named after its
+    migration owner, so environments deployed before the shared schema keep their tables."""
+    return application
 
 
 def db_migration_login(workload: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from scripts.dblogins.model import slot_names
+
 
 def migrator_ok(conn: psycopg.Connection, username: str, schema: str, dbname: str) -> bool:
     row = conn.execute(
@@ -28,7 +30,24 @@ def app_ok(conn: psycopg.Connection, username: str, schema: str, owner: str, dbn
         "   AND d.defaclobjtype = 'r' AND array_to_string(d.defaclacl, ',') LIKE %(acl)s)",
         {"u": username, "db": dbname, "s": schema, "o": owner, "acl": f"%{username}=arwd/%"},
     ).fetchone()
-    return bool(row and all(row))
+    return bool(row and all(row)) and _search_paths_ok(conn, username, schema)
+
+
+def _search_paths_ok(conn: psycopg.Connection, username: str, schema: str) -> bool:
+    """The login and its existing rotation slots start in `schema` (a slot copies the setting
+    when created, so a changed schema — the shared-schema upgrade, ADR 0027 — must reach it too)."""
+    rows = conn.execute(
+        "SELECT r.rolname, coalesce(array_to_string(s.setconfig, ','), '') FROM pg_roles r"
+        " LEFT JOIN pg_db_role_setting s ON s.setrole = r.oid AND s.setdatabase = 0"
+        " WHERE r.rolname = ANY(%s)",
+        ([username, *slot_names(username)],),
+    ).fetchall()
+    return all(f"search_path={schema}" in str(config).split(",") for _, config in rows)
+
+
+def _existing_slots(conn: psycopg.Connection, username: str) -> list[str]:
+    rows = conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (list(slot_names(username)),))
+    return [str(name) for (name,) in rows.fetchall()]
 
 
 def privileges_ok(conn: psycopg.Connection, kind: str, username: str, schema: str, owner: str, dbname: str) -> bool:
@@ -66,7 +85,12 @@ def grant_statements(kind: str, username: str, schema: str, owner: str, dbname: 
 
 
 def grant(conn: psycopg.Connection, kind: str, username: str, schema: str, owner: str, dbname: str) -> None:
-    """All of the login's grants in one transaction."""
+    """All of the login's grants in one transaction; an app login's slots follow its search_path."""
     with conn.transaction():
         for statement in grant_statements(kind, username, schema, owner, dbname):
             conn.execute(statement)
+        if kind != "migration":
+            for slot in _existing_slots(conn, username):
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} SET search_path = {}").format(sql.Identifier(slot), sql.Identifier(schema))
+                )

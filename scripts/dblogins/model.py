@@ -40,7 +40,7 @@ class Login:
 
     @property
     def slots(self) -> tuple[str, str]:
-        return (f"{self.group}_a", f"{self.group}_b")
+        return slot_names(self.group)
 
     def other_slot(self, username: str) -> str:
         """The slot to rotate: `_b` when `_a` is active, `_a` otherwise (also for the legacy login)."""
@@ -48,11 +48,22 @@ class Login:
         return b if username == a else a
 
 
-def workload_logins(workload: str) -> tuple[Login, ...]:
-    return (
-        Login("app", contracts.db_app_login(workload), f"{workload}/{contracts.APP_KV_SUFFIX}"),
-        Login("migration", contracts.db_migration_login(workload), contracts.migration_kv_path(workload), True),
-    )
+def slot_names(group: str) -> tuple[str, str]:
+    """The two login slots of a group role (ADR 0012)."""
+    return (f"{group}_a", f"{group}_b")
+
+
+def workload_logins(workload: str, app: bool = True, migration: bool = True) -> tuple[Login, ...]:
+    """The workload's logins: `app` (DML) unless it has no database, `migration` only for the
+    application's migration owner and extra workloads (docs/adr/0027)."""
+    logins = []
+    if app:
+        logins.append(Login("app", contracts.db_app_login(workload), f"{workload}/{contracts.APP_KV_SUFFIX}"))
+    if migration:
+        logins.append(
+            Login("migration", contracts.db_migration_login(workload), contracts.migration_kv_path(workload), True)
+        )
+    return tuple(logins)
 
 
 def admin_login() -> Login:

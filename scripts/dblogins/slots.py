@@ -9,6 +9,7 @@ rotations connect as, so RDS's weekly master rotation never breaks them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import psycopg
@@ -106,7 +107,15 @@ def _works(stored: Stored | None, db: Database) -> bool:
     return stored is not None and can_log_in(db, str(stored.data.get("username")), str(stored.data.get("password")))
 
 
-def prepare_slots(master: psycopg.Connection, store: CredentialStore, db: Database, workloads: list[str]) -> list[str]:
+def _expand(workloads: Sequence[str | Login]) -> list[Login]:
+    """A workload name stands for both its logins; a Login for itself (docs/adr/0027: a service
+    may have only its DML login, or none)."""
+    return [lg for w in workloads for lg in (workload_logins(w) if isinstance(w, str) else (w,))]
+
+
+def prepare_slots(
+    master: psycopg.Connection, store: CredentialStore, db: Database, workloads: Sequence[str | Login]
+) -> list[str]:
     """Idempotent: the vault admin (its first credential stored in `store`) and every workload
     login turned into a group with two (disabled) slots. `store`: the INTERNAL mount (ADR 0017)."""
     admin = admin_login()
@@ -117,16 +126,17 @@ def prepare_slots(master: psycopg.Connection, store: CredentialStore, db: Databa
         set_password(master, slot, password)
         store.write(admin.kv_path, credential(slot, password, db), cas=version)
         changes.append(f"enabled admin slot {slot} and stored it at {store.mount}/{admin.kv_path}")
-    for workload in workloads:
-        for login in workload_logins(workload):
-            changes += ensure_slots(master, login, admin_group=ADMIN_GROUP)
+    for login in _expand(workloads):
+        changes += ensure_slots(master, login, admin_group=ADMIN_GROUP)
     return changes
 
 
-def slots_drift(master: psycopg.Connection, store: CredentialStore, db: Database, workloads: list[str]) -> list[str]:
+def slots_drift(
+    master: psycopg.Connection, store: CredentialStore, db: Database, workloads: Sequence[str | Login]
+) -> list[str]:
     """What `prepare_slots` would still have to do (reads only; empty: nothing). For `--check`."""
     missing: list[str] = []
-    logins = [admin_login(), *(lg for w in workloads for lg in workload_logins(w))]
+    logins = [admin_login(), *_expand(workloads)]
     for login in logins:
         if not role_exists(master, login.group):
             missing.append(f"group role {login.group}")

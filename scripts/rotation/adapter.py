@@ -81,7 +81,13 @@ def database_of(kv: KvStore, login: Login, sslmode: str) -> Database:
 
 
 def workload_names(env: EnvironmentConfig) -> list[str]:
-    return [w.name for w in env.vault.workloads]
+    """The workloads with database logins (a service with `database = false` has none)."""
+    return list(env.database_layout())
+
+
+def logins_of(env: EnvironmentConfig, workload: str) -> tuple[Login, ...]:
+    """The logins `vault bootstrap` creates for a workload with a database (docs/adr/0027)."""
+    return workload_logins(workload, migration=env.database_layout()[workload][1])
 
 
 def build_target(
@@ -107,10 +113,10 @@ def build_target(
     names = workload_names(env)
     if workload not in names:
         raise TargetError(
-            f"{env.source or env.name}: vault.workloads has no workload {workload!r} "
-            f"(configured: {', '.join(names) or 'none'})"
+            f"{env.source or env.name}: no workload {workload!r} with a database login "
+            f"(configured: {', '.join(names) or 'none'}; a service with `database = false` has none)"
         )
-    logins = workload_logins(workload)
+    logins = logins_of(env, workload)
     cluster, services = services_reading(env, workload)
     return RotationTarget(
         env.name,

@@ -125,7 +125,14 @@ def exec_cmd(
     Example: platformctl secrets exec --role prod-app --path app/database -- gunicorn app:wsgi
     """
     if not paths:
-        paths = tuple(p for p in os.environ.get(ENV_VAULT_READ_PATHS, "").split(",") if p.strip())
+        declared = os.environ.get(ENV_VAULT_READ_PATHS)
+        paths = tuple(p for p in (declared or "").split(",") if p.strip())
+        if declared is not None and not paths:
+            # The platform said this workload reads no secret (`database = false`, no concrete
+            # read_paths): start it as it is rather than failing every task at start.
+            click.echo(f"secrets exec: ${ENV_VAULT_READ_PATHS} is empty: nothing to read, running the command",
+                       err=True)
+            secrets_exec.exec_child(command, dict(os.environ))
     request = secrets_exec.ExecRequest(
         vault_addr,
         role,

@@ -20,7 +20,7 @@ import psycopg
 
 from scripts.dblogins import slots
 from scripts.dblogins.connect import DatabaseError, master_connection, read_master_credentials
-from scripts.dblogins.model import MasterCredentials
+from scripts.dblogins.model import Login, MasterCredentials
 from scripts.runtime.vault_client import VaultError, connect, is_root_token, vault_errors
 from scripts.vault import capabilities, login_plan
 from scripts.vault.capabilities import ServerCapabilities
@@ -170,7 +170,8 @@ def _rotation_slots(
     """
     kv = KvStore(client, spec.internal_mount.path)  # the admin login lives on the internal mount
     db = target.database
-    workloads = list(dict.fromkeys(login.workload for login in spec.database_logins))
+    # The logins this environment has (docs/adr/0027: not every workload has both).
+    workloads = [Login(lg.kind, lg.username, lg.kv_path, lg.kind == "migration") for lg in spec.database_logins]
     missing = slots.slots_drift(conn, kv, db, workloads)
     if not missing:
         return []

@@ -49,10 +49,11 @@ def plan_logins(
     """
     db = target.database
     ordered = sorted(logins, key=lambda lg: lg.kind != "migration")
-    owners = {lg.workload: lg.username for lg in logins if lg.kind == "migration"}
+    # The owner of a schema: the migration login of the application (or extra workload) it belongs to.
+    owners = {lg.schema: lg.username for lg in logins if lg.kind == "migration"}
     actions: list[Action] = []
     for login in ordered:
-        owner = owners[login.workload]
+        owner = owners[login.schema]
         exists = roles.role_exists(conn, login.username)
         stored = kv_read(login.kv_mount, login.kv_path)
         expected = {"host": db.host, "port": db.port, "dbname": db.dbname}

@@ -5,8 +5,9 @@ Two KV v2 mounts (docs/adr/0017): the workload mount `<kv_mount>` and the intern
 only `<kv_mount>/<workload>/...` and `<kv_mount>/shared/...` as its read_paths say) and
 `<env>-<workload>-migration` (reads only its own migration login on the internal mount); AWS auth
 roles `<env>-<workload>` (and `<env>-<workload>-migration` when a migration task role is given);
-database logins `<workload>_app` (DML, at `<kv_mount>/<workload>/database`) and
-`<workload>_migrator` (DDL, owns schema `<workload>`, at `<kv_mount>-internal/migration/<workload>/database`).
+database logins `<workload>_app` (DML, at `<kv_mount>/<workload>/database`) and the application's
+`<application>_migrator` (DDL, owns schema `<application>`, at `<kv_mount>-internal/migration/<application>/database`);
+every service's DML login works in the application's schema (docs/adr/0027).
 No policy built here names any other path, whatever the configuration says: names and read paths
 are checked again (app/contracts/names.py) and refused with SpecError.
 
@@ -217,8 +218,11 @@ def build_spec(
         task_role_arns, migration_role_arns = {}, {}
 
     policies = [workload_policy(env.name, mount, w.name, w.read_paths) for w in workloads]
-    policies += [migration_policy(env.name, internal, n) for n in names]
-    roles = _aws_roles(env.name, names, task_role_arns, migration_role_arns, options.token_ttl)
+    # Only a workload with a migration login gets a migration policy and role (docs/adr/0027).
+    migrators = [n for n, (_, migrates) in env.database_layout().items() if migrates]
+    policies += [migration_policy(env.name, internal, n) for n in migrators]
+    migration_arns = {n: arn for n, arn in migration_role_arns.items() if n in migrators}
+    roles = _aws_roles(env.name, names, task_role_arns, migration_arns, options.token_ttl)
     return VaultSpec(
         env=env.name,
         kv_mount=MountSpec(mount, "kv", {"version": "2"}, f"workload secrets ({env.name})"),
@@ -230,13 +234,13 @@ def build_spec(
         policies=tuple(policies),
         roles=tuple(roles),
         audit=AuditSpec(options.audit_path.strip("/"), "file", {"file_path": options.audit_file_path}),
-        database_logins=_database_logins(names, mount, internal),
+        database_logins=_database_logins(env, mount, internal),
         sts_roles=((options.sts_role_arn.split(":")[4], options.sts_role_arn),) if options.sts_role_arn else (),
         login_auth=auth,
         approle_auth=MountSpec(options.approle_mount.strip("/"), "approle", {}, "local workloads")
         if auth == "approle"
         else None,
-        approle_roles=_approle_roles(env.name, names, options.token_ttl) if auth == "approle" else (),
+        approle_roles=_approle_roles(env.name, names, migrators, options.token_ttl) if auth == "approle" else (),
         approle_credentials_dir=options.approle_credentials_dir,
     )
 
@@ -290,16 +294,18 @@ def _aws_roles(
     return roles
 
 
-def _database_logins(names: list[str], mount: str, internal: str) -> tuple[DatabaseLoginSpec, ...]:
-    """Per workload: its app login (KV on the workload mount), its migration login (internal mount)."""
+def _database_logins(env: EnvironmentConfig, mount: str, internal: str) -> tuple[DatabaseLoginSpec, ...]:
+    """Per workload with a database (docs/adr/0027): its DML login (KV on the workload mount) in
+    the schema it works in; the application's migration login (internal mount) owns that schema."""
     logins = []
-    for n in names:
-        logins.append(DatabaseLoginSpec(n, "app", contracts.db_app_login(n), n, contracts.app_kv_path(n), mount))
-        logins.append(
-            DatabaseLoginSpec(
-                n, "migration", contracts.db_migration_login(n), n, contracts.migration_kv_path(n), internal
+    for n, (schema, migrates) in env.database_layout().items():
+        logins.append(DatabaseLoginSpec(n, "app", contracts.db_app_login(n), schema, contracts.app_kv_path(n), mount))
+        if migrates:
+            logins.append(
+                DatabaseLoginSpec(
+                    n, "migration", contracts.db_migration_login(n), schema, contracts.migration_kv_path(n), internal
+                )
             )
-        )
     return tuple(logins)
 
 
@@ -317,10 +323,10 @@ def _aws_client_config(options: SpecOptions) -> dict[str, str]:
     }
 
 
-def _approle_roles(env: str, names: list[str], ttl: int) -> tuple[AppRoleSpec, ...]:
+def _approle_roles(env: str, names: list[str], migrators: list[str], ttl: int) -> tuple[AppRoleSpec, ...]:
     roles = [AppRoleSpec(contracts.vault_role(env, n), (contracts.vault_policy(env, n),), ttl) for n in names]
     roles += [
         AppRoleSpec(contracts.vault_migration_role(env, n), (contracts.vault_migration_policy(env, n),), ttl)
-        for n in names
+        for n in migrators
     ]
     return tuple(roles)

@@ -14,7 +14,7 @@ import pytest
 
 from app.config import ConfigError, parse_environment
 from tests.helpers.checkov import run_checkov
-from tests.helpers.synth import Synth
+from tests.helpers.synth import Synth, synth_all
 
 REPO = Path(__file__).resolve().parents[3]
 SECRET_MARKERS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE")
@@ -323,3 +323,24 @@ def test_task_definitions_are_replaced_before_the_old_revision_leaves_state(synt
     td_address = f"aws_ecs_task_definition.{migration_td}"
     assert moved["aws_ecs_task_definition.migration_task-definition_AE117705"] == td_address
     assert moved["aws_iam_role.migration_task-role_CDEDB0F5"] == f"aws_iam_role.{migration_role}"
+
+
+def test_a_service_without_database_reads_no_login_and_has_no_path_to_the_database(tmp_path: Path) -> None:
+    """docs/adr/0027: `database = false` — no `<name>/database` to read at start (it does not
+    exist), no route to PostgreSQL; its client group stays (it also admits it to Vault)."""
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    text = (Path(__file__).resolve().parents[3] / "app/environments/local.toml").read_text()
+    text = text.replace('command = ["python", "worker.py"]', 'command = ["python", "worker.py"]\ndatabase = false')
+    (cfg / "local.toml").write_text(text)
+    s = synth_all(tmp_path / "out", {"PLATFORM_CONFIG_DIR": str(cfg), "PLATFORM_ENVIRONMENTS": "local"})
+    env = {c["name"]: {e["name"]: e["value"] for e in c.get("environment", [])} for c in
+           [json.loads(td["container_definitions"])[0] | {"name": td["family"]}
+            for td in s.resources("local-service", "aws_ecs_task_definition").values()]}
+    assert env["local-app"]["VAULT_READ_PATHS"] == "app/database"
+    assert env["local-worker"]["VAULT_READ_PATHS"] == ""  # secrets exec then starts it without a login
+    db_rules = {**s.resources("local-database", "aws_vpc_security_group_egress_rule"),
+                **s.resources("local-database", "aws_vpc_security_group_ingress_rule")}
+    text_rules = json.dumps(db_rules)
+    assert "app-client-sg" in text_rules and "worker-client-sg" not in text_rules
+    assert any("worker-client-sg" in k for k in s.resources("local-database", "aws_security_group"))

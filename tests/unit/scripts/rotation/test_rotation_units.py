@@ -99,4 +99,4 @@ def test_cli_help_and_argument_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     assert no_token.exit_code == 64 and "VAULT_TOKEN" in no_token.output
     monkeypatch.setenv("VAULT_TOKEN", "t")
     unknown = runner.invoke(cli, ["secrets", "rotate", "--env", "local", "--workload", "nope"])
-    assert unknown.exit_code == 64 and "local.toml: vault.workloads has no workload 'nope'" in unknown.output
+    assert unknown.exit_code == 64 and "local.toml: no workload 'nope' with a database login" in unknown.output

@@ -12,8 +12,7 @@ import pytest
 
 from app.config import ConfigError, parse_environment
 from app.schema import EnvironmentConfig
-from scripts.dblogins.model import workload_logins
-from scripts.rotation.adapter import grants, services_reading
+from scripts.rotation.adapter import grants, logins_of, services_reading
 from scripts.vault.spec import build_spec
 
 REPO = Path(__file__).resolve().parents[4]
@@ -62,9 +61,11 @@ def test_rotation_logins_are_the_ones_bootstrap_creates() -> None:
     workloads = ("app", "worker", "batchreports")
     mounts = {False: "platform", True: "platform-internal"}
     rotated = {
-        (w, lg.kind): (lg.group, lg.kv_path, mounts[lg.internal]) for w in workloads for lg in workload_logins(w)
+        (w, lg.kind): (lg.group, lg.kv_path, mounts[lg.internal]) for w in workloads for lg in logins_of(env, w)
     }
     assert rotated == created
+    # One application (docs/adr/0027): the worker has its own DML login but no migration login.
+    assert ("worker", "app") in created and ("worker", "migration") not in created
     assert created[("batchreports", "app")] == ("batchreports_app", "batchreports/database", "platform")
     assert created[("batchreports", "migration")] == (
         "batchreports_migrator", "migration/batchreports/database", "platform-internal")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import re
+import tomllib
 
 import pytest
 
+from app.config import DEFAULT_CONFIG_DIR, parse_environment
 from app.schema import EnvironmentConfig, VaultWorkloadConfig
 from scripts.vault.spec import SpecError, SpecOptions, build_spec
 
@@ -103,3 +106,22 @@ def test_approle_spec_needs_no_role_arns_and_binds_the_same_policies(local_env: 
 def test_aws_spec_still_requires_a_task_role_per_workload(local_env: EnvironmentConfig) -> None:
     with pytest.raises(SpecError, match="no task role ARN given for workload 'app'"):
         build_spec(local_env, {})
+
+
+def test_process_types_share_the_application_schema_each_with_its_own_login() -> None:
+    """docs/adr/0027: one migration login owns schema `app`; the worker's DML login works in it."""
+    data = tomllib.loads((DEFAULT_CONFIG_DIR / "local.toml").read_text())
+    mailer = {"kind": "worker", "image": "img:1", "database": False, "autoscaling": {"enabled": False}}
+    data["services"]["mailer"] = mailer
+    env = parse_environment(copy.deepcopy(data), "local.toml", "local")
+    spec = build_spec(env, {}, auth="approle")
+    logins = spec.database_logins
+    # Only the application migrates: no migration policy or role for the worker (or the mailer).
+    assert sorted(p.name for p in spec.policies) == ["local-app", "local-app-migration", "local-mailer", "local-worker"]
+    assert sorted(r.name for r in spec.approle_roles) == ["local-app", "local-app-migration", "local-mailer",
+                                                          "local-worker"]
+    assert [(lg.username, lg.kind, lg.schema, lg.kv_mount, lg.kv_path) for lg in logins] == [
+        ("app_app", "app", "app", "platform", "app/database"),
+        ("app_migrator", "migration", "app", "platform-internal", "migration/app/database"),
+        ("worker_app", "app", "app", "platform", "worker/database"),
+    ]
