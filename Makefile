@@ -47,7 +47,7 @@ local: setup
 
 # Test files run on TEST_WORKERS parallel pytest-xdist workers (docs/adr/0016-parallel-test-suite.md);
 # `make test TEST_WORKERS=0` runs them in this one process.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 
 test: setup
 	$(PY) -m pytest -q -n $(TEST_WORKERS)
