@@ -10,6 +10,11 @@ class NoteForm(forms.ModelForm):
         model = Note
         fields = ["body", "author"]
 
+    def clean_author(self) -> str | None:
+        # A blank author is "not known yet" (NULL), which the worker backfills; an empty string
+        # would look known and stay blank forever.
+        return self.cleaned_data["author"] or None
+
 
 def index(request: HttpRequest) -> HttpResponse:
     """List the latest notes; POST adds one (CSRF-protected like every Django form)."""
