@@ -27,11 +27,37 @@ EMULATOR_ENV = {
 # The CA AWS gives a new RDS instance (since 2024). moto answers "rds-ca-default"; the AWS provider,
 # which sends no CA on create, then modifies the instance and waits for it a second time (≈ 80 s).
 AWS_DEFAULT_RDS_CA = "rds-ca-rsa2048-g1"
-# moto's server, with AWS's defaults where moto's differ (`aws_defaults`).
+# moto's server, with AWS's defaults where moto's differ (`aws_defaults`), answering one request at a
+# time (`serialize_requests`).
 _SERVE = (
-    "import sys; from scripts.localtarget.emulator import aws_defaults; aws_defaults(); "
-    "from moto.server import main; main(sys.argv[1:])"
+    "import sys; from scripts.localtarget.emulator import aws_defaults, serialize_requests; aws_defaults(); "
+    "serialize_requests(); from moto.server import main; main(sys.argv[1:])"
 )
+
+
+def serialize_requests() -> None:
+    """Make moto's server (in this process) handle one request at a time.
+
+    moto's backends are not thread-safe, and its server answers every request on a thread of its own.
+    Under load, Terraform's parallel calls then raced inside moto: a DynamoDB lock PutItem or an EC2
+    RevokeSecurityGroupEgress failed as if it had already been applied. Serially, each request sees
+    the state the previous one left. Without threads werkzeug speaks HTTP/1.0 (no keep-alive), so a
+    waiting client queues in the listen backlog instead of holding the only thread."""
+    import werkzeug.serving
+
+    original = werkzeug.serving.run_simple
+    if getattr(original, "serialized", False):
+        return
+
+    def run_simple(*args: Any, **kwargs: Any) -> None:
+        kwargs["threaded"] = False
+        original(*args, **kwargs)
+
+    run_simple.serialized = True  # type: ignore[attr-defined]
+    werkzeug.serving.run_simple = run_simple
+    import moto.server
+
+    moto.server.run_simple = run_simple
 
 
 def aws_defaults() -> None:

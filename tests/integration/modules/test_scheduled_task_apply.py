@@ -13,7 +13,7 @@ import boto3
 
 from modules import aws
 from modules.account import AccountContext
-from modules.cdk import App, TerraformStack
+from modules.cdk import App, LocalBackend, TerraformStack
 from modules.ecs_cluster import EcsCluster
 from modules.scheduled_task import ScheduledTask, ScheduledTaskProps
 from modules.task_definition import FargateTaskDefinition, TaskDefinitionProps
@@ -25,6 +25,9 @@ REGION = "eu-west-1"
 def synth(outdir: Path, endpoint: str) -> Path:
     app = App(outdir=str(outdir))
     stack = TerraformStack(app, "job-apply")
+    # Never cdktf's default (`terraform.<stack>.tfstate` in the working directory, i.e. the checkout):
+    # its transient lock file would count as an uncommitted change for a CI stage running meanwhile.
+    LocalBackend(stack, path=str(outdir / "job-apply.tfstate"))
     aws.provider.AwsProvider(
         stack, "aws", region=REGION, access_key="test", secret_key="test", skip_credentials_validation=True,
         skip_metadata_api_check="true", skip_region_validation=True,

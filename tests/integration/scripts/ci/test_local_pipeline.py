@@ -218,12 +218,14 @@ def _local_secrets(p: LocalPipeline) -> dict[str, str]:
     for creds in sorted((p.home / "local" / "approle").glob("*.json")):
         found[f"approle secret_id {creds.stem}"] = json.loads(creds.read_text())["secret_id"]
     vault = hvac.Client(url=state.vault_address, token=init["root_token"])
-    for workload in ("app", "worker"):  # migration logins: the internal mount (ADR 0017)
-        for mount, path in (("platform", f"{workload}/database"),
-                            ("platform-internal", f"migration/{workload}/database")):
-            data = vault.secrets.kv.v2.read_secret_version(path=path, mount_point=mount,
-                                                           raise_on_deleted_version=True)["data"]["data"]
-            found[f"{mount}/{path} password"] = data["password"]
+    # Each process type's DML login; the one migration login, the application owner's, on the
+    # internal mount (ADR 0017, ADR 0027: the worker shares the owner's schema and has none).
+    logins = [("platform", "app/database"), ("platform", "worker/database"),
+              ("platform-internal", "migration/app/database")]
+    for mount, path in logins:
+        data = vault.secrets.kv.v2.read_secret_version(path=path, mount_point=mount,
+                                                       raise_on_deleted_version=True)["data"]["data"]
+        found[f"{mount}/{path} password"] = data["password"]
     sm = p.aws("secretsmanager")
     for secret in sm.list_secrets()["SecretList"]:
         value = sm.get_secret_value(SecretId=secret["ARN"])["SecretString"]

@@ -24,9 +24,10 @@ ALLOWED_MODULES = {
     "scripts/vault/cli.py": "`vault bootstrap --env local` reads the running target and passes its values on",
     "scripts/ci/cli.py": "`ci` stages on the emulator point the environment at the running local target",
     "scripts/migrate/cli.py": "`migrate run --local --environment local` logs in to the running local OpenBao",
+    "scripts/jobs/cli.py": "`job run --env local` runs the job against the running local OpenBao",
 }
 # The CLI modules above are command modules the CLI registers (scripts/commands/__init__.py).
-CLI_MODULES = {"scripts/vault/cli.py", "scripts/ci/cli.py", "scripts/migrate/cli.py"}
+CLI_MODULES = {"scripts/vault/cli.py", "scripts/ci/cli.py", "scripts/migrate/cli.py", "scripts/jobs/cli.py"}
 
 
 def imported_modules(tree: ast.AST) -> set[str]:
