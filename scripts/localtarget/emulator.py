@@ -43,20 +43,16 @@ def serialize_requests() -> None:
     RevokeSecurityGroupEgress failed as if it had already been applied. Serially, each request sees
     the state the previous one left. Without threads werkzeug speaks HTTP/1.0 (no keep-alive), so a
     waiting client queues in the listen backlog instead of holding the only thread."""
-    import werkzeug.serving
+    import moto.server
 
-    original = werkzeug.serving.run_simple
+    original = moto.server.run_simple  # the name moto's `main` calls; werkzeug itself stays as it is
     if getattr(original, "serialized", False):
         return
 
     def run_simple(*args: Any, **kwargs: Any) -> None:
-        kwargs["threaded"] = False
-        original(*args, **kwargs)
+        original(*args, **{**kwargs, "threaded": False})
 
     run_simple.serialized = True  # type: ignore[attr-defined]
-    werkzeug.serving.run_simple = run_simple
-    import moto.server
-
     moto.server.run_simple = run_simple
 
 
